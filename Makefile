@@ -1,0 +1,40 @@
+# rest_stream: `make demo` and `make test` set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+
+.PHONY: all test demo bench bench-smoke lint java-check clean
+
+all: test
+
+java-check:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "ERROR: Spark needs Java 17 and 'java' is not on PATH. Install it (Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless) and run make again."; \
+	  exit 1; }
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e '.[dev,bench]' --config-settings editable_mode=compat
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check rest_stream tests benchmarks pyspark_rest.py
+
+test: java-check $(STAMP) lint
+	$(PY) -m pytest -q
+
+demo: java-check $(STAMP)
+	$(PY) -m rest_stream.demo
+
+bench: java-check $(STAMP)
+	$(PY) -m benchmarks.run --preset full
+
+bench-smoke: java-check $(STAMP)
+	$(PY) -m benchmarks.run --preset smoke
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

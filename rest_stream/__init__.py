@@ -1,0 +1,29 @@
+"""rest_stream: a generic REST API data source for Apache Spark, batch and streaming.
+
+>>> from rest_stream import RestDataSource
+>>> spark.dataSource.register(RestDataSource)
+>>> spark.readStream.format("rest").option("url", "...").load()
+"""
+
+from rest_stream.datasource import RestDataSource
+from rest_stream.errors import (
+    RestConnectionError,
+    RestHTTPError,
+    RestOffsetError,
+    RestOptionError,
+    RestResponseError,
+    RestSchemaError,
+    RestStreamError,
+)
+
+__all__ = [
+    "RestDataSource",
+    "RestStreamError",
+    "RestOptionError",
+    "RestHTTPError",
+    "RestConnectionError",
+    "RestResponseError",
+    "RestOffsetError",
+    "RestSchemaError",
+]
+__version__ = "0.1.0"

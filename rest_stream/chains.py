@@ -1,0 +1,77 @@
+"""Walking a chain of pages (cursor, link, or any kind page by page) from a start position."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rest_stream.offsets import OffsetKind, Position, StopChain
+from rest_stream.pages import Page
+
+
+@dataclass
+class WalkedPage:
+    """A page of a chain and the slice of its records that belongs to the batch."""
+
+    page: Page
+    first: int
+    stop: int
+
+    @property
+    def records(self) -> list[Any]:
+        return self.page.records[self.first : self.stop]
+
+
+@dataclass
+class Walk:
+    """A walk along a chain; iterate it for pages, then read `position` and `caught_up`."""
+
+    kind: OffsetKind
+    fetcher: Any
+    row: Mapping[str, Any]
+    position: Position
+    end: Position | None = None
+    max_records: int | None = None
+    max_pages: int | None = None
+    keep_body: bool = False
+    caught_up: bool = False
+    records: int = 0
+    pages: int = 0
+    _seen: set[str] = field(default_factory=set)
+
+    def __iter__(self) -> Iterator[WalkedPage]:
+        while not self._done():
+            key = json.dumps(self.position, sort_keys=True)
+            if key in self._seen:
+                try:
+                    self.kind.bad_offset(f"Offset loops: position {key} was seen before")
+                except StopChain:
+                    self.caught_up = True
+                    return
+            self._seen.add(key)
+            page = self.fetcher.fetch(
+                self.kind.request(self.row, self.position), keep_body=self.keep_body
+            )
+            self.pages += 1
+            budget = None if self.max_records is None else self.max_records - self.records
+            try:
+                step = self.kind.step(self.position, page, budget)
+            except StopChain:
+                self.caught_up = True
+                return
+            if step.stop > step.first:
+                self.records += step.stop - step.first
+                yield WalkedPage(page, step.first, step.stop)
+            self.position = step.next
+            if step.caught_up:
+                self.caught_up = True
+                return
+
+    def _done(self) -> bool:
+        if self.end is not None and self.kind.reached(self.position, self.end):
+            return True
+        if self.max_records is not None and self.records >= self.max_records:
+            return True
+        return self.max_pages is not None and self.pages >= self.max_pages

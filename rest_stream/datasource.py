@@ -1,0 +1,43 @@
+"""`RestDataSource`: the `rest` format, wiring options, schema and readers together."""
+
+from __future__ import annotations
+
+from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStreamReader
+from pyspark.sql.types import StructType
+
+from rest_stream.batch import RestBatchReader
+from rest_stream.options import RestOptions, parse_options
+from rest_stream.sampling import sample_schema
+from rest_stream.stream import RestStreamReader
+
+
+class RestDataSource(DataSource):
+    """Any REST API as a Spark source, batch (`spark.read`) or streaming (`spark.readStream`).
+
+    >>> spark.dataSource.register(RestDataSource)
+    >>> spark.read.format("rest").option("url", "https://api.example.com/items").load()
+    """
+
+    def __init__(self, options: dict[str, str]) -> None:
+        super().__init__(options)
+        self.rest_options: RestOptions = parse_options(options)
+
+    @classmethod
+    def name(cls) -> str:
+        """The format name: `rest`."""
+        return "rest"
+
+    def schema(self) -> StructType:
+        """The schema inferred from sample responses (skipped when `.schema(...)` is given)."""
+        return sample_schema(self.rest_options)
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        """The batch reader."""
+        return RestBatchReader(self.rest_options, schema)
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        """The stream reader (a full `DataSourceStreamReader`, partitioned offsets)."""
+        return RestStreamReader(self.rest_options, schema)
+
+    def __repr__(self) -> str:
+        return f"RestDataSource(url={self.rest_options.redact(self.rest_options.url)!r})"

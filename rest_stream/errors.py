@@ -1,0 +1,81 @@
+"""Error types: each names the option or the response at fault, never a secret."""
+
+from __future__ import annotations
+
+SECRET_OPTION_NAMES = frozenset(
+    {
+        "userpassword",
+        "oauthtoken",
+        "oauthtokensecret",
+        "oauthconsumersecret",
+        "oauthclientsecret",
+        "apikey",
+        "cookie",
+    }
+)
+
+
+class RestStreamError(Exception):
+    """Base class of every error rest_stream raises."""
+
+
+class RestOptionError(RestStreamError, ValueError):
+    """An option is missing or has a value that is not accepted."""
+
+    def __init__(self, option: str, value: str | None, expected: str) -> None:
+        self.option = option
+        self.expected = expected
+        if value is None:
+            shown = "missing"
+        elif option.lower() in SECRET_OPTION_NAMES:
+            shown = "'***'"
+        else:
+            shown = repr(value if len(value) <= 200 else value[:200] + "...")
+        super().__init__(f"Invalid option {option}={shown}: expected {expected}.")
+
+
+class RestHTTPError(RestStreamError):
+    """The API answered with an error status (after any retries)."""
+
+    def __init__(
+        self, method: str, url: str, status: int, body_start: str, attempts: int = 1
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body_start = body_start
+        self.attempts = attempts
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(
+            f"HTTP {status} from {method} {url}{tries}; response starts: {body_start!r}"
+        )
+
+
+class RestConnectionError(RestStreamError):
+    """The API could not be reached (connection refused, dropped, timed out) after retries."""
+
+    def __init__(self, method: str, url: str, cause: str, attempts: int) -> None:
+        self.method = method
+        self.url = url
+        self.attempts = attempts
+        super().__init__(f"{method} {url} failed after {attempts} attempts: {cause}")
+
+
+class RestResponseError(RestStreamError):
+    """A response could not be understood: not JSON, or not the shape the options expect."""
+
+    def __init__(self, url: str, status: int, problem: str, body_start: str) -> None:
+        self.url = url
+        self.status = status
+        self.problem = problem
+        super().__init__(
+            f"Response of {url} (HTTP {status}) {problem}; response starts: {body_start!r}"
+        )
+
+
+class RestOffsetError(RestStreamError):
+    """An offset in a response is missing, does not advance, goes backwards or loops."""
+
+
+class RestSchemaError(RestStreamError):
+    """A record value does not fit the schema."""

@@ -1,0 +1,18 @@
+"""`RequestSpec`: one HTTP request to make, as plain picklable data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A request before auth is applied: method, URL, extra query parameters and body."""
+
+    method: str
+    url: str
+    params: tuple[tuple[str, str], ...] = ()
+    json_body: Any = None
+    form_body: tuple[tuple[str, str], ...] | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=())

@@ -1,0 +1,51 @@
+"""Shared fixtures: one Spark session for the whole run, and demo APIs on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    """One local[2] Spark session shared by every integration test (cold start ~5 s)."""
+    from pyspark.sql import SparkSession
+
+    from rest_stream import RestDataSource
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("rest_stream tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.streaming.pollingDelay", "10ms")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    session.dataSource.register(RestDataSource)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def demo_api() -> Iterator[Callable[..., object]]:
+    """A factory of started `DemoApi`s on 127.0.0.1, all stopped after the test."""
+    from rest_stream.demo import DemoApi
+
+    started: list[DemoApi] = []
+
+    def start(records: int = 100, **kwargs: object) -> DemoApi:
+        api = DemoApi(records, **kwargs).start()  # type: ignore[arg-type]
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.stop()

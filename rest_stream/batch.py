@@ -13,7 +13,7 @@ from rest_stream.offsets import offset_kind
 from rest_stream.options import RestOptions
 from rest_stream.pages import PageFetcher
 from rest_stream.partitions import ChainPartition
-from rest_stream.planner import plan_ranges, plan_rows, stream_rows
+from rest_stream.planner import plan_ranges, plan_rows, stream_rows, with_rate_shares
 from rest_stream.reading import PartitionReader
 
 
@@ -34,6 +34,9 @@ class RestBatchReader(DataSourceReader):
 
     def partitions(self) -> list[InputPartition]:
         """The plan: row chunks, sub-ranges of each stream, or one chain per stream."""
+        return with_rate_shares(self._plan(), self.options.max_requests_per_second)
+
+    def _plan(self) -> list[InputPartition]:
         options = self.options
         if not options.stream.offset_type:
             return list(plan_rows(list(options.input_data), options.num_partitions))
@@ -50,5 +53,4 @@ class RestBatchReader(DataSourceReader):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """Arrow record batches of one partition (runs on an executor)."""
-        reader = PartitionReader(self.options, self.schema, self.options.max_requests_per_second)
-        yield from reader.read(partition)
+        yield from PartitionReader(self.options, self.schema).read(partition)

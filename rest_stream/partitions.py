@@ -13,6 +13,7 @@ class RowsPartition(InputPartition):
     """Batch without offsets: one request per input row."""
 
     rows: tuple[dict[str, Any], ...]
+    rate_limit: float | None = None
 
     def __repr__(self) -> str:
         return f"RowsPartition(rows={len(self.rows)})"
@@ -26,6 +27,7 @@ class RangePartition(InputPartition):
     row: dict[str, Any]
     start: Any
     end: Any
+    rate_limit: float | None = None
 
     def __repr__(self) -> str:
         return f"RangePartition(stream={self.stream!r}, start={self.start!r}, end={self.end!r})"
@@ -49,6 +51,7 @@ class PagesPartition(InputPartition):
     stream: str
     row: dict[str, Any]
     pages: tuple[CarriedPage, ...]
+    rate_limit: float | None = None
 
     def __repr__(self) -> str:
         size = sum(len(p.body) for p in self.pages)
@@ -62,6 +65,7 @@ class ChainPartition(InputPartition):
     stream: str
     row: dict[str, Any]
     start: Any
+    rate_limit: float | None = None
 
     def __repr__(self) -> str:
         return f"ChainPartition(stream={self.stream!r}, start={self.start!r})"

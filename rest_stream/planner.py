@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -84,3 +85,11 @@ def plan_rows(rows: Sequence[dict[str, Any]], num_partitions: int | None) -> lis
     parts = max(1, min(len(rows), num_partitions or default_parallelism()))
     size = -(-len(rows) // parts)
     return [RowsPartition(tuple(rows[i : i + size])) for i in range(0, len(rows), size)]
+
+
+def with_rate_shares(partitions: Sequence[Any], rate: float | None) -> list[Any]:
+    """`partitions`, each holding an equal share of `maxRequestsPerSecond` (None: no cap)."""
+    if rate is None or not partitions:
+        return list(partitions)
+    share_of_rate = rate / len(partitions)
+    return [dataclasses.replace(p, rate_limit=share_of_rate) for p in partitions]

@@ -21,18 +21,17 @@ from rest_stream.template import build_request
 class PartitionReader:
     """Reads one input partition into record batches of the reader's schema."""
 
-    def __init__(self, options: RestOptions, schema: StructType, rate_limit: float | None) -> None:
+    def __init__(self, options: RestOptions, schema: StructType) -> None:
         self.options = options
         self.converter = ArrowConverter(schema, options.on_type_mismatch)
         self.with_inputs = INPUT_COLUMN in schema.fieldNames()
-        self.rate_limit = rate_limit
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         """Record batches of `partition`, about one per page."""
         if isinstance(partition, PagesPartition):
             yield from self._batches(partition.row, self._carried(partition))
             return
-        with PageFetcher(self.options, rate_limit=self.rate_limit) as fetcher:
+        with PageFetcher(self.options, rate_limit=partition.rate_limit) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
             elif isinstance(partition, RangePartition):

@@ -39,6 +39,7 @@ from rest_stream.planner import (
     plan_ranges,
     share,
     stream_rows,
+    with_rate_shares,
 )
 from rest_stream.reading import PartitionReader
 
@@ -185,7 +186,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 planned += plan_pages(key, self.streams[key], pages, parts)
             else:
                 ranges.append((key, self.streams[key], lo, hi))
-        return planned + plan_ranges(kind, ranges, self.options.num_partitions)
+        split = plan_ranges(kind, ranges, self.options.num_partitions)
+        return planned + with_rate_shares(split, self.options.max_requests_per_second)
 
     def _pages(
         self, kind: OffsetKind, key: str, lo: Position, hi: Position
@@ -220,6 +222,4 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # -- executors --------------------------------------------------------------------------
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """Arrow record batches of one partition (runs on an executor)."""
-        rate = self.options.max_requests_per_second
-        reader = PartitionReader(self.options, self.schema, rate)
-        yield from reader.read(partition)
+        yield from PartitionReader(self.options, self.schema).read(partition)

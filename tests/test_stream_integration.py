@@ -331,3 +331,85 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(spark, demo
     }
     run_once(spark, options, tmp_path)
     assert sink_ids(spark, tmp_path) == list(range(1, 1501))
+
+
+def test_streaming_interval_spaces_polls_of_a_caught_up_stream(spark, demo_api, tmp_path):
+    api = demo_api(30)
+    reader = spark.readStream.format("rest")
+    options = {
+        "url": f"{api.url}/cursor?limit=50",
+        "offsetType": "cursor",
+        "offsetField": "cursor",
+        "offsetPath": "$.next_cursor",
+        "streamingInterval": "1.5",
+    }
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    query = (
+        reader.load()
+        .writeStream.format("memory")
+        .queryName("interval_q")
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while spark.sql("select count(*) from interval_q").first()[0] < 30:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        polls_before = sum(1 for r in api.requests if r.path == "/cursor")
+        time.sleep(4)
+        polls = sum(1 for r in api.requests if r.path == "/cursor") - polls_before
+        assert polls <= 5  # one poll per 1.5 s while caught up, not one per trigger
+        api.append(5)
+        while spark.sql("select count(*) from interval_q").first()[0] < 35:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        query.stop()
+    ids = sorted(r["id"] for r in spark.sql("select id from interval_q").collect())
+    assert ids == list(range(1, 36))
+
+
+def test_record_without_id_fails_naming_record_offset_path(spark, demo_api, tmp_path):
+    api = demo_api(20)
+    options = {
+        "url": f"{api.url}/items?since_id={{since_id}}",
+        "offsetType": "incremental",
+        "offsetField": "since_id",
+        "recordOffsetPath": "$.missing_id",
+    }
+    with pytest.raises(Exception, match=r"recordOffsetPath=\$\.missing_id"):
+        run_once(spark, options, tmp_path)
+
+
+def test_response_without_next_offset_fails_naming_offset_path(spark, demo_api, tmp_path):
+    api = demo_api(20)
+    options = {
+        "url": f"{api.url}/events?since={{since}}",
+        "offsetType": "timestamp",
+        "offsetField": "since",
+        "offsetPath": "$.no_such_field",
+    }
+    with pytest.raises(Exception, match=r"no next offset at offsetPath=\$\.no_such_field"):
+        run_once(spark, options, tmp_path)
+
+
+def test_max_requests_per_second_is_shared_by_the_tasks(spark, demo_api):
+    api = demo_api(50)
+    rows = json.dumps([{"region": "eu", "limit": 1}] * 12)
+    df = (
+        spark.read.format("rest")
+        .option("url", f"{api.url}/items")
+        .option("inputData", rows)
+        .option("numPartitions", "2")
+        .option("maxRequestsPerSecond", "8")
+        .schema("id bigint")
+        .load()
+    )
+    assert df.count() == 12
+    starts = sorted(r.start for r in api.requests if r.path == "/items")
+    window = 0.5  # at 8 requests/s at most ~4 start in any half second (+1 per task burst)
+    most = max(sum(1 for t in starts if s <= t < s + window) for s in starts)
+    assert most <= 6

@@ -13,6 +13,8 @@ SECRET_OPTION_NAMES = frozenset(
         "cookie",
     }
 )
+#: Options whose values error messages never show: the secrets, and headers (credentials).
+MASKED_OPTION_NAMES = SECRET_OPTION_NAMES | {"headers"}
 
 
 class RestStreamError(Exception):
@@ -27,7 +29,7 @@ class RestOptionError(RestStreamError, ValueError):
         self.expected = expected
         if value is None:
             shown = "missing"
-        elif option.lower() in SECRET_OPTION_NAMES:
+        elif option.lower() in MASKED_OPTION_NAMES:
             shown = "'***'"
         else:
             shown = repr(value if len(value) <= 200 else value[:200] + "...")

@@ -84,7 +84,16 @@ def compile_path(path: str, option: str = "recordsPath") -> CompiledPath:
         expression = parse(path)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
         raise RestOptionError(option, path, f"a valid JSONPath, e.g. $.data[*] ({exc})") from None
-    return CompiledPath(path, None, False, expression)
+    return CompiledPath(path, None, _matches_many(expression), expression)
+
+
+def _matches_many(expression: Any) -> bool:
+    """Whether a jsonpath-ng path ends in a step that selects several values (`[*]`, slices,
+    filters, `..`), so that a single matched array is one record, not the records."""
+    from jsonpath_ng.jsonpath import Child, Fields, Index, Root, This
+
+    last = expression.right if isinstance(expression, Child) else expression
+    return not isinstance(last, (Fields, Index, Root, This))
 
 
 def extract_records(document: Any, records_path: CompiledPath | None) -> list[Any]:

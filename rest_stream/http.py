@@ -35,6 +35,7 @@ from rest_stream.auth import TokenRequestError, build_auth
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
 from rest_stream.options import RestOptions
 from rest_stream.request import RequestSpec
+from rest_stream.secrets import Secret
 
 logger = logging.getLogger("rest_stream.http")
 
@@ -377,7 +378,7 @@ class HttpSession:
 
 
 def _build_client(options: RestOptions) -> httpx.Client:
-    headers = dict(options.headers)
+    headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in options.headers.items()}
     if options.cookie is not None:
         headers["Cookie"] = options.cookie.reveal()
     return httpx.Client(

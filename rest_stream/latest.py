@@ -58,9 +58,15 @@ class EndFinder:
                 f"{page.source} has no value at latestOffsetPath={path.text}; "
                 f"response starts: {str(page.document)[:200]!r}"
             )
-        if isinstance(self.kind, PageOffset):
-            return self._end_of_page(row, int(value))
-        return self.kind.end_from_probe(value)
+        try:
+            if isinstance(self.kind, PageOffset):
+                return self._end_of_page(row, _whole(value))
+            return self.kind.end_from_probe(value)
+        except (TypeError, ValueError):
+            raise RestOffsetError(
+                f"{page.source}: latestOffsetPath={path.text} gives {value!r}, not a "
+                f"{'timestamp' if isinstance(self.kind, TimestampOffset) else 'whole number'}"
+            ) from None
 
     def _end_of_page(self, row: Mapping[str, Any], number: int) -> int:
         kind = self.kind
@@ -131,3 +137,10 @@ class EndFinder:
             else:
                 high = middle
         return kind.end_of_page(low, kind.page_size)
+
+
+def _whole(value: Any) -> int:
+    """`value` as a whole number; ValueError for anything else (no silent truncation)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)

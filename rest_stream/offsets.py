@@ -19,6 +19,7 @@ Positions are JSON values stored in Spark's checkpoint:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -196,6 +197,8 @@ class IncrementalOffset(OffsetKind):
         return _even_cuts(start, end, parts)
 
     def end_from_probe(self, value: Any) -> int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
         return int(value) + 1
 
     def read_range(
@@ -286,8 +289,8 @@ class PageOffset(OffsetKind):
         if count <= skip:
             return Step(0, 0, position, True)
         take = count - skip if budget is None else min(count - skip, budget)
-        following = position + take
-        return Step(skip, skip + take, following, following % self.page_size != 0)
+        caught_up = count < self.page_size and skip + take == count
+        return Step(skip, skip + take, position + take, caught_up)
 
 
 class TimestampOffset(OffsetKind):
@@ -366,49 +369,82 @@ class TimestampOffset(OffsetKind):
         position, stop = self.micros(start), self.micros(end)
         while position < stop:
             page = fetcher.fetch(self.request(row, self.native(position)))
-            if not page.records:
-                return
             times = self.record_times(page)
-            yield page.source, [r for r, t in zip(page.records, times) if position < t <= stop]
-            following = max(times)
-            if following <= position:
-                try:
-                    self.bad_offset(
-                        f"Offset does not advance: {page.source} returned timestamps up to "
-                        f"{self.native(following)}, not after {self.field}={self.native(position)}"
-                    )
-                except StopChain:
-                    return
-            position = following
+            fresh = [t for t in times if t > position]
+            if not fresh:
+                if times and max(times) < position:
+                    self._not_advancing(page, max(times), position)
+                return
+            complete = self._complete(page, fresh, stop)
+            yield (
+                page.source,
+                [r for r, t in zip(page.records, times) if position < t <= min(complete, stop)],
+            )
+            if complete >= stop:
+                return
+            position = complete
+
+    def _not_advancing(self, page: Any, newest: int, position: int) -> None:
+        with contextlib.suppress(StopChain):
+            self.bad_offset(
+                f"Offset goes backwards: {page.source} returned timestamps up to "
+                f"{self.native(newest)}, before {self.field}={self.native(position)}"
+            )
 
     def step(self, position: Any, page: Any, budget: int | None) -> Step:
         if not page.records:
             return Step(0, 0, position, True)
         current = self.micros(position)
-        take = len(page.records)
-        following: int | None
-        if self.record_path is not None:
-            times = self.record_times(page)
-            take = _cut_at_distinct(times, budget)
-            following = max(times[:take])
-            if take == len(times):
-                following = max(following, self.next_from_body(page) or following)
-        else:
+        if self.record_path is None:
             following = self.next_from_body(page)
             if following is None:
                 raise RestOffsetError(
                     f"{page.source} has no next offset at offsetPath={self.stream.offset_path}; "
                     "set offsetPath or recordOffsetPath to where the timestamp is"
                 )
-        if following <= current:
-            try:
-                self.bad_offset(
-                    f"Offset does not advance: {page.source} gives {self.native(following)}, "
-                    f"not after {self.field}={position}"
-                )
-            except StopChain:
-                return Step(0, 0, position, True)
-        return Step(0, take, self.native(following), False)
+            if following <= current:
+                try:
+                    self.bad_offset(
+                        f"Offset does not advance: {page.source} gives "
+                        f"{self.native(following)}, not after {self.field}={position}"
+                    )
+                except StopChain:
+                    return Step(0, 0, position, True)
+            return Step(0, len(page.records), self.native(following), False)
+        times = self.record_times(page)
+        first = next((i for i, t in enumerate(times) if t > current), len(times))
+        if first == len(times):
+            if max(times) < current:
+                self._not_advancing(page, max(times), current)
+            return Step(0, 0, position, True)
+        fresh = times[first:]
+        complete = self._complete(page, fresh, None)
+        eligible = [t for t in fresh if t <= complete]
+        take = _cut_at_distinct(eligible, budget)
+        following = complete if take == len(eligible) else max(eligible[:take])
+        return Step(first, first + take, self.native(following), False)
+
+    def _complete(self, page: Any, fresh: list[int], stop: int | None) -> int:
+        """How far `page` surely covers: the response's own next offset when it names one
+        past the page's newest record, else `_complete_until`."""
+        named = self.next_from_body(page)
+        if named is not None and named > max(fresh):
+            return named
+        return _complete_until(fresh, stop)
+
+
+def _complete_until(times: list[int], stop: int | None) -> int:
+    """The newest timestamp of a page that is surely complete.
+
+    A page cut by the API's page size may hold only part of the records that share its newest
+    timestamp: the next request (`since` = an exclusive bound) must start before it. When every
+    record shares one timestamp, or the newest is past `stop`, the page's newest is taken.
+    """
+    newest = max(times)
+    if stop is not None and newest > stop:
+        return newest
+    older = [t for t in times if t < newest]
+    return max(older) if older else newest
 
 
 def _cut_at_distinct(times: list[int], budget: int | None) -> int:

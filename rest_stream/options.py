@@ -8,11 +8,12 @@ picklable value that travels to executors inside input partitions.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rest_stream.errors import RestOptionError
+from rest_stream.errors import SECRET_OPTION_NAMES, RestOptionError
 from rest_stream.secrets import Secret
 
 AUTH_TYPES = ("none", "basic", "bearer", "oauth1", "oauth2", "apikey")
@@ -26,15 +27,10 @@ ON_TYPE_MISMATCH = ("error", "null")
 OAUTH2_CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 #: Options whose values are secrets: never printed, logged or checkpointed.
-SECRET_OPTIONS = (
-    "userpassword",
-    "oauthtoken",
-    "oauthtokensecret",
-    "oauthconsumersecret",
-    "oauthclientsecret",
-    "apikey",
-    "cookie",
-)
+SECRET_OPTIONS = tuple(sorted(SECRET_OPTION_NAMES))
+
+#: Header names whose values are credentials: kept as `Secret`s and masked like the options.
+SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|cookie|session|signature|password", re.I)
 
 DEFAULT_INITIAL_OFFSET = {
     "cursor": "",
@@ -93,7 +89,7 @@ class RestOptions:
 
     url: str
     method: str = "GET"
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str | Secret] = field(default_factory=dict)
     cookie: Secret | None = None
     input_data: tuple[Mapping[str, Any], ...] = ()
     query_type: str = "querystring"
@@ -116,6 +112,7 @@ class RestOptions:
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""
         values = [self.cookie] + [getattr(self.auth, f) for f in _AUTH_SECRET_FIELDS]
+        values += list(self.headers.values())
         found = [s.reveal() for s in values if isinstance(s, Secret) and s.reveal()]
         if self.cookie is not None:
             found += _cookie_values(self.cookie.reveal())
@@ -237,7 +234,7 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
     return RestOptions(
         url=url,
         method=r.choice("method", METHODS, "GET"),
-        headers={str(k): str(v) for k, v in headers.items()},
+        headers={str(k): _header_value(str(k), v) for k, v in headers.items()},
         cookie=r.secret("cookie"),
         input_data=input_data,
         query_type=r.choice("queryType", QUERY_TYPES, "querystring"),
@@ -259,6 +256,11 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
     )
 
 
+def _header_value(name: str, value: object) -> str | Secret:
+    text = str(value)
+    return Secret(text) if SENSITIVE_HEADER.search(name) else text
+
+
 def _num(value: float | None) -> float:
     assert value is not None
     return value
@@ -270,9 +272,15 @@ def _int(value: int | None) -> int:
 
 
 def _positive_or_none(r: _Reader, name: str) -> float | None:
-    value = r.number(name, None)
-    if value is not None and value <= 0:
-        raise RestOptionError(name, r.str(name), "a number > 0 (requests per second)")
+    text = r.str(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise RestOptionError(name, text, "a number > 0 (requests per second)")
     return value
 
 

@@ -131,15 +131,19 @@ def _to_int(v: Any) -> int:
     if isinstance(v, bool):
         raise _Mismatch
     if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str):
+        number = v
+    elif isinstance(v, float) and v.is_integer():
+        number = int(v)
+    elif isinstance(v, str):
         try:
-            return int(v.strip())
+            number = int(v.strip())
         except ValueError:
             raise _Mismatch from None
-    raise _Mismatch
+    else:
+        raise _Mismatch
+    if not -(2**63) <= number < 2**63:
+        raise _Mismatch
+    return number
 
 
 def _to_float(v: Any) -> float:
@@ -220,10 +224,13 @@ _SCALARS: list[tuple[tuple[type, ...], Callable[[Any], Any]]] = [
 Coercer = Callable[[Any, list[str]], Any]
 
 
-def _coercer(data_type: DataType, null_on_mismatch: bool) -> Coercer:
-    """A function value → value of `data_type`; raises _Mismatch with the field path."""
+def _coercer(data_type: DataType, null: bool) -> Coercer:
+    """A function value → value of `data_type`; raises _Mismatch with the field path.
+
+    With `null`, a nested value that does not fit becomes None and its siblings stay.
+    """
     if isinstance(data_type, StructType):
-        children = [(f.name, _coercer(f.dataType, null_on_mismatch)) for f in data_type.fields]
+        children = [(f.name, _coercer(f.dataType, null)) for f in data_type.fields]
 
         def struct(value: Any, where: list[str]) -> Any:
             if not isinstance(value, dict):
@@ -231,27 +238,27 @@ def _coercer(data_type: DataType, null_on_mismatch: bool) -> Coercer:
             out = {}
             for name, child in children:
                 item = value.get(name)
-                out[name] = None if item is None else _guarded(child, item, where, name)
+                out[name] = None if item is None else _guarded(child, item, where, name, null)
             return out
 
         return struct
     if isinstance(data_type, ArrayType):
-        element = _coercer(data_type.elementType, null_on_mismatch)
+        element = _coercer(data_type.elementType, null)
 
         def array(value: Any, where: list[str]) -> Any:
             if not isinstance(value, list):
                 raise _Mismatch
-            return [None if v is None else _guarded(element, v, where, "[]") for v in value]
+            return [None if v is None else _guarded(element, v, where, "[]", null) for v in value]
 
         return array
     if isinstance(data_type, MapType):
-        element = _coercer(data_type.valueType, null_on_mismatch)
+        element = _coercer(data_type.valueType, null)
 
         def mapping(value: Any, where: list[str]) -> Any:
             if not isinstance(value, dict):
                 raise _Mismatch
             return {
-                str(k): None if v is None else _guarded(element, v, where, str(k))
+                str(k): None if v is None else _guarded(element, v, where, str(k), null)
                 for k, v in value.items()
             }
 
@@ -262,9 +269,16 @@ def _coercer(data_type: DataType, null_on_mismatch: bool) -> Coercer:
     return lambda value, where: value
 
 
-def _guarded(coerce: Coercer, value: Any, where: list[str], name: str) -> Any:
+def _guarded(coerce: Coercer, value: Any, where: list[str], name: str, null: bool) -> Any:
+    """`coerce(value)` one level down the field path; the innermost misfit names its value."""
     where.append(name)
-    result = coerce(value, where)
+    try:
+        result = coerce(value, where)
+    except _Mismatch as exc:
+        if null:
+            where.pop()
+            return None
+        raise exc if exc.args else _Mismatch(value) from None
     where.pop()
     return result
 
@@ -281,12 +295,34 @@ class ArrowConverter:
         ]
 
     def to_batch(self, records: list[dict[str, Any]], source: str) -> pa.RecordBatch:
-        """One batch of `records`; a value that does not fit names its field and `source`."""
-        try:
-            return pa.RecordBatch.from_pylist(records, schema=self.arrow_schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            coerced = [self._coerce(record, index, source) for index, record in enumerate(records)]
-            return pa.RecordBatch.from_pylist(coerced, schema=self.arrow_schema)
+        """One batch of `records`; a value that does not fit names its field and `source`.
+
+        Fast path: each column's Arrow type is inferred from its values (strict: no float is
+        truncated to an int, no string split into a list) and used when it is the schema's.
+        Any other batch is coerced value by value.
+        """
+        columns = self._strict_columns(records)
+        if columns is not None:
+            return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
+        coerced = [self._coerce(record, index, source) for index, record in enumerate(records)]
+        return pa.RecordBatch.from_pylist(coerced, schema=self.arrow_schema)
+
+    def _strict_columns(self, records: list[dict[str, Any]]) -> list[pa.Array] | None:
+        columns = []
+        for field in self.arrow_schema:
+            try:
+                column = pa.array([r.get(field.name) for r in records])
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                return None
+            if column.type != field.type:
+                if pa.types.is_null(column.type):
+                    column = pa.nulls(len(records), field.type)
+                elif pa.types.is_integer(column.type) and pa.types.is_floating(field.type):
+                    column = column.cast(field.type)
+                else:
+                    return None
+            columns.append(column)
+        return columns
 
     def _coerce(self, record: dict[str, Any], index: int, source: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -298,23 +334,18 @@ class ArrowConverter:
             where = [name]
             try:
                 out[name] = coerce(value, where)
-                _check_range(out[name])
-            except (_Mismatch, OverflowError, ValueError):
+            except (_Mismatch, OverflowError, ValueError) as exc:
                 if self.null_on_mismatch:
                     out[name] = None
                     continue
+                shown = exc.args[0] if isinstance(exc, _Mismatch) and exc.args else value
                 field_type = _type_at(self.schema, where)
                 raise RestSchemaError(
                     f"Record {index} of {source}: field {'.'.join(where)} = "
-                    f"{_short(value)} does not fit the schema type {field_type}; fix the schema "
+                    f"{_short(shown)} does not fit the schema type {field_type}; fix the schema "
                     "or set onTypeMismatch=null to read such values as null."
                 ) from None
         return out
-
-
-def _check_range(value: Any) -> None:
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise OverflowError
 
 
 def _type_at(schema: StructType, where: list[str]) -> str:

@@ -186,11 +186,6 @@ def test_max_requests_per_second_must_be_positive() -> None:
     assert error(maxRequestsPerSecond="-2").option == "maxRequestsPerSecond"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="options.py _positive_or_none: r.number(name, None) checks minimum=0 first, so "
-    "'-2' says 'a number >= 0' (0 is rejected too) and 'fast' says 'a number (seconds)'",
-)
 @pytest.mark.parametrize("value", ["-2", "fast"])
 def test_max_requests_per_second_message_is_about_rates(value: str) -> None:
     assert error(maxRequestsPerSecond=value).expected == "a number > 0 (requests per second)"
@@ -275,13 +270,20 @@ def test_headers_json() -> None:
     assert o.headers == {"Accept": "application/json", "X-N": "5"}
     exc = error(headers='{"Accept": ')
     assert exc.option == "headers"
-    assert str(exc).startswith("Invalid option headers='{\"Accept\": ': expected a JSON object")
+    assert str(exc).startswith("Invalid option headers='***': expected a JSON object")
     assert "at char 11)" in str(exc)
     exc = error(headers='["Accept"]')
     assert str(exc) == (
-        """Invalid option headers='["Accept"]': expected a JSON object, """
+        """Invalid option headers='***': expected a JSON object, """
         """e.g. {"Accept": "application/json"}."""
     )
+
+
+def test_credential_headers_are_secrets() -> None:
+    o = parse(headers='{"Authorization": "Token abc-123-xyz", "Accept": "application/json"}')
+    assert "abc-123-xyz" not in repr(o)
+    assert o.redact("sent Token abc-123-xyz") == "sent ***"
+    assert o.headers["Accept"] == "application/json"
 
 
 def test_input_data_json() -> None:
@@ -465,7 +467,9 @@ def secret_options() -> RestOptions:
 
 
 def test_secret_options_cover_every_secret() -> None:
-    assert {name.lower() for name in SECRETS} == set(SECRET_OPTIONS)
+    from rest_stream.errors import SECRET_OPTION_NAMES
+
+    assert {name.lower() for name in SECRETS} == set(SECRET_OPTIONS) == SECRET_OPTION_NAMES
 
 
 def test_secrets_never_in_repr_or_str() -> None:

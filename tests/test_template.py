@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from pytest_httpx import HTTPXMock
 
 from rest_stream.errors import RestOptionError
 from rest_stream.options import RestOptions, parse_options
@@ -117,7 +119,9 @@ def test_row_and_offset_params_order() -> None:
 
 def test_delete_uses_query_params() -> None:
     o = options(method="DELETE")
-    assert build_request(o, {"id": 7}) == RequestSpec("DELETE", BASE + "/items", params=(("id", "7"),))
+    assert build_request(o, {"id": 7}) == RequestSpec(
+        "DELETE", BASE + "/items", params=(("id", "7"),)
+    )
 
 
 def test_build_request_with_given_url() -> None:
@@ -160,4 +164,41 @@ def test_form_body() -> None:
 def test_specs_are_hashable_values() -> None:
     o = options(offsetType="incremental", offsetField="id")
     assert build_request(o, {"a": 1}, {"id": 2}) == build_request(o, {"a": 1}, {"id": 2})
-    assert hash(build_request(o, {"a": 1}, {"id": 2})) == hash(build_request(o, {"a": 1}, {"id": 2}))
+    assert hash(build_request(o, {"a": 1}, {"id": 2})) == hash(
+        build_request(o, {"a": 1}, {"id": 2})
+    )
+
+
+# --- on the wire --------------------------------------------------------------------------------
+
+
+def test_specs_on_the_wire(httpx_mock: HTTPXMock) -> None:
+    from rest_stream.http import HttpSession
+
+    o = options(BASE + "/{region}/items", offsetType="cursor", offsetField="cursor")
+    httpx_mock.add_response(json=[])
+    with HttpSession(o) as http:
+        http.fetch(build_request(o, {"region": "eu/1", "q": "a b&c"}, {"cursor": "x=="}))
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert str(sent.url) == BASE + "/eu%2F1/items?q=a+b%26c&cursor=x%3D%3D"
+    assert sent.url.params.multi_items() == [("q", "a b&c"), ("cursor", "x==")]
+
+
+def test_bodies_on_the_wire(httpx_mock: HTTPXMock) -> None:
+    from rest_stream.http import HttpSession
+
+    httpx_mock.add_response(method="POST", json=[])
+    httpx_mock.add_response(method="POST", json=[])
+    json_options = options(method="POST", offsetType="cursor", offsetField="cursor")
+    form_options = options(
+        method="POST", postInputFormat="form", offsetType="cursor", offsetField="cursor"
+    )
+    with HttpSession(json_options) as http:
+        http.fetch(build_request(json_options, {"q": "a b"}, {"cursor": "c1"}))
+        http.fetch(build_request(form_options, {"q": "a b"}, {"cursor": "c1"}))
+    sent_json, sent_form = httpx_mock.get_requests()
+    assert sent_json.headers["content-type"] == "application/json"
+    assert json.loads(sent_json.content) == {"q": "a b", "cursor": "c1"}
+    assert sent_form.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sent_form.content == b"q=a+b&cursor=c1"

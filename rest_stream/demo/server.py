@@ -816,6 +816,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         headers = Headers(self.headers.items())
         entry = RequestLog(self.command, split.path, query, headers, b"", start)
+        self._entry: RequestLog | None = entry
         try:
             entry.body = self._read_body()
             if api.latency_ms > 0:
@@ -832,8 +833,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug becomes a 500, not a hung client
             entry.status = self._safe_send(error(500, "internal", detail=repr(exc)))
         finally:
+            self._log_once(entry.status)
+
+    def _log_once(self, status: int) -> None:
+        """Log the request once, before its response is written (so a client that has the
+        response always finds the request in `DemoApi.requests`)."""
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.status = status
             entry.end = time.perf_counter()
-            api._log(entry)
+            self.server.api._log(entry)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -880,6 +889,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self._log_once(response.status)
         self.wfile.write(head + response.body)
         return response.status
 

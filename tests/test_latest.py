@@ -1,0 +1,303 @@
+"""EndFinder: the end of a splittable stream from a probe, the clock, or a search."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from pytest_httpx import HTTPXMock
+
+from rest_stream import latest
+from rest_stream.errors import RestOffsetError
+from rest_stream.extract import compile_path, extract_records
+from rest_stream.latest import EndFinder
+from rest_stream.offsets import OffsetKind, offset_kind
+from rest_stream.options import parse_options
+from rest_stream.pages import Page, PageFetcher
+from rest_stream.request import RequestSpec
+
+URL = "https://api.example.com/items"
+PROBE = "https://api.example.com/stats"
+Handler = Callable[[str, dict[str, str]], Any]
+
+
+class FakeApi:
+    """`fetch`/`fetch_ordered` over `handler(path, params) -> document`; records every request."""
+
+    def __init__(self, handler: Handler, records_path: str | None = None) -> None:
+        self.handler = handler
+        self.records_path = compile_path(records_path) if records_path else None
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
+        parts = urlsplit(spec.url)
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        params.update(spec.params)
+        self.requests.append((spec.method, parts.path, params))
+        document = self.handler(parts.path, params)
+        records = extract_records(document, self.records_path)
+        return Page(records, document, {}, spec.url, 200, b"", spec.url)
+
+    def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
+        for spec in specs:
+            yield self.fetch(spec)
+
+
+def kind_of(**raw: str) -> OffsetKind:
+    return offset_kind(parse_options({"url": URL, **raw}))
+
+
+def incremental(**raw: str) -> OffsetKind:
+    return kind_of(offsetType="incremental", offsetField="since", **raw)
+
+
+def paged(size: int = 10, **raw: str) -> OffsetKind:
+    return kind_of(offsetType="page", offsetField="page", pageSize=str(size), **raw)
+
+
+def ids_api(ids: list[int], limit: int = 5) -> FakeApi:
+    ordered = sorted(ids)
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        first = bisect.bisect_left(ordered, int(params["since"]))
+        return [{"id": i} for i in ordered[first : first + limit]]
+
+    return FakeApi(handler)
+
+
+def pages_api(count: int, size: int = 10, first: int = 1) -> FakeApi:
+    def handler(path: str, params: dict[str, str]) -> Any:
+        number = int(params["page"]) - first
+        low, high = number * size, min(count, (number + 1) * size)
+        return {"items": [{"n": i} for i in range(max(0, low), high)] if number >= 0 else []}
+
+    return FakeApi(handler)
+
+
+def bound(span: int) -> float:
+    return 2 * math.log2(max(2, span)) + 4
+
+
+# --- probe ------------------------------------------------------------------------------------
+
+
+def probe_api(document: Any, pages: int = 0) -> FakeApi:
+    def handler(path: str, params: dict[str, str]) -> Any:
+        if path.startswith("/stats"):
+            return document
+        number = int(params["page"])
+        return {"items": list(range(7 if number == pages else 10))}
+
+    return FakeApi(handler)
+
+
+def test_probe_incremental() -> None:
+    kind = incremental(latestOffsetUrl=PROBE + "/{region}", latestOffsetPath="$.max_id")
+    api = probe_api({"max_id": 41})
+    finder = EndFinder(kind, api)
+    assert finder.end({"region": "eu", "lang": "en"}, 0) == 42
+    assert api.requests == [("GET", "/stats/eu", {"lang": "en"})]
+    assert finder.requests == 1
+    assert finder.end({"region": "eu"}, 50) == 50  # never before start
+    assert EndFinder(kind, probe_api({"max_id": [3, "17"]})).end({"region": "eu"}, 0) == 18
+
+
+def test_probe_is_a_get_even_for_post_apis() -> None:
+    kind = incremental(method="POST", latestOffsetUrl=PROBE, latestOffsetPath="$.max")
+    api = probe_api({"max": 9})
+    assert EndFinder(kind, api).end({"q": "x"}, 0) == 10
+    assert api.requests == [("GET", "/stats", {"q": "x"})]
+
+
+@pytest.mark.parametrize("document", [[], {}])
+def test_probe_of_nothing_is_no_data(document: Any) -> None:
+    kind = incremental(latestOffsetUrl=PROBE, latestOffsetPath="$.max_id")
+    assert EndFinder(kind, probe_api(document)).end({}, 5) == 5
+
+
+def test_probe_without_value_names_the_path() -> None:
+    kind = incremental(latestOffsetUrl=PROBE, latestOffsetPath="$.max_id")
+    with pytest.raises(RestOffsetError) as info:
+        EndFinder(kind, probe_api({"other": 1})).end({}, 0)
+    assert str(info.value) == (
+        f"{PROBE} has no value at latestOffsetPath=$.max_id; response starts: \"{{'other': 1}}\""
+    )
+
+
+def test_probe_page() -> None:
+    kind = paged(latestOffsetUrl=PROBE, latestOffsetPath="$.last_page")
+    api = probe_api({"last_page": 5}, pages=5)
+    finder = EndFinder(kind, api)
+    assert finder.end({}, 0) == 47  # 4 full pages and 7 records on page 5
+    assert [r[2] for r in api.requests] == [{}, {"page": "5"}]
+    assert finder.requests == 2
+    assert EndFinder(kind, probe_api({"last_page": 0})).end({}, 0) == 0
+    assert EndFinder(kind, probe_api({"last_page": 5}, pages=5)).end({}, 60) == 60
+
+
+def test_probe_timestamp() -> None:
+    raw = {"latestOffsetUrl": PROBE, "latestOffsetPath": "$.newest"}
+    kind = kind_of(offsetType="timestamp", offsetField="since", **raw)
+    assert EndFinder(kind, probe_api({"newest": "1700000000"})).end({}, 0) == 1700000000
+    assert EndFinder(kind, probe_api({"newest": None})).end({}, 100) == 100
+    iso = kind_of(offsetType="timestamp", offsetField="since", timestampFormat="iso8601", **raw)
+    api = probe_api({"newest": "2024-01-02T03:04:05+01:00"})
+    assert EndFinder(iso, api).end({}, "2024-01-01T00:00:00Z") == "2024-01-02T02:04:05Z"
+    assert EndFinder(iso, api).end({}, "2025-01-01T00:00:00Z") == "2025-01-01T00:00:00Z"
+
+
+def test_probe_over_http(httpx_mock: HTTPXMock) -> None:
+    options = parse_options(
+        {
+            "url": URL,
+            "method": "POST",
+            "offsetType": "incremental",
+            "offsetField": "since",
+            "latestOffsetUrl": PROBE + "?scope={region}",
+            "latestOffsetPath": "$.data.max",
+            "authType": "bearer",
+            "oauthToken": "tok-1",
+        }
+    )
+    httpx_mock.add_response(
+        method="GET", url=PROBE + "?scope=eu&lang=en", json={"data": {"max": 99}}
+    )
+    with PageFetcher(options) as fetcher:
+        assert (
+            EndFinder(offset_kind(options), fetcher).end({"region": "eu", "lang": "en"}, 0) == 100
+        )
+    request = httpx_mock.get_request()
+    assert request is not None
+    assert request.headers["authorization"] == "Bearer tok-1"
+
+
+# --- clock ------------------------------------------------------------------------------------
+
+NOW = 1_700_000_000_123_456
+
+
+@pytest.mark.parametrize(
+    ("fmt", "lag", "start", "expected"),
+    [
+        ("seconds", "0", 0, 1_700_000_000),
+        ("seconds", "1.5", 0, 1_699_999_998),
+        ("millis", "0.001", 0, 1_700_000_000_122),
+        ("iso8601", "0", "1970-01-01T00:00:00Z", "2023-11-14T22:13:20.123456Z"),
+        ("iso8601", "60", "1970-01-01T00:00:00Z", "2023-11-14T22:12:20.123456Z"),
+        ("seconds", "0", 1_800_000_000, 1_800_000_000),  # never before start
+    ],
+)
+def test_clock(
+    monkeypatch: pytest.MonkeyPatch, fmt: str, lag: str, start: Any, expected: Any
+) -> None:
+    monkeypatch.setattr(latest, "now_micros", lambda: NOW)
+    kind = kind_of(
+        offsetType="timestamp", offsetField="since", timestampFormat=fmt, timestampLagSeconds=lag
+    )
+    api = FakeApi(lambda path, params: [])
+    assert EndFinder(kind, api).end({}, start) == expected
+    assert api.requests == []
+
+
+def test_chain_kinds_have_no_end() -> None:
+    for kind in (kind_of(offsetType="cursor", offsetField="c"), kind_of(offsetType="link")):
+        with pytest.raises(TypeError, match="has no end to find"):
+            EndFinder(kind, FakeApi(lambda path, params: [])).end({}, kind.initial())
+
+
+# --- searching ids ----------------------------------------------------------------------------
+
+rng = random.Random(7)
+ID_SETS = {
+    "empty": [],
+    "single": [0],
+    "single-far": [12345],
+    "dense": list(range(1000)),
+    "dense-offset": list(range(500, 1500)),
+    "sparse": sorted(rng.sample(range(100_000), 300)),
+    "gaps": [0, 1, 2, 1000, 1001, 50_000, 50_001, 999_999],
+    "powers": [2**k for k in range(25)],
+    "huge": [10**12, 10**12 + 7],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ID_SETS))
+@pytest.mark.parametrize("limit", [1, 5, 100])
+def test_search_ids_finds_the_exact_end(name: str, limit: int) -> None:
+    ids = ID_SETS[name]
+    kind = incremental()
+    starts = {0, 1, 3} | ({ids[0], ids[-1], ids[len(ids) // 2], ids[-1] + 1} if ids else set())
+    for start in sorted(starts):
+        api = ids_api(ids, limit)
+        finder = EndFinder(kind, api)
+        expected = max(ids) + 1 if any(i >= start for i in ids) else start
+        assert finder.end({}, start) == expected, (name, limit, start)
+        assert finder.requests == len(api.requests)
+        assert finder.requests <= bound(expected - start), (name, limit, start, finder.requests)
+
+
+def test_search_ids_request_count_is_logarithmic() -> None:
+    for n in (1, 2, 3, 10, 100, 1000, 10**4, 10**5, 10**6):
+        ids = list(range(n))
+        api = ids_api(ids, limit=3)
+        assert EndFinder(incremental(), api).end({}, 0) == n
+        assert len(api.requests) <= bound(n), (n, len(api.requests))
+
+
+def test_search_ids_on_an_empty_api_asks_once() -> None:
+    api = ids_api([])
+    assert EndFinder(incremental(initialOffset="5"), api).end({}, 5) == 5
+    assert [r[2] for r in api.requests] == [{"since": "5"}]
+
+
+# --- searching pages --------------------------------------------------------------------------
+
+COUNTS = [0, 1, 9, 10, 11, 20, 40, 47, 99, 100, 101, 1000, 1005, 10_000, 123_457]
+
+
+@pytest.mark.parametrize("count", COUNTS)
+def test_search_pages_finds_the_exact_end(count: int) -> None:
+    kind = paged()
+    for start in sorted({0, 5, 10, count // 2, max(0, count - 1), count, count + 3, count + 25}):
+        api = pages_api(count)
+        finder = EndFinder(kind, api)
+        assert finder.end({}, start) == max(start, count), (count, start)
+        assert finder.requests == len(api.requests)
+        pages = (max(start, count) - start) // 10 + 1
+        assert finder.requests <= bound(pages), (count, start, finder.requests)
+        numbers = [int(r[2]["page"]) for r in api.requests]
+        assert len(numbers) == len(set(numbers))  # each page asked once
+
+
+@pytest.mark.parametrize("count", [0, 7, 10, 30, 35, 1000])
+def test_search_pages_from_page_zero(count: int) -> None:
+    kind = paged(size=5, initialOffset="0")
+    api = pages_api(count, size=5, first=0)
+    assert EndFinder(kind, api).end({}, 0) == count
+    assert int(api.requests[0][2]["page"]) == 0
+
+
+def test_search_pages_request_count_is_logarithmic() -> None:
+    for pages in (1, 2, 3, 10, 100, 1000, 10**4, 10**5):
+        for extra in (0, 3):
+            count = pages * 10 + extra
+            api = pages_api(count)
+            assert EndFinder(paged(), api).end({}, 0) == count
+            assert len(api.requests) <= bound(pages + 1), (count, len(api.requests))
+
+
+@pytest.mark.parametrize("offset_type", ["incremental", "timestamp"])
+def test_probe_value_of_the_wrong_kind(offset_type: str) -> None:
+    kind = kind_of(
+        offsetType=offset_type,
+        offsetField="since",
+        latestOffsetUrl=PROBE,
+        latestOffsetPath="$.newest",
+    )
+    with pytest.raises(RestOffsetError, match=r"latestOffsetPath=\$\.newest"):
+        EndFinder(kind, probe_api({"newest": "soon"})).end({}, 0)

@@ -289,6 +289,7 @@ class ArrowConverter:
     def __init__(self, schema: StructType, on_type_mismatch: str = "error") -> None:
         self.schema = schema
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
+        self._struct = pa.struct(list(self.arrow_schema))
         self.null_on_mismatch = on_type_mismatch == "null"
         self._fields = [
             (f.name, _coercer(f.dataType, self.null_on_mismatch)) for f in schema.fields
@@ -301,11 +302,24 @@ class ArrowConverter:
         truncated to an int, no string split into a list) and used when it is the schema's.
         Any other batch is coerced value by value.
         """
+        whole = self._inferred_whole(records)
+        if whole is not None:
+            return whole
         columns = self._strict_columns(records)
         if columns is not None:
             return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
         coerced = [self._coerce(record, index, source) for index, record in enumerate(records)]
         return pa.RecordBatch.from_pylist(coerced, schema=self.arrow_schema)
+
+    def _inferred_whole(self, records: list[dict[str, Any]]) -> pa.RecordBatch | None:
+        """The batch when Arrow infers exactly the schema's struct from the records."""
+        try:
+            inferred = pa.array(records)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            return None
+        if inferred.type != self._struct:
+            return None
+        return pa.RecordBatch.from_struct_array(inferred)
 
     def _strict_columns(self, records: list[dict[str, Any]]) -> list[pa.Array] | None:
         columns = []

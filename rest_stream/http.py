@@ -243,8 +243,20 @@ class RateLimiter:
 # --- log redaction of httpx's own request log -------------------------------------------------
 
 
+#: Loggers of httpx and httpcore whose records can show URLs or headers (a filter on a logger
+#: applies only to records logged to that very logger, not to its children).
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
 class _HttpxLogRedactor(logging.Filter):
-    """Masks secrets in the `httpx` logger's records ("HTTP Request: GET <url> ...")."""
+    """Masks secrets in httpx's and httpcore's records (request URLs, response headers)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -262,18 +274,12 @@ class _HttpxLogRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         with self._lock:
             sessions = list(self._sessions)
-        if sessions and isinstance(record.args, tuple):
-            record.args = tuple(_redact_arg(arg, sessions) for arg in record.args)
+        if sessions:
+            text = record.getMessage()
+            for session in sessions:
+                text = redact_url(text, session.options)
+            record.msg, record.args = text, ()
         return True
-
-
-def _redact_arg(arg: object, sessions: list[HttpSession]) -> object:
-    if not isinstance(arg, (str, httpx.URL)):
-        return arg
-    text = str(arg)
-    for session in sessions:
-        text = redact_url(text, session.options)
-    return text
 
 
 _LOG_REDACTOR = _HttpxLogRedactor()
@@ -282,7 +288,8 @@ _LOG_REDACTOR_INSTALLED = threading.Event()
 
 def _install_log_redactor() -> None:
     if not _LOG_REDACTOR_INSTALLED.is_set():
-        logging.getLogger("httpx").addFilter(_LOG_REDACTOR)
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).addFilter(_LOG_REDACTOR)
         _LOG_REDACTOR_INSTALLED.set()
 
 

@@ -8,6 +8,7 @@ picklable value that travels to executors inside input partitions.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -153,8 +154,19 @@ class _Reader:
         return str(value)
 
     def secret(self, name: str) -> Secret | None:
+        """A secret option; `env:NAME` reads it from the driver's environment variable NAME
+        (so the value never stands in the query plan, which shows option values)."""
         value = self.str(name)
-        return Secret(value) if value is not None else None
+        if value is None:
+            return None
+        if value.startswith("env:"):
+            variable = value[4:]
+            if variable not in os.environ:
+                raise RestOptionError(
+                    name, value, f"an environment variable {variable} set on the driver"
+                )
+            return Secret(os.environ[variable])
+        return Secret(value)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.str(name, default)

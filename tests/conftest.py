@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# A secret the tests pass as `apiKey=env:REST_STREAM_TEST_API_KEY`: set before Spark starts,
+# so Spark's Python workers (forked by the JVM) have it too.
+os.environ.setdefault("REST_STREAM_TEST_API_KEY", "env-k3y-VWX")
 
 
 @pytest.fixture(scope="session")

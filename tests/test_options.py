@@ -531,3 +531,13 @@ def test_options_are_frozen() -> None:
     o = parse()
     with pytest.raises(AttributeError):
         o.url = "https://other"  # type: ignore[misc]
+
+
+def test_secret_option_from_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REST_TEST_KEY", "k3y-from-env")
+    o = parse(authType="ApiKey", apiKey="env:REST_TEST_KEY")
+    assert o.auth.api_key is not None and o.auth.api_key.reveal() == "k3y-from-env"
+    monkeypatch.delenv("REST_TEST_KEY")
+    exc = error(authType="ApiKey", apiKey="env:REST_TEST_KEY")
+    assert exc.option == "apiKey"
+    assert "environment variable REST_TEST_KEY" in str(exc)

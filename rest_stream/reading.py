@@ -12,7 +12,7 @@ from rest_stream.chains import Walk
 from rest_stream.extract import compile_path
 from rest_stream.offsets import offset_kind
 from rest_stream.options import RestOptions
-from rest_stream.pages import PageFetcher, parse_page
+from rest_stream.pages import PageFetcher, parse_page, worker_session
 from rest_stream.partitions import ChainPartition, PagesPartition, RangePartition, RowsPartition
 from rest_stream.schema import INPUT_COLUMN, ArrowConverter, as_record
 from rest_stream.template import build_request
@@ -31,7 +31,8 @@ class PartitionReader:
         if isinstance(partition, PagesPartition):
             yield from self._batches(partition.row, self._carried(partition))
             return
-        with PageFetcher(self.options, rate_limit=partition.rate_limit) as fetcher:
+        session = worker_session(self.options, partition.rate_limit)
+        with PageFetcher(self.options, session=session) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
             elif isinstance(partition, RangePartition):

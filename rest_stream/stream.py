@@ -50,6 +50,11 @@ def _key(position: Position) -> str:
     return json.dumps(position, sort_keys=True)
 
 
+def _carried(walk: Walk) -> list[CarriedPage]:
+    """Walk the chain; each page's body and the slice of it that belongs to the batch."""
+    return [CarriedPage(w.page.body, w.page.source, w.page.status, w.first, w.stop) for w in walk]
+
+
 class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Streams a REST API: one position per `inputData` row, exactly once across restarts.
 
@@ -158,9 +163,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             max_pages=self.options.stream.max_pages_per_batch,
             keep_body=True,
         )
-        pages = [
-            CarriedPage(w.page.body, w.page.source, w.page.status, w.first, w.stop) for w in walk
-        ]
+        pages = _carried(walk)
         if walk.caught_up:
             self._polled[key] = time.monotonic()
         if pages:
@@ -198,9 +201,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if kind.splittable:
             return None
         walk = Walk(kind, self.fetcher, self.streams[key], lo, end=hi, keep_body=True)
-        pages = [
-            CarriedPage(w.page.body, w.page.source, w.page.status, w.first, w.stop) for w in walk
-        ]
+        pages = _carried(walk)
         if _key(walk.position) != _key(hi):
             raise RestOffsetError(
                 f"Replaying stream {key} from {_key(lo)} ended at {_key(walk.position)}, not "

@@ -1,0 +1,51 @@
+"""PageFetcher and the per-worker HTTP sessions."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_httpx import HTTPXMock
+
+from rest_stream import pages
+from rest_stream.options import parse_options
+from rest_stream.pages import PageFetcher, worker_session
+from rest_stream.request import RequestSpec
+
+URL = "https://api.example.com/items"
+
+
+def test_worker_session_is_shared_by_equal_options_only() -> None:
+    a = parse_options({"url": URL})
+    again = parse_options({"url": URL})
+    other = parse_options({"url": URL, "readTimeout": "5"})
+    assert worker_session(a, None) is worker_session(again, None)
+    assert worker_session(a, None) is not worker_session(other, None)
+    assert worker_session(a, None) is not worker_session(a, 2.0)
+
+
+def test_worker_sessions_beyond_the_kept_few_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "_WORKER_SESSIONS_KEPT", 2)
+    sessions = []
+    for i in range(3):
+        sessions.append(worker_session(parse_options({"url": f"{URL}/{i}"}), None))
+        sessions[-1].client  # noqa: B018 - opens the client
+    assert sessions[0]._client is None  # evicted and closed
+    assert sessions[2]._client is not None
+
+
+def test_fetcher_leaves_a_shared_session_open(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, json=[{"id": 1}])
+    options = parse_options({"url": URL})
+    shared = worker_session(options, None)
+    with PageFetcher(options, session=shared) as fetcher:
+        assert fetcher.fetch(RequestSpec("GET", URL)).records == [{"id": 1}]
+    assert shared._client is not None
+
+
+def test_fetch_ordered_keeps_request_order(httpx_mock: HTTPXMock) -> None:
+    for page in range(6):
+        httpx_mock.add_response(url=f"{URL}?page={page}", json={"data": [{"page": page}]})
+    options = parse_options({"url": URL, "requestConcurrency": "3"})
+    with PageFetcher(options) as fetcher:
+        specs = [RequestSpec("GET", URL, params=(("page", str(p)),)) for p in range(6)]
+        got = [page.records[0]["page"] for page in fetcher.fetch_ordered(specs)]
+    assert got == list(range(6))

@@ -18,21 +18,9 @@ os.environ.setdefault("REST_STREAM_TEST_API_KEY", "env-k3y-VWX")
 @pytest.fixture(scope="session")
 def spark():  # type: ignore[no-untyped-def]
     """One local[2] Spark session shared by every integration test (cold start ~5 s)."""
-    from pyspark.sql import SparkSession
+    from rest_stream.demo.spark import local_spark
 
-    from rest_stream import RestDataSource
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("rest_stream tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.streaming.pollingDelay", "10ms")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    session.dataSource.register(RestDataSource)
+    session = local_spark("rest_stream tests", **{"spark.sql.streaming.pollingDelay": "10ms"})
     yield session
     session.stop()
 

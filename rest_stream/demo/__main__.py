@@ -8,29 +8,12 @@ import tempfile
 import time
 
 
-def _spark():  # type: ignore[no-untyped-def]
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("rest_stream demo")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
 def main() -> int:
     """Batch-read and then stream the demo API; exit 0 when every record arrived once."""
-    from rest_stream import RestDataSource
     from rest_stream.demo import DemoApi
+    from rest_stream.demo.spark import local_spark
 
-    spark = _spark()
-    spark.dataSource.register(RestDataSource)
+    spark = local_spark("rest_stream demo")
     with DemoApi(records=120) as api, tempfile.TemporaryDirectory() as work:
         print(f"Demo API serving at {api.url}\n")
         print("== Batch: spark.read.format('rest'), one call per inputData row ==")

@@ -1,0 +1,104 @@
+"""The seed-style baseline: a `SimpleDataSourceStreamReader` that pages on the driver.
+
+This is how a first REST source is usually written: the driver fetches every page one after
+the other with one reused `httpx.Client`, parses each body with `json` and returns tuples.
+Spark then converts and ships the rows from the driver; there is no partitioning and no
+concurrency. Registered as format `bench_seed`; options `url` (the API's base URL),
+`pageSize` and `offsetKind` (`page` or `incremental`, as in `benchmarks.server`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
+from pyspark.sql.types import StructType
+
+from benchmarks.config import SCHEMA
+from benchmarks.server import page_address
+
+Row = tuple[Any, ...]
+
+
+def to_row(record: dict[str, Any]) -> Row:
+    """One API record as a tuple in `SCHEMA` order."""
+    meta = record["meta"]
+    return (
+        record["id"],
+        record["ts"],
+        record["region"],
+        record["name"],
+        record["value"],
+        record["tags"],
+        (meta["source"], meta["score"]),
+    )
+
+
+class SeedStreamReader(SimpleDataSourceStreamReader):
+    """Reads pages sequentially from `position` (records read so far) until a short page."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        """`options` with lower-cased keys."""
+        self.base = options["url"].rstrip("/")
+        self.page_size = int(options.get("pagesize", "500"))
+        self.kind = options.get("offsetkind", "page")
+        self._client: httpx.Client | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
+
+    def initialOffset(self) -> dict[str, int]:
+        """Nothing read yet."""
+        return {"position": 0}
+
+    def read(self, start: dict[str, int]) -> tuple[Iterator[Row], dict[str, int]]:
+        """Every record from `start` to the current end, and the position after them."""
+        rows, position = self._rows(start["position"], None)
+        return iter(rows), {"position": position}
+
+    def readBetweenOffsets(self, start: dict[str, int], end: dict[str, int]) -> Iterator[Row]:
+        """The records of `[start, end)` again (replay after a restart)."""
+        rows, _ = self._rows(start["position"], end["position"])
+        return iter(rows)
+
+    def commit(self, end: dict[str, int]) -> None:
+        """Nothing to clean up."""
+
+    def _rows(self, position: int, end: int | None) -> tuple[list[Row], int]:
+        rows: list[Row] = []
+        while end is None or position < end:
+            url, skip = page_address(self.base, self.kind, self.page_size, position)
+            records = self._get(url)
+            fresh = records[skip:] if end is None else records[skip : skip + end - position]
+            rows.extend(to_row(r) for r in fresh)
+            position += len(fresh)
+            if len(records) < self.page_size:
+                break
+        return rows, position
+
+    def _get(self, url: str) -> list[dict[str, Any]]:
+        if self._client is None:
+            self._client = httpx.Client(timeout=60.0)
+        response = self._client.get(url)
+        response.raise_for_status()
+        return json.loads(response.content)["data"]
+
+
+class SeedDataSource(DataSource):
+    """Format `bench_seed`: the seed-style stream source (no `streamReader`, only simple)."""
+
+    @classmethod
+    def name(cls) -> str:
+        """The format name."""
+        return "bench_seed"
+
+    def schema(self) -> StructType:
+        """The demo records' schema."""
+        return SCHEMA
+
+    def simpleStreamReader(self, schema: StructType) -> SimpleDataSourceStreamReader:
+        """The driver-side reader."""
+        return SeedStreamReader({k.lower(): v for k, v in self.options.items()})

@@ -1,0 +1,47 @@
+"""How busy the rest of the machine was during a run (other engineers' tests, say).
+
+`other` = CPU seconds the whole machine spent busy minus those of this process tree (the
+driver, the JVM, Spark's Python workers and the limit's child process, reaped or not).
+"""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the machine has spent not idle since boot (all cores)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def tree_cpu_s(root: psutil.Process | None = None) -> float:
+    """CPU seconds of this process tree, reaped children included."""
+    root = root or psutil.Process(os.getpid())
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            t = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+class CpuWatch:
+    """Started before a run; `other_share(wall)` after it: the share of all cores used by
+    processes outside this tree (0 = a quiet machine, 1 = every core busy elsewhere)."""
+
+    def __init__(self) -> None:
+        self.root = psutil.Process(os.getpid())
+        self.cores = psutil.cpu_count() or 1
+        self.busy = machine_busy_s()
+        self.ours = tree_cpu_s(self.root)
+
+    def other_share(self, wall_s: float) -> float:
+        """Foreign CPU seconds over the run, divided by wall time × cores."""
+        busy = machine_busy_s() - self.busy
+        ours = tree_cpu_s(self.root) - self.ours
+        return max(0.0, busy - ours) / max(wall_s * self.cores, 1e-9)

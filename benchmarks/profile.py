@@ -1,0 +1,172 @@
+"""Where rest_stream spends its time at 0 ms latency, outside Spark.
+
+The demo API runs in its own process here, so it takes no GIL from the code measured.
+
+`python -m benchmarks.profile [--records 200000] [--page-size 500] [--concurrency 4]`
+
+1. Stages, one at a time on one thread: HTTP only (bodies), `orjson.loads`, records to Arrow
+   (`as_record` + `ArrowConverter.to_batch`), and Arrow IPC serialization (what a Spark
+   worker does to hand batches to the JVM).
+2. `read(partition)` (`RestBatchReader.read` → `rest_stream.reading.PartitionReader`) on the
+   one range partition of `numPartitions=1` (planned first, not timed), at
+   `requestConcurrency` 1 and N.
+3. cProfile of (2) at concurrency 1 (cProfile sees only the calling thread), its own time
+   grouped into categories, and the top functions.
+With `--spark`, also Spark's view of the same read (`benchmarks.pyspy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import httpx
+import orjson
+import pyarrow as pa
+
+from benchmarks.config import SCHEMA
+from benchmarks.server import BenchServer
+from rest_stream.batch import RestBatchReader
+from rest_stream.options import parse_options
+from rest_stream.schema import ArrowConverter, as_record
+
+STAGES = (
+    "HTTP (httpx.Client.get, body bytes)",
+    "JSON parse (orjson.loads)",
+    "records → dicts (as_record)",
+    "Arrow conversion (ArrowConverter.to_batch)",
+    "Arrow IPC write (what a worker sends)",
+)
+
+#: cProfile phases: (label, file suffix, function) whose cumulative time is reported.
+PHASES = (
+    ("HTTP: HttpSession.fetch (httpx + retries)", "rest_stream/http.py", "fetch"),
+    ("JSON parse: parse_json (orjson)", "rest_stream/http.py", "parse_json"),
+    ("Arrow conversion: ArrowConverter.to_batch", "rest_stream/schema.py", "to_batch"),
+    ("records → dicts: as_record", "rest_stream/schema.py", "as_record"),
+)
+
+
+def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of `work()`."""
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def stages(server: BenchServer) -> dict[str, float]:
+    """Seconds of each stage summed over every page; one page in memory at a time."""
+    converter = ArrowConverter(SCHEMA)
+    spent = dict.fromkeys(STAGES, 0.0)
+    sink = io.BytesIO()
+    writer = pa.ipc.new_stream(sink, converter.arrow_schema)
+    with httpx.Client() as client:
+        for url in server.page_urls():
+            t0 = time.perf_counter()
+            body = client.get(url).content
+            t1 = time.perf_counter()
+            document = orjson.loads(body)
+            t2 = time.perf_counter()
+            records = [as_record(r) for r in document["data"]]
+            t3 = time.perf_counter()
+            batch = converter.to_batch(records, url)
+            t4 = time.perf_counter()
+            writer.write_batch(batch)
+            sink.seek(0)
+            sink.truncate()
+            t5 = time.perf_counter()
+            for name, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                spent[name] += seconds
+    writer.close()
+    return spent
+
+
+def one_partition(server: BenchServer, concurrency: int) -> tuple[RestBatchReader, Any]:
+    """The batch reader and its single partition covering every record (planned as Spark
+    would, end search included)."""
+    reader = RestBatchReader(parse_options(server.rest_options(1, concurrency)), SCHEMA)
+    (partition,) = reader.partitions()
+    return reader, partition
+
+
+def read_all(server: BenchServer, concurrency: int) -> int:
+    """Records that `read(partition)` (a `PartitionReader`) yields for that partition."""
+    reader, partition = one_partition(server, concurrency)
+    return sum(batch.num_rows for batch in reader.read(partition))
+
+
+def phases(stats: pstats.Stats, total: float) -> dict[str, float]:
+    """Cumulative seconds of each of `PHASES` (absent ones are left out) and the rest."""
+    found: dict[str, float] = {}
+    for label, suffix, function in PHASES:
+        for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
+            if name == function and filename.endswith(suffix):
+                found[label] = found.get(label, 0.0) + row[3]
+    found["everything else (reader loop, pool, planning)"] = total - sum(found.values())
+    return found
+
+
+def profile_reader(server: BenchServer, top: int) -> tuple[dict[str, float], float, str]:
+    """cProfile of one read at concurrency 1: its phases, total and the top functions."""
+    reader, partition = one_partition(server, 1)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in reader.read(partition):
+        pass
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = max(row[3] for row in stats.stats.values())  # type: ignore[attr-defined]
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
+    lines = [line for line in text.getvalue().splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+    return phases(stats, total), total, "\n".join(lines[start:])
+
+
+def _shares(parts: dict[str, float], total: float) -> Iterable[str]:
+    for name, seconds in parts.items():
+        yield f"  {name:40} {seconds:7.3f} s  {100 * seconds / total:5.1f} %"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the stage timings, reader timings and the profile."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--top", type=int, default=20, help="functions to list")
+    parser.add_argument("--spark", action="store_true", help="also profile inside Spark")
+    args = parser.parse_args(argv)
+    with BenchServer(args.records, args.page_size, own_process=True) as server:
+        server.warm()
+        read_all(server, args.concurrency)  # warm imports and caches
+        parts = stages(server)
+        total = sum(parts.values())
+        print(f"Stages over {server.pages} pages of {args.page_size} (0 ms, sequential):")
+        print("\n".join(_shares(parts, total)))
+        print(f"  {'sum':40} {total:7.3f} s  ({args.records / total:,.0f} records/s)")
+        for width in sorted({1, args.concurrency}):
+            reader, partition = one_partition(server, width)
+            seconds, count = timed(lambda r=reader, p=partition: sum(b.num_rows for b in r.read(p)))
+            print(
+                f"PartitionReader.read, requestConcurrency {width}: {seconds:.3f} s, "
+                f"{count / seconds:,.0f} records/s"
+            )
+        categories, own, listing = profile_reader(server, args.top)
+        print(f"\ncProfile of read(partition) at concurrency 1: {own:.3f} s (profiler inflates")
+        print("pure-Python code such as httpx's more than C code such as orjson and pyarrow):")
+        print("\n".join(_shares(categories, own)))
+        print(f"\nTop {args.top} functions by own time:\n{listing}")
+        if args.spark:
+            from benchmarks.pyspy import profile_spark
+
+            profile_spark(server, args.concurrency)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Medians over repeats, the ratios against baseline and limit, the table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.variants import RunResult
+
+TABLE_ORDER = ("baseline", "batch", "stream", "limit")
+
+
+@dataclass
+class Summary:
+    """One table row: a variant at one latency and partition count, medians over repeats."""
+
+    latency_ms: float
+    variant: str
+    partitions: int | None
+    runs: int
+    wall_s: float | None
+    wall_range: tuple[float, float] | None
+    span_s: float | None
+    records_per_s: float | None
+    pages_per_s: float | None
+    concurrency: int
+    peak_in_flight: int
+    rss_mb: float | None
+    other_load: float | None
+    vs_baseline: float | None = None
+    vs_limit: float | None = None
+    errors: int = 0
+
+
+def _median(values: Iterable[float]) -> float | None:
+    found = list(values)
+    return statistics.median(found) if found else None
+
+
+def summarize(results: Sequence[RunResult]) -> list[Summary]:
+    """Timed runs (not warm-ups) grouped by (latency, variant, partitions), with ratios."""
+    groups: dict[tuple[float, str, int | None], list[RunResult]] = {}
+    for result in results:
+        if result.repeat >= 0:
+            groups.setdefault((result.latency_ms, result.variant, result.partitions), []).append(
+                result
+            )
+    rows = []
+    for (latency, variant, partitions), runs in groups.items():
+        good = [r for r in runs if r.error is None]
+        wall = _median(r.wall_s for r in good)
+        pages = good[0].pages if good else 0
+        records = good[0].records if good else 0
+        rows.append(
+            Summary(
+                latency_ms=latency,
+                variant=variant,
+                partitions=partitions,
+                runs=len(good),
+                wall_s=wall,
+                wall_range=(min(r.wall_s for r in good), max(r.wall_s for r in good))
+                if good
+                else None,
+                span_s=_median(r.span_s for r in good),
+                records_per_s=records / wall if wall else None,
+                pages_per_s=pages / wall if wall else None,
+                concurrency=runs[0].concurrency,
+                peak_in_flight=max(r.peak_in_flight for r in runs),
+                rss_mb=max((r.rss_mb for r in good if r.rss_mb is not None), default=None),
+                other_load=_median(r.other_load for r in good),
+                errors=len(runs) - len(good),
+            )
+        )
+    _add_ratios(rows)
+    order = {v: i for i, v in enumerate(TABLE_ORDER)}
+    latencies = list(dict.fromkeys(r.latency_ms for r in results))
+    rows.sort(key=lambda r: (latencies.index(r.latency_ms), order[r.variant], r.partitions or 0))
+    return rows
+
+
+def _add_ratios(rows: list[Summary]) -> None:
+    by_key = {(r.latency_ms, r.variant, r.partitions): r for r in rows}
+    for row in rows:
+        if row.variant not in ("batch", "stream") or not row.records_per_s:
+            continue
+        baseline = by_key.get((row.latency_ms, "baseline", None))
+        limit = by_key.get((row.latency_ms, "limit", row.partitions))
+        if baseline and baseline.records_per_s:
+            row.vs_baseline = row.records_per_s / baseline.records_per_s
+        if limit and limit.records_per_s:
+            row.vs_limit = row.records_per_s / limit.records_per_s
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _wall(row: Summary) -> str:
+    if row.wall_s is None or row.wall_range is None:
+        return "–"
+    low, high = row.wall_range
+    spread = f" ({low:.2f}–{high:.2f})" if row.runs > 1 else ""
+    return f"{row.wall_s:.2f}{spread}"
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}×"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
+def format_table(rows: Sequence[Summary]) -> str:
+    """A Markdown table of `rows`."""
+    header = (
+        "| latency | variant | numPartitions | in flight (max / seen) | records/s | pages/s | "
+        "wall s (min–max) | API span s | peak RSS MB | ÷ baseline | ÷ limit | other load | runs |"
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in rows:
+        runs = f"{r.runs}" + (f" ({r.errors} failed)" if r.errors else "")
+        lines.append(
+            f"| {r.latency_ms:g} ms | {r.variant} | {r.partitions or '–'} | "
+            f"{r.concurrency} / {r.peak_in_flight} | {_num(r.records_per_s, ',.0f')} | "
+            f"{_num(r.pages_per_s, ',.1f')} | {_wall(r)} | {_num(r.span_s, '.2f')} | "
+            f"{_num(r.rss_mb, '.0f')} | "
+            f"{_times(r.vs_baseline)} | {_pct(r.vs_limit)} | {_pct(r.other_load)} | {runs} |"
+        )
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` (dataclasses allowed) as indented JSON; returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_plain) + "\n")
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")

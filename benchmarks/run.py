@@ -1,0 +1,169 @@
+"""`python -m benchmarks.run --preset smoke|full`: every variant in ONE invocation, interleaved.
+
+Each configuration (latency × variant × numPartitions) runs `--repeats` times; a repeat walks
+the partition counts and alternates the variants (their order rotates between repeats), so
+drift on a shared machine hits every variant alike. The table shows medians. Nothing about
+timing is asserted: the exit status is 1 only when a variant failed or lost records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.config import OFFSET_KINDS, PRESETS, VARIANTS, BenchConfig
+from benchmarks.machine import describe as describe_machine
+from benchmarks.machine import machine_info
+from benchmarks.memory import describe as describe_memory
+from benchmarks.memory import memory_check
+from benchmarks.report import format_table, summarize, write_json
+from benchmarks.variants import Runner, RunResult
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variants {unknown}; known: {VARIANTS}")
+    return names
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    """The preset with the command line's overrides applied."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
+    parser.add_argument("--records", type=int, help="records the API serves")
+    parser.add_argument("--page-size", type=int, help="records per page")
+    parser.add_argument("--latency-ms", type=_floats, help="per-request latency(ies), e.g. 20,0")
+    parser.add_argument("--partitions", type=_ints, help="numPartitions values, e.g. 1,2,4,8")
+    parser.add_argument("--repeats", type=int, help="timed runs of each configuration")
+    parser.add_argument("--variants", type=_variants, help=f"subset of {','.join(VARIANTS)}")
+    parser.add_argument("--concurrency", type=int, help="requestConcurrency per task (4)")
+    parser.add_argument("--offset-kind", choices=OFFSET_KINDS, help="page (default) or incremental")
+    memory = parser.add_mutually_exclusive_group()
+    memory.add_argument("--memory", action="store_true", default=None, help="run the memory check")
+    memory.add_argument("--no-memory", dest="memory", action="store_false", help="skip it")
+    parser.add_argument("--memory-records", type=int, help="records of the memory check (1M)")
+    parser.add_argument(
+        "--no-warmup", dest="warmup", action="store_false", default=None, help="skip warm-ups"
+    )
+    parser.add_argument("--output", help="JSON path (default benchmarks/results/latest.json)")
+    args = parser.parse_args(argv)
+    return PRESETS[args.preset].replace(
+        records=args.records,
+        page_size=args.page_size,
+        latencies_ms=args.latency_ms,
+        partitions=args.partitions,
+        repeats=args.repeats,
+        variants=args.variants,
+        concurrency=args.concurrency,
+        offset_kind=args.offset_kind,
+        memory=args.memory,
+        memory_records=args.memory_records,
+        warmup=args.warmup,
+        output=Path(args.output) if args.output else None,
+    )
+
+
+def schedule(config: BenchConfig, repeat: int) -> list[tuple[str, int | None]]:
+    """The runs of one repeat: per partition count the variants, in an order rotated by repeat."""
+    split = [v for v in config.variants if v != "baseline"]
+    turn = repeat % max(1, len(split))
+    order = split[turn:] + split[:turn]
+    runs: list[tuple[str, int | None]] = [(v, n) for n in config.partitions for v in order]
+    if "baseline" in config.variants:
+        runs.insert(0 if repeat % 2 == 0 else len(runs), ("baseline", None))
+    return runs
+
+
+def _log(result: RunResult) -> None:
+    label = "warm-up" if result.repeat < 0 else f"repeat {result.repeat + 1}"
+    status = result.error or (
+        f"{result.wall_s:6.2f} s  {result.records_per_s:10,.0f} rec/s  "
+        f"in flight {result.peak_in_flight}  RSS {result.rss_mb or 0:.0f} MB"
+    )
+    parts = f"N={result.partitions}" if result.partitions else "N=–"
+    print(
+        f"  [{result.latency_ms:g} ms] {result.variant:8} {parts:5} {label:9} {status}", flush=True
+    )
+
+
+def run_all(config: BenchConfig, runner: Runner) -> list[RunResult]:
+    """Per latency: warm every variant up once, then the interleaved repeats."""
+    results: list[RunResult] = []
+    for latency in config.latencies_ms:
+        runner.server.latency_ms = latency
+        runner.server.warm()
+        plan: list[tuple[str, int | None, int]] = []
+        if config.warmup:
+            top = max(config.partitions)
+            plan += [(v, None if v == "baseline" else top, -1) for v in config.variants]
+        for repeat in range(config.repeats):
+            plan += [(v, n, repeat) for v, n in schedule(config, repeat)]
+        for variant, partitions, repeat in plan:
+            results.append(runner.run(variant, partitions, repeat))
+            _log(results[-1])
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the table and the JSON path; 1 if a run failed."""
+    config = parse_args(argv)
+    from benchmarks.rss import WorkerRssSampler
+    from benchmarks.server import BenchServer
+    from benchmarks.session import create_session, task_slots
+
+    machine = machine_info()
+    print(f"rest_stream benchmarks, preset {config.preset}: {describe_machine(machine)}")
+    started = time.perf_counter()
+    spark = create_session()
+    slots = task_slots(spark)
+    print(f"Spark session up in {time.perf_counter() - started:.1f} s ({slots} task slots)")
+    sampler = WorkerRssSampler().start()
+    check = None
+    try:
+        with BenchServer(config.records, config.page_size, offset_kind=config.offset_kind) as api:
+            runner = Runner(spark, api, sampler, concurrency=config.concurrency, slots=slots)
+            results = run_all(config, runner)
+        if config.memory:
+            check = memory_check(
+                spark,
+                sampler,
+                records=config.memory_records,
+                page_size=config.page_size,
+                concurrency=config.concurrency,
+                slots=slots,
+            )
+    finally:
+        sampler.stop()
+        spark.stop()
+    rows = summarize(results)
+    print(
+        f"\n{config.records:,} records, {config.page_size}/page ({config.pages} pages), "
+        f"{config.offset_kind} offsets, requestConcurrency {config.concurrency}, "
+        f"{slots} task slots; medians of {config.repeats} repeat(s)"
+    )
+    print(format_table(rows))
+    if check is not None:
+        print(describe_memory(check))
+    payload = {"config": config, "machine": machine, "summary": rows, "memory": check}
+    payload |= {"runs": results, "total_seconds": time.perf_counter() - started}
+    print(f"\nJSON: {write_json(config.output, payload)}")
+    print(f"Total {time.perf_counter() - started:.0f} s")
+    failed = [r for r in results if r.error] + ([check] if check and check.error else [])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

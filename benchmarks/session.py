@@ -1,0 +1,38 @@
+"""The one Spark session of a benchmark run: local[2], quiet, both formats registered."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from benchmarks.config import ROOT
+
+
+def create_session(master: str = "local[2]") -> SparkSession:
+    """Start Spark with Python workers on this interpreter and `benchmarks` importable."""
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("rest_stream benchmarks")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    from benchmarks.baseline import SeedDataSource
+    from rest_stream import RestDataSource
+
+    spark.dataSource.register(RestDataSource)
+    spark.dataSource.register(SeedDataSource)
+    return spark
+
+
+def task_slots(spark: SparkSession) -> int:
+    """Tasks Spark runs at once (cores of `local[n]`)."""
+    return max(1, int(spark.sparkContext.defaultParallelism))

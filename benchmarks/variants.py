@@ -1,0 +1,179 @@
+"""One timed run of one variant against the benchmark server, with its checks.
+
+Wall time starts when the reader is defined (`spark.read...load()`) and ends when the noop
+sink has every record; the Spark session and its workers already exist (the harness warms
+each variant up once). For `limit` it is its child processes' own span, from the first
+request to the last parse (`benchmarks.limit`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from benchmarks.config import SCHEMA
+from benchmarks.limit import run_processes
+from benchmarks.load import CpuWatch
+from benchmarks.rss import WorkerRssSampler
+from benchmarks.server import BenchServer
+
+
+@dataclass
+class RunResult:
+    """What one run measured. `repeat` is -1 for a warm-up run; `span_s` is the time from the
+    first data request to the last answer (the API's view); `other_load` the share of the
+    machine's cores other processes used meanwhile."""
+
+    variant: str
+    partitions: int | None
+    latency_ms: float
+    repeat: int
+    wall_s: float
+    span_s: float
+    records: int
+    pages: int
+    requests: int
+    concurrency: int
+    peak_in_flight: int
+    rss_mb: float | None
+    rss_total_mb: float | None
+    other_load: float = 0.0
+    error: str | None = None
+
+    @property
+    def records_per_s(self) -> float:
+        """Records per wall-clock second."""
+        return self.records / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class Runner:
+    """Runs variants against one server in one Spark session."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        server: BenchServer,
+        sampler: WorkerRssSampler,
+        *,
+        concurrency: int,
+        slots: int,
+    ) -> None:
+        self.spark = spark
+        self.server = server
+        self.sampler = sampler
+        self.concurrency = concurrency
+        self.slots = slots
+
+    def total_concurrency(self, variant: str, partitions: int | None) -> int:
+        """Requests in flight at most: tasks running at once × `requestConcurrency` (× 1 for
+        `incremental`, whose next request depends on the last answer)."""
+        if variant == "baseline":
+            return 1
+        per_task = self.concurrency if self.server.offset_kind == "page" else 1
+        return min(partitions or 1, self.slots) * per_task
+
+    def run(self, variant: str, partitions: int | None, repeat: int) -> RunResult:
+        """One run; failures and wrong counts come back as `error`, never raised."""
+        action: Callable[[int | None, bool], tuple[int, float | None, float | None]] = {
+            "batch": self._batch,
+            "stream": self._stream,
+            "baseline": self._baseline,
+            "limit": self._limit,
+        }[variant]
+        self.server.reset()
+        self.sampler.reset()
+        error = None
+        records, own_wall, own_rss = 0, None, None
+        watch = CpuWatch()
+        started = time.perf_counter()
+        try:
+            records, own_wall, own_rss = action(partitions, repeat < 0)
+        except Exception as exc:  # a broken variant is reported, the others still run
+            error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        elapsed = time.perf_counter() - started
+        wall = own_wall if own_wall is not None else elapsed
+        other = watch.other_share(elapsed)
+        peak = self.sampler.read()
+        gaps = self.server.uncovered()
+        if error is None and gaps:
+            error = f"ids never requested: {gaps[:3]}"
+        if error is None and records != self.server.records:
+            error = f"read {records} records, expected {self.server.records}"
+        return RunResult(
+            variant=variant,
+            partitions=partitions,
+            latency_ms=self.server.latency_ms,
+            repeat=repeat,
+            wall_s=wall,
+            span_s=self.server.span_s(),
+            records=records,
+            pages=self.server.pages,
+            requests=self.server.requests(),
+            concurrency=self.total_concurrency(variant, partitions),
+            peak_in_flight=self.server.peak_in_flight(),
+            rss_mb=own_rss if variant == "limit" else peak.single_mb,
+            rss_total_mb=own_rss if variant == "limit" else peak.total_mb,
+            other_load=other,
+            error=error,
+        )
+
+    # -- the variants: (records read, own wall or None, own RSS or None) ---------------------
+    def _rest(self, partitions: int | None, reader: Any) -> Any:
+        options = self.server.rest_options(partitions or 1, self.concurrency)
+        return reader.format("rest").schema(SCHEMA).options(**options).load()
+
+    def _batch(self, partitions: int | None, check: bool) -> tuple[int, None, None]:
+        frame: DataFrame = self._rest(partitions, self.spark.read)
+        frame.write.format("noop").mode("overwrite").save()
+        if check:  # exact count, outside the timed runs
+            return frame.count(), None, None
+        return self.server.records, None, None
+
+    def _stream(self, partitions: int | None, check: bool) -> tuple[int, None, None]:
+        return self._until_done(self._rest(partitions, self.spark.readStream)), None, None
+
+    def _baseline(self, partitions: int | None, check: bool) -> tuple[int, None, None]:
+        frame = (
+            self.spark.readStream.format("bench_seed")
+            .schema(SCHEMA)
+            .option("url", self.server.url)
+            .option("pageSize", str(self.server.page_size))
+            .option("offsetKind", self.server.offset_kind)
+            .load()
+        )
+        return self._until_done(frame), None, None
+
+    def _until_done(self, frame: DataFrame) -> int:
+        """Run `frame` to the noop sink with `availableNow` and a fresh checkpoint."""
+        checkpoint = tempfile.mkdtemp(prefix="rest-bench-ckpt-")
+        try:
+            query = (
+                frame.writeStream.format("noop")
+                .option("checkpointLocation", checkpoint)
+                .trigger(availableNow=True)
+                .start()
+            )
+            query.awaitTermination()
+            if query.exception() is not None:
+                raise RuntimeError(str(query.exception()))
+            return sum(int(p["numInputRows"]) for p in query.recentProgress)
+        finally:
+            shutil.rmtree(checkpoint, ignore_errors=True)
+
+    def _limit(self, partitions: int | None, check: bool) -> tuple[int, float, float]:
+        processes = min(partitions or 1, self.slots)
+        result = run_processes(
+            self.server.url,
+            self.server.offset_kind,
+            self.server.page_size,
+            self.server.pages,
+            processes=processes,
+            concurrency=self.total_concurrency("limit", partitions) // processes,
+        )
+        return result.records, result.seconds, result.peak_rss_mb

@@ -76,67 +76,83 @@ class EndFinder:
         page = self._fetch(kind.request(row, (number - kind.first_page) * kind.page_size))
         return kind.end_of_page(number, len(page.records))
 
+    def _width(self) -> int:
+        """Probes sent at once in a search round (`requestConcurrency`)."""
+        return max(1, self.kind.options.request_concurrency)
+
+    def _fetch_many(self, specs: list[Any]) -> list[Any]:
+        self.requests += len(specs)
+        return list(self.fetcher.fetch_ordered(specs))
+
     def _search_ids(self, row: Mapping[str, Any], start: int) -> int:
-        """Largest id + 1, by galloping then bisecting on "is any id >= x?"."""
+        """Largest id + 1, galloping then cutting on "is any id >= x?", several x at once."""
         kind = self.kind
         assert isinstance(kind, IncrementalOffset)
 
-        def after(x: int) -> int | None:
-            page = self._fetch(kind.request(row, x))
-            return max(kind.record_ids(page)) + 1 if page.records else None
+        def after(xs: list[int]) -> list[int | None]:
+            pages = self._fetch_many([kind.request(row, x) for x in xs])
+            return [max(kind.record_ids(p)) + 1 if p.records else None for p in pages]
 
-        found = after(start)
+        found = after([start])[0]
         if found is None:
             return start
-        low, step, high = found, 1, None
+        width, low, step, high = self._width(), found, 1, None
         while high is None:
-            probe = after(low + step - 1)
-            if probe is None:
-                high = low + step - 1
-            else:
-                low, step = max(low, probe), step * 2
+            xs = [low + step * 2**i - 1 for i in range(width)]
+            for x, probe in zip(xs, after(xs)):
+                if probe is None:
+                    high = x
+                    break
+                low = max(low, probe)
+            step *= 2**width
         while low < high:
-            middle = (low + high) // 2
-            probe = after(middle)
-            if probe is None:
-                high = middle
-            else:
+            xs = sorted({low + (high - low) * j // (width + 1) for j in range(1, width + 1)})
+            for x, probe in zip(xs, after(xs)):
+                if probe is None:
+                    high = x
+                    break
                 low = max(low, probe)
         return low
 
     def _search_pages(self, row: Mapping[str, Any], start: int) -> int:
-        """The position after the last record, by galloping then bisecting on page numbers."""
+        """The position after the last record, galloping then cutting on page numbers, with
+        several pages asked at once."""
         kind = self.kind
         assert isinstance(kind, PageOffset)
+        full = kind.page_size
         sizes: dict[int, int] = {}
 
-        def size(number: int) -> int:
-            if number not in sizes:
-                position = (number - kind.first_page) * kind.page_size
-                sizes[number] = len(self._fetch(kind.request(row, position)).records)
-            return sizes[number]
+        def measure(numbers: list[int]) -> list[int]:
+            todo = [n for n in dict.fromkeys(numbers) if n not in sizes]
+            specs = [kind.request(row, (n - kind.first_page) * full) for n in todo]
+            for number, page in zip(todo, self._fetch_many(specs)):
+                sizes[number] = len(page.records)
+            return numbers
 
         low = kind.page_of(start)
-        if size(low) < kind.page_size:
-            return max(start, kind.end_of_page(low, size(low)))
-        step, high = 1, None
+        measure([low])
+        if sizes[low] < full:
+            return max(start, kind.end_of_page(low, sizes[low]))
+        width, step, high = self._width(), 1, None
         while high is None:
-            number = low + step
-            if size(number) == kind.page_size:
-                low, step = number, step * 2
-            elif size(number) > 0:
-                return kind.end_of_page(number, size(number))
-            else:
-                high = number
+            for number in measure([low + step * 2**i for i in range(width)]):
+                if sizes[number] < full:
+                    if sizes[number] > 0:
+                        return kind.end_of_page(number, sizes[number])
+                    high = number
+                    break
+                low = number
+            step *= 2**width
         while high - low > 1:
-            middle = (low + high) // 2
-            if size(middle) == kind.page_size:
-                low = middle
-            elif size(middle) > 0:
-                return kind.end_of_page(middle, size(middle))
-            else:
-                high = middle
-        return kind.end_of_page(low, kind.page_size)
+            points = {low + (high - low) * j // (width + 1) for j in range(1, width + 1)}
+            for number in measure(sorted(points - {low})):
+                if sizes[number] < full:
+                    if sizes[number] > 0:
+                        return kind.end_of_page(number, sizes[number])
+                    high = number
+                    break
+                low = number
+        return kind.end_of_page(low, full)
 
 
 def _whole(value: Any) -> int:

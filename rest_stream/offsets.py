@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from rest_stream.errors import RestOffsetError
-from rest_stream.extract import CompiledPath, compile_path
+from rest_stream.extract import compile_path
 from rest_stream.options import RestOptions
 from rest_stream.request import RequestSpec
 from rest_stream.template import build_request
@@ -539,7 +539,3 @@ def offset_kind(options: RestOptions) -> OffsetKind:
     assert options.stream.offset_type is not None
     return KINDS[options.stream.offset_type](options)
 
-
-def compiled(path: str | None) -> CompiledPath | None:
-    """`path` compiled, or None."""
-    return compile_path(path) if path else None

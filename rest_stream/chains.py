@@ -56,6 +56,10 @@ class Walk:
             )
             self.pages += 1
             budget = None if self.max_records is None else self.max_records - self.records
+            if self.end is not None:
+                until = self.kind.records_until(self.position, self.end)
+                if until is not None:
+                    budget = until if budget is None else min(budget, until)
             try:
                 step = self.kind.step(self.position, page, budget)
             except StopChain:

@@ -27,8 +27,8 @@ class EndFinder:
         if self.stream.latest_offset_url:
             end = self._probe(row)
         elif isinstance(self.kind, TimestampOffset):
-            lag = int(self.stream.timestamp_lag_seconds * 1_000_000)
-            end = self.kind.native(now_micros() - lag)
+            clock = now_micros() - int(self.stream.timestamp_lag_seconds * 1_000_000)
+            end = self.kind.native(clock - clock % self.kind.unit)  # whole units of the API
         elif isinstance(self.kind, IncrementalOffset):
             end = self._search_ids(row, start)
         elif isinstance(self.kind, PageOffset):

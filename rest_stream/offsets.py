@@ -112,6 +112,11 @@ class OffsetKind:
         """The records of `page` to keep and the position after them."""
         raise NotImplementedError
 
+    def records_until(self, position: Position, end: Position) -> int | None:
+        """Most records a chain at `position` may take before `end`, when the page at
+        `position` is where `end` lies (a replay must stop exactly there); else None."""
+        return None
+
     # -- splittable kinds -------------------------------------------------------------------
     def count_bound(self, start: Position, end: Position) -> int | None:
         """Most records `[start, end)` can hold, or None when that cannot be known."""
@@ -354,11 +359,8 @@ class TimestampOffset(OffsetKind):
             ) from None
 
     def split(self, start: Any, end: Any, parts: int) -> list[tuple[Any, Any]]:
-        lo, hi = self.micros(start) // self.unit, self.micros(end) // self.unit
-        return [
-            (self.native(a * self.unit), self.native(b * self.unit))
-            for a, b in _even_cuts(lo, hi, parts)
-        ]
+        cuts = _even_cuts(self.micros(start), self.micros(end), parts, align=self.unit)
+        return [(self.native(a), self.native(b)) for a, b in cuts]
 
     def end_from_probe(self, value: Any) -> Any:
         return self.native(parse_timestamp(value, self.format))
@@ -475,6 +477,11 @@ class CursorOffset(OffsetKind):
     def offset_value(self, position: Mapping[str, Any]) -> Any:
         return position["cursor"]
 
+    def records_until(self, position: Mapping[str, Any], end: Mapping[str, Any]) -> int | None:
+        if position["cursor"] != end["cursor"]:
+            return None
+        return max(0, int(end.get("skip", 0)) - int(position.get("skip", 0)))
+
     def next_cursor(self, page: Any) -> Any:
         """The cursor after `page`, or None when the response names none."""
         if self.stream.offset_header:
@@ -490,6 +497,9 @@ class CursorOffset(OffsetKind):
         cursor, skip = position["cursor"], int(position.get("skip", 0))
         count = len(page.records)
         if count <= skip:
+            following = self.next_cursor(page)  # a page read before may now name a next one
+            if count == skip and following is not None and following != cursor:
+                return Step(count, count, {"cursor": following, "skip": 0}, False)
             return Step(0, 0, dict(position), True)
         take = count - skip if budget is None else min(count - skip, max(budget, 1))
         if skip + take < count:

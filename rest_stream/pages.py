@@ -103,6 +103,7 @@ class PageFetcher:
             compile_path(options.records_path) if options.records_path is not None else None
         )
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.requests = 0
 
     def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
@@ -131,8 +132,9 @@ class PageFetcher:
             for spec in specs:
                 yield self.fetch(spec)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="rest-fetch")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(width, thread_name_prefix="rest-fetch")
         pending: deque[Future[httpx.Response]] = deque()
         try:
             for spec in specs:

@@ -116,6 +116,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         per_stream = share(budget, len(self.streams)) if budget else None
         if self._available_now and self._target is None and kind.splittable:
             self._target = self._map(lambda k: self._find_end(kind, k, current[k]))
+        self.fetcher  # noqa: B018 - created here, before threads share it
         due = [key for key in self.streams if self._due(key)]
         ends = self._map(lambda k: self._advance(kind, k, current[k], per_stream), due)
         positions.update(current)

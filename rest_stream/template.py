@@ -63,17 +63,17 @@ def build_request(
     is used as it is.
     """
     offset = {k: v for k, v in (offset or {}).items()}
-    if url is not None:
-        return RequestSpec(method=options.method, url=url)
     values = {**row, **offset}
     used = placeholders(options.url)
-    target = fill(options.url, values)
+    target = fill(options.url, values) if url is None else url
     if options.method in _BODY_METHODS:
         body = {k: v for k, v in values.items() if v != "" or k not in offset}
         if options.post_input_format == "form":
             return RequestSpec(options.method, target, form_body=_form(body))
         return RequestSpec(options.method, target, json_body=body)
     params: list[tuple[str, str]] = []
+    if url is not None:
+        return RequestSpec(options.method, target)  # a next link carries its own query
     if options.query_type == "querystring":
         params += [(k, _text(v)) for k, v in row.items() if k not in used]
     params += [(k, _text(v)) for k, v in offset.items() if k not in used and v != ""]

@@ -31,10 +31,13 @@ def parse_timestamp(value: object, timestamp_format: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def format_timestamp(micros: int, timestamp_format: str) -> int | str:
-    """`micros` in `timestamp_format`: an int for epoch formats, a UTC ISO-8601 string else."""
+def format_timestamp(micros: int, timestamp_format: str) -> int | float | str:
+    """`micros` in `timestamp_format`: a number for epoch formats (an int when whole, so
+    a fractional position is never floored back before records already read), a UTC
+    ISO-8601 string else."""
     if timestamp_format in _MICROS:
-        return micros // _MICROS[timestamp_format]
+        unit = _MICROS[timestamp_format]
+        return micros // unit if micros % unit == 0 else micros / unit
     moment = datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
     if micros % 1_000_000 == 0:
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -894,3 +894,70 @@ def test_timestamp_page_cut_inside_equal_timestamps_loses_nothing() -> None:
         api = events_api(events, limit=limit)
         got = [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))]
         assert got == [1, 2, 3, 4, 5, 6, 7, 8], limit
+
+
+# --- review fixes: chains that grow, replays that must stop exactly at the logged end ---------
+
+
+def growing_cursor_api(pages: dict[str, tuple[list[int], str | None]]) -> FakeApi:
+    """A cursor API whose pages (ids, next cursor) the test changes between calls."""
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        ids, following = pages[params.get("cursor", "")]
+        return {"data": [{"id": i} for i in ids], "next": following}
+
+    return FakeApi(handler, records_path="$.data[*]")
+
+
+def test_a_page_read_to_its_end_that_later_names_a_next_cursor_is_followed() -> None:
+    kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
+    pages: dict[str, tuple[list[int], str | None]] = {"": ([1, 2, 3], None)}
+    api = growing_cursor_api(pages)
+    first = Walk(kind, api, {}, kind.initial())
+    assert [r["id"] for w in first for r in w.records] == [1, 2, 3]
+    assert first.position == {"cursor": "", "skip": 3}
+    pages[""] = ([1, 2, 3], "p2")  # the full page now links to a next one
+    pages["p2"] = ([4, 5], None)
+    second = Walk(kind, api, {}, first.position)
+    assert [r["id"] for w in second for r in w.records] == [4, 5]
+    assert second.position == {"cursor": "p2", "skip": 2}
+
+
+def test_replay_of_a_batch_cut_inside_a_page_stops_at_the_logged_end() -> None:
+    kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
+    pages: dict[str, tuple[list[int], str | None]] = {"": ([1, 2, 3, 4, 5], "p2")}
+    api = growing_cursor_api(pages)
+    logged = Walk(kind, api, {}, kind.initial(), max_records=2)
+    assert [r["id"] for w in logged for r in w.records] == [1, 2]
+    replay = Walk(kind, api, {}, kind.initial(), end=logged.position)
+    assert [r["id"] for w in replay for r in w.records] == [1, 2]
+    assert replay.position == logged.position == {"cursor": "", "skip": 2}
+
+
+def test_replay_of_a_caught_up_batch_after_its_page_grew_stops_at_the_logged_end() -> None:
+    kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
+    pages: dict[str, tuple[list[int], str | None]] = {"": ([1, 2], None)}
+    api = growing_cursor_api(pages)
+    logged = Walk(kind, api, {}, kind.initial())
+    assert [r["id"] for w in logged for r in w.records] == [1, 2]
+    assert logged.position == {"cursor": "", "skip": 2} and logged.caught_up
+    pages[""] = ([1, 2, 3], None)  # grew before the restart
+    replay = Walk(kind, api, {}, kind.initial(), end=logged.position)
+    assert [r["id"] for w in replay for r in w.records] == [1, 2]
+    after = Walk(kind, api, {}, replay.position)
+    assert [r["id"] for w in after for r in w.records] == [3]
+
+
+def test_fractional_second_timestamps_are_never_read_twice() -> None:
+    events = [{"id": i, "ts": t} for i, t in enumerate([100.25, 100.5, 100.75, 101.5], start=1)]
+    kind = timestamped()
+    api = events_api(events, limit=2)
+    walk = Walk(kind, api, {}, 100, max_records=10)
+    assert [r["id"] for w in walk for r in w.records] == [1, 2, 3, 4]
+    assert walk.position == 101.5
+    parts = kind.split(100, 101.5, 3)
+    assert parts[0][0] == 100 and parts[-1][1] == 101.5
+    got = [
+        e["id"] for lo, hi in parts for e in flat(kind.read_range(events_api(events), {}, lo, hi))
+    ]
+    assert got == [1, 2, 3, 4]

@@ -202,3 +202,12 @@ def test_bodies_on_the_wire(httpx_mock: HTTPXMock) -> None:
     assert json.loads(sent_json.content) == {"q": "a b", "cursor": "c1"}
     assert sent_form.headers["content-type"] == "application/x-www-form-urlencoded"
     assert sent_form.content == b"q=a+b&cursor=c1"
+
+
+def test_a_next_link_keeps_the_post_body() -> None:
+    from rest_stream.options import parse_options as parse
+
+    options = parse({"url": "https://api.example.com/search", "method": "POST"})
+    spec = build_request(options, {"region": "eu"}, url="https://api.example.com/search?p=2")
+    assert spec.url == "https://api.example.com/search?p=2"
+    assert spec.json_body == {"region": "eu"}

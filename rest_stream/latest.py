@@ -134,24 +134,28 @@ class EndFinder:
         if sizes[low] < full:
             return max(start, kind.end_of_page(low, sizes[low]))
         width, step, high = self._width(), 1, None
-        while high is None:
-            for number in measure([low + step * 2**i for i in range(width)]):
-                if sizes[number] < full:
-                    if sizes[number] > 0:
-                        return kind.end_of_page(number, sizes[number])
+
+        def scan(numbers: list[int]) -> int | None:
+            """Move `low`/`high` over measured pages; the end once a partial page shows."""
+            nonlocal low, high
+            for number in measure(numbers):
+                if sizes[number] == full:
+                    low = number
+                elif sizes[number] > 0:
+                    return kind.end_of_page(number, sizes[number])
+                else:
                     high = number
                     break
-                low = number
+            return None
+
+        while high is None:
+            if (end := scan([low + step * 2**i for i in range(width)])) is not None:
+                return end
             step *= 2**width
         while high - low > 1:
             points = {low + (high - low) * j // (width + 1) for j in range(1, width + 1)}
-            for number in measure(sorted(points - {low})):
-                if sizes[number] < full:
-                    if sizes[number] > 0:
-                        return kind.end_of_page(number, sizes[number])
-                    high = number
-                    break
-                low = number
+            if (end := scan(sorted(points - {low}))) is not None:
+                return end
         return kind.end_of_page(low, full)
 
 

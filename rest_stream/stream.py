@@ -177,19 +177,15 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         kind = self.kind
         starts, ends = start.get(STREAMS, {}), end.get(STREAMS, {})
         ranges, planned = [], []
-        changed = [
-            k
-            for k in self.streams
-            if k in ends and _key(starts.get(k, kind.initial())) != _key(ends[k])
-        ]
+        changed = [k for k in ends if _key(starts.get(k, kind.initial())) != _key(ends[k])]
         parts = parts_per_stream(self.options.num_partitions, len(changed))
         for key in changed:
             lo, hi = starts.get(key, kind.initial()), ends[key]
             pages = self._pages(kind, key, lo, hi)
             if pages is not None:
-                planned += plan_pages(key, self.streams[key], pages, parts)
+                planned += plan_pages(key, self._row(key), pages, parts)
             else:
-                ranges.append((key, self.streams[key], lo, hi))
+                ranges.append((key, self._row(key), lo, hi))
         split = plan_ranges(kind, ranges, self.options.num_partitions)
         return planned + with_rate_shares(split, self.options.max_requests_per_second)
 
@@ -201,7 +197,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return cached[1]
         if kind.splittable:
             return None
-        walk = Walk(kind, self.fetcher, self.streams[key], lo, end=hi, keep_body=True)
+        walk = Walk(kind, self.fetcher, self._row(key), lo, end=hi, keep_body=True)
         pages = _carried(walk)
         if _key(walk.position) != _key(hi):
             raise RestOffsetError(
@@ -209,6 +205,12 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 f"at the logged end {_key(hi)}: the API no longer serves the same pages."
             )
         return pages
+
+    def _row(self, key: str) -> dict[str, Any]:
+        """The input row of a stream; a stream logged in the checkpoint but since removed
+        from `inputData` is still replayed (its key is its row)."""
+        row = self.streams.get(key)
+        return row if row is not None else json.loads(key)
 
     def commit(self, end: dict[str, Any]) -> None:
         """Forget walked pages of batches before `end`."""

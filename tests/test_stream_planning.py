@@ -1,0 +1,53 @@
+"""The stream reader's driver-side planning, without Spark (no network for split plans)."""
+
+from __future__ import annotations
+
+import pickle
+
+from pyspark.sql.types import LongType, StructField, StructType
+
+from rest_stream.options import parse_options
+from rest_stream.partitions import RangePartition
+from rest_stream.stream import RestStreamReader
+
+SCHEMA = StructType([StructField("id", LongType())])
+
+
+def reader(**raw: str) -> RestStreamReader:
+    options = {
+        "url": "https://api.example.com/items?since_id={since_id}",
+        "offsetType": "incremental",
+        "offsetField": "since_id",
+        **raw,
+    }
+    return RestStreamReader(parse_options(options), SCHEMA)
+
+
+def test_initial_offset_has_one_sorted_position_per_stream() -> None:
+    stream = reader(inputData='[{"region": "us"}, {"region": "eu"}]', initialOffset="7")
+    assert stream.initialOffset() == {"streams": {'{"region":"eu"}': 7, '{"region":"us"}': 7}}
+
+
+def test_a_logged_stream_removed_from_input_data_is_still_replayed() -> None:
+    stream = reader(inputData='[{"region": "eu"}]', numPartitions="2")
+    start = {"streams": {'{"region":"eu"}': 0, '{"region":"us"}': 10}}
+    end = {"streams": {'{"region":"eu"}': 0, '{"region":"us"}': 30}}
+    parts = stream.partitions(start, end)
+    assert all(isinstance(p, RangePartition) for p in parts)
+    assert {(p.row["region"], p.start, p.end) for p in parts} == {("us", 10, 20), ("us", 20, 30)}
+
+
+def test_an_empty_range_plans_nothing() -> None:
+    stream = reader()
+    offset = {"streams": {"{}": 5}}
+    assert stream.partitions(offset, offset) == []
+
+
+def test_the_reader_pickles_without_its_driver_state() -> None:
+    stream = reader(authType="Bearer", oauthToken="s3cret-tok")
+    stream.fetcher  # noqa: B018 - the driver's HTTP session exists now
+    copy = pickle.loads(pickle.dumps(stream))
+    assert copy._fetcher is None and copy.options == stream.options
+    assert "s3cret-tok" not in repr(
+        stream.partitions({"streams": {"{}": 0}}, {"streams": {"{}": 9}})
+    )

@@ -143,6 +143,35 @@ def test_opaque_cursor_from_empty_initial_offset(spark, demo_api, tmp_path):
     assert_exactly_once_across_append(spark, api, options, tmp_path)
 
 
+def test_cursor_taken_from_a_response_header(spark, demo_api, tmp_path):
+    api = demo_api(90)
+    options = {
+        "url": f"{api.url}/cursor?limit=25",
+        "offsetType": "cursor",
+        "offsetField": "cursor",
+        "offsetHeader": "X-Next-Cursor",
+        "recordsPath": "$.data[*]",
+    }
+    assert_exactly_once_across_append(spark, api, options, tmp_path)
+    cursors = [r.query.get("cursor") for r in api.requests if r.path == "/cursor"]
+    assert any(cursors)  # later pages were asked with the header's cursor
+
+
+def test_input_rows_ride_along_in_streaming_output(spark, demo_api, tmp_path):
+    api = demo_api(40)
+    options = {
+        "url": f"{api.url}/items?since_id={{since_id}}&limit=15",
+        "inputData": '[{"region": "eu"}, {"region": "us"}]',
+        "includeInputsInOutput": "true",
+        "offsetType": "incremental",
+        "offsetField": "since_id",
+    }
+    run_once(spark, options, tmp_path)
+    rows = spark.read.parquet(str(tmp_path / "sink")).select("id", "region", "_input").collect()
+    assert sorted(r["id"] for r in rows) == list(range(1, 41))
+    assert all(r["_input"]["region"] == r["region"] for r in rows)
+
+
 def test_starting_after_last_id_picked_by_offset_path(spark, demo_api, tmp_path):
     api = demo_api(150)
     options = {

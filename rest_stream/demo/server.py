@@ -547,7 +547,8 @@ class DemoApi:
         after = decode_cursor(cursor) if cursor else 0
         data = self._materialise(snap.window(snap.index_from(after + 1), _limit(query)))
         next_cursor = encode_cursor(data[-1]["id"]) if data else None
-        return json_response(200, {"data": data, "next_cursor": next_cursor})
+        extra = (("X-Next-Cursor", next_cursor),) if next_cursor else ()
+        return json_response(200, {"data": data, "next_cursor": next_cursor}, extra)
 
     def _stripe(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         after = _int_param(query, "starting_after", 0) or 0

@@ -7,7 +7,6 @@ every other path goes through jsonpath-ng's extended parser (filters, slices, ar
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +66,14 @@ class CompiledPath:
         matches = self.find(document)
         return matches[0] if matches else None
 
+    def value(self, document: Any) -> Any:
+        """The value an offset path names: the first match, a matched list giving its last
+        element (`$.data[*].id` → the last id of the page); None when nothing matches."""
+        value = self.first(document)
+        if isinstance(value, list):
+            return value[-1] if value else None
+        return value
+
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (compile_path, (self.text,))
 
@@ -117,13 +124,3 @@ def extract_records(document: Any, records_path: CompiledPath | None) -> list[An
         return [document] if document else []
     return [] if document is None else [document]
 
-
-def first_value(document: Any, paths: Sequence[CompiledPath]) -> Any:
-    """The first non-null match of the first path that matches."""
-    for path in paths:
-        value = path.first(document)
-        if isinstance(value, list):
-            value = value[-1] if value else None
-        if value is not None:
-            return value
-    return None

@@ -432,14 +432,23 @@ def with_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
 
 def parse_json(response: httpx.Response, options: RestOptions) -> Any:
     """The response body parsed as JSON, or `RestResponseError` naming URL, status and body."""
+    content_type = response.headers.get("Content-Type") or "missing"
+    url = redact_url(_response_url(response), options)
+    return parse_body(response.content, url, response.status_code, content_type, options)
+
+
+def parse_body(body: bytes, url: str, status: int, content_type: str, options: RestOptions) -> Any:
+    """`body` parsed as JSON, or `RestResponseError` naming `url` (already redacted), status,
+    content type and the start of the body."""
     try:
-        return orjson.loads(response.content)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        content_type = response.headers.get("Content-Type") or "missing"
-        reason = "the body is empty" if not response.content else str(exc)
+        reason = "the body is empty" if not body else str(exc)
         raise RestResponseError(
-            redact_url(_response_url(response), options),
-            response.status_code,
+            url,
+            status,
             f"is not valid JSON (content-type {content_type!r}: {reason})",
-            body_start(response, options),
+            redact_url(body[: BODY_START_CHARS * 10].decode("utf-8", "replace"), options)[
+                :BODY_START_CHARS
+            ],
         ) from None

@@ -48,9 +48,7 @@ class EndFinder:
         )
         page = self._fetch(build_request(probe_options, row))
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
-        value = path.first(page.document)
-        if isinstance(value, list):
-            value = value[-1] if value else None
+        value = path.value(page.document)
         if value is None:
             if isinstance(self.kind, TimestampOffset) or page.document in ([], {}):
                 return self.kind.initial()

@@ -345,9 +345,7 @@ class TimestampOffset(OffsetKind):
         """The next position the response names (`offsetPath`), in microseconds."""
         if self.offset_path is None:
             return None
-        value = self.offset_path.first(page.document)
-        if isinstance(value, list):
-            value = value[-1] if value else None
+        value = self.offset_path.value(page.document)
         if value is None:
             return None
         try:
@@ -488,9 +486,7 @@ class CursorOffset(OffsetKind):
             return page.headers.get(self.stream.offset_header.lower()) or None
         if self.offset_path is None:
             return None
-        value = self.offset_path.first(page.document)
-        if isinstance(value, list):
-            value = value[-1] if value else None
+        value = self.offset_path.value(page.document)
         return None if value in ("", None) else value
 
     def step(self, position: Mapping[str, Any], page: Any, budget: int | None) -> Step:

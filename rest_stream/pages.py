@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from rest_stream.extract import CompiledPath, compile_path, extract_records
-from rest_stream.http import HttpSession, parse_json, redact_url
+from rest_stream.http import HttpSession, parse_body, parse_json, redact_url
 from rest_stream.options import RestOptions
 from rest_stream.request import RequestSpec
 
@@ -46,16 +46,7 @@ def parse_page(
     options: RestOptions,
 ) -> Page:
     """A `Page` from a raw body (used for pages fetched on the driver and carried here)."""
-    import orjson
-
-    from rest_stream.errors import RestResponseError
-
-    try:
-        document = orjson.loads(body) if body.strip() else None
-    except orjson.JSONDecodeError:
-        raise RestResponseError(
-            url, status, "is not valid JSON", options.redact(body[:200].decode("utf-8", "replace"))
-        ) from None
+    document = parse_body(body, url, status, headers.get("content-type", "missing"), options)
     records = extract_records(document, records_path)
     return Page(records, document, headers, url, status, body, url)
 

@@ -41,6 +41,8 @@ from pyspark.sql.types import (
 from rest_stream.errors import RestSchemaError
 
 INPUT_COLUMN = "_input"
+#: What Arrow raises when values do not fit the types it is asked for (or infers).
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
 VALUE_COLUMN = "value"
 
 
@@ -315,7 +317,7 @@ class ArrowConverter:
         """The batch when Arrow infers exactly the schema's struct from the records."""
         try:
             inferred = pa.array(records)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        except _ARROW_ERRORS:
             return None
         if inferred.type != self._struct:
             return None
@@ -326,7 +328,7 @@ class ArrowConverter:
         for field in self.arrow_schema:
             try:
                 column = pa.array([r.get(field.name) for r in records])
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            except _ARROW_ERRORS:
                 return None
             if column.type != field.type:
                 if pa.types.is_null(column.type):

@@ -14,7 +14,6 @@ from rest_stream.extract import (
     _matches_many,
     compile_path,
     extract_records,
-    first_value,
 )
 
 DOC: dict[str, Any] = {
@@ -119,11 +118,12 @@ def test_first() -> None:
     assert compile_path("$.data[?(@.x > 1)].id").first(DOC) == 2
 
 
-def test_first_value() -> None:
-    paths = [compile_path("$.nothing"), compile_path("$.meta.ids"), compile_path("$.a.b")]
-    assert first_value(DOC, paths) == 6  # a list gives its last element
-    assert first_value(DOC, [compile_path("$.empty"), compile_path("$.a.b")]) == 7
-    assert first_value(DOC, [compile_path("$.a.c.d")]) is None
+def test_offset_value_of_a_path() -> None:
+    assert compile_path("$.nothing").value(DOC) is None
+    assert compile_path("$.meta.ids").value(DOC) == 6  # a list gives its last element
+    assert compile_path("$.empty").value(DOC) is None
+    assert compile_path("$.a.b").value(DOC) == 7
+    assert compile_path("$.a.c.d").value(DOC) is None
 
 
 @pytest.mark.parametrize(

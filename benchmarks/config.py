@@ -56,6 +56,7 @@ class BenchConfig:
     memory: bool = False
     memory_records: int = 1_000_000
     warmup: bool = True
+    floor_runs: int = 5
     output: Path = RESULTS
 
     @property
@@ -86,5 +87,6 @@ PRESETS: dict[str, BenchConfig] = {
         latencies_ms=(5.0,),
         partitions=(1, 4),
         repeats=1,
+        floor_runs=3,
     ),
 }

@@ -21,7 +21,8 @@ TARGET_MB = 300.0
 class MemoryCheck:
     """Peak RSS of the largest Python worker while one task read every record.
 
-    `idle_rss_mb` is the largest worker before the run (imports, earlier runs).
+    `idle_rss_mb` is the largest worker before the run (imports, earlier runs); `wall_s` and
+    `records_per_s` exclude Spark start-up, as in the table.
     """
 
     records: int

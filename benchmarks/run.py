@@ -2,8 +2,11 @@
 
 Each configuration (latency × variant × numPartitions) runs `--repeats` times; a repeat walks
 the partition counts and alternates the variants (their order rotates between repeats), so
-drift on a shared machine hits every variant alike. The table shows medians. Nothing about
-timing is asserted: the exit status is 1 only when a variant failed or lost records.
+drift on a shared machine hits every variant alike. The table shows medians; records/s and
+the ratios use the wall time excluding Spark start-up (first request → done), next to the
+start-up and end-to-end times. Under it, the floor: Spark's own cost per `availableNow` query
+of a source that returns one row. Nothing about timing is asserted: the exit status is 1 only
+when a variant, the floor or the memory check failed or lost records.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.config import OFFSET_KINDS, PRESETS, VARIANTS, BenchConfig
+from benchmarks.floor import describe as describe_floor
+from benchmarks.floor import measure as measure_floor
 from benchmarks.machine import describe as describe_machine
 from benchmarks.machine import machine_info
 from benchmarks.memory import describe as describe_memory
 from benchmarks.memory import memory_check
-from benchmarks.report import format_table, summarize, write_json
+from benchmarks.report import LEGEND, format_table, summarize, write_json
 from benchmarks.variants import Runner, RunResult
 
 
@@ -58,6 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--no-warmup", dest="warmup", action="store_false", default=None, help="skip warm-ups"
     )
+    parser.add_argument(
+        "--floor-runs", type=int, help="timed queries of the one-row floor source (0 skips)"
+    )
     parser.add_argument("--output", help="JSON path (default benchmarks/results/latest.json)")
     args = parser.parse_args(argv)
     return PRESETS[args.preset].replace(
@@ -72,6 +80,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         memory=args.memory,
         memory_records=args.memory_records,
         warmup=args.warmup,
+        floor_runs=args.floor_runs,
         output=Path(args.output) if args.output else None,
     )
 
@@ -90,7 +99,8 @@ def schedule(config: BenchConfig, repeat: int) -> list[tuple[str, int | None]]:
 def _log(result: RunResult) -> None:
     label = "warm-up" if result.repeat < 0 else f"repeat {result.repeat + 1}"
     status = result.error or (
-        f"{result.wall_s:6.2f} s  {result.records_per_s:10,.0f} rec/s  "
+        f"{result.wall_s:6.2f} s (+{result.startup_s:.2f} s start-up)  "
+        f"{result.records_per_s:10,.0f} rec/s  "
         f"in flight {result.peak_in_flight}  RSS {result.rss_mb or 0:.0f} MB"
     )
     parts = f"N={result.partitions}" if result.partitions else "N=–"
@@ -131,11 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     slots = task_slots(spark)
     print(f"Spark session up in {time.perf_counter() - started:.1f} s ({slots} task slots)")
     sampler = WorkerRssSampler().start()
-    check = None
+    check = floor = None
     try:
         with BenchServer(config.records, config.page_size, offset_kind=config.offset_kind) as api:
             runner = Runner(spark, api, sampler, concurrency=config.concurrency, slots=slots)
             results = run_all(config, runner)
+        if config.floor_runs > 0:
+            floor = measure_floor(spark, config.floor_runs, warmup=config.warmup)
         if config.memory:
             check = memory_check(
                 spark,
@@ -155,13 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{slots} task slots; medians of {config.repeats} repeat(s)"
     )
     print(format_table(rows))
+    print(LEGEND)
+    if floor is not None:
+        print(describe_floor(floor))
     if check is not None:
         print(describe_memory(check))
-    payload = {"config": config, "machine": machine, "summary": rows, "memory": check}
+    payload = {"config": config, "machine": machine, "summary": rows, "floor": floor}
+    payload |= {"memory": check}
     payload |= {"runs": results, "total_seconds": time.perf_counter() - started}
     print(f"\nJSON: {write_json(config.output, payload)}")
     print(f"Total {time.perf_counter() - started:.0f} s")
-    failed = [r for r in results if r.error] + ([check] if check and check.error else [])
+    failed = [r for r in results if r.error] + [x for x in (check, floor) if x and x.error]
     return 1 if failed else 0
 
 

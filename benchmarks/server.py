@@ -178,6 +178,12 @@ class BenchServer:
         path = "/pages" if self.offset_kind == "page" else "/items"
         return self.api.max_concurrency(path)
 
+    def first_request_at(self) -> float | None:
+        """`time.perf_counter()` at which the first request since `reset` arrived (any path or
+        status), or None if none was logged. The log is stamped with `perf_counter` in this
+        process, so the value compares with this process's `perf_counter` readings."""
+        return min((entry.start for entry in list(self.api.requests)), default=None)
+
     def span_s(self) -> float:
         """Seconds from the first data request's arrival to the last one's answer."""
         entries = list(self._data_entries())

@@ -1,4 +1,5 @@
-"""The one Spark session of a benchmark run: local[2], quiet, both formats registered."""
+"""The one Spark session of a benchmark run: local[2], quiet, the formats registered
+(`rest`, the baseline's `bench_seed` and the floor's `bench_floor`)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ def create_session(master: str = "local[2]") -> SparkSession:
     )
     spark.sparkContext.setLogLevel("ERROR")
     from benchmarks.baseline import SeedDataSource
+    from benchmarks.floor import FloorDataSource
     from rest_stream import RestDataSource
 
     spark.dataSource.register(RestDataSource)
     spark.dataSource.register(SeedDataSource)
+    spark.dataSource.register(FloorDataSource)
     return spark
 
 

@@ -1,9 +1,13 @@
 """One timed run of one variant against the benchmark server, with its checks.
 
-Wall time starts when the reader is defined (`spark.read...load()`) and ends when the noop
-sink has every record; the Spark session and its workers already exist (the harness warms
-each variant up once). For `limit` it is its child processes' own span, from the first
-request to the last parse (`benchmarks.limit`).
+For the Spark variants the end-to-end time `e2e_s` starts when the reader is defined
+(`spark.read...load()`) and ends when the noop sink has every record; the Spark session and
+its workers already exist (the harness warms each variant up once). `startup_s` is the part
+before the first request the API logged (Spark's query start, plus whatever the source does
+before it asks for anything) and `wall_s` the rest: the wall time excluding start-up, which
+records/s and the ratios use. For `limit` (no Spark) `wall_s` = `e2e_s` is its child
+processes' own span, from the first request to the last parse (`benchmarks.limit`), and
+`startup_s` is 0.
 """
 
 from __future__ import annotations
@@ -26,15 +30,18 @@ from benchmarks.server import BenchServer
 
 @dataclass
 class RunResult:
-    """What one run measured. `repeat` is -1 for a warm-up run; `span_s` is the time from the
-    first data request to the last answer (the API's view); `other_load` the share of the
-    machine's cores other processes used meanwhile."""
+    """What one run measured. `repeat` is -1 for a warm-up run; `wall_s` excludes start-up
+    (first request → done), `startup_s` is start → first request and `e2e_s` their sum;
+    `span_s` is the time from the first data request to the last answer (the API's view);
+    `other_load` the share of the machine's cores other processes used meanwhile."""
 
     variant: str
     partitions: int | None
     latency_ms: float
     repeat: int
     wall_s: float
+    startup_s: float
+    e2e_s: float
     span_s: float
     records: int
     pages: int
@@ -48,8 +55,13 @@ class RunResult:
 
     @property
     def records_per_s(self) -> float:
-        """Records per wall-clock second."""
+        """Records per second of wall time excluding start-up."""
         return self.records / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def e2e_records_per_s(self) -> float:
+        """Records per second end to end (start-up included)."""
+        return self.records / self.e2e_s if self.e2e_s > 0 else 0.0
 
 
 class Runner:
@@ -97,7 +109,12 @@ class Runner:
         except Exception as exc:  # a broken variant is reported, the others still run
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         elapsed = time.perf_counter() - started
-        wall = own_wall if own_wall is not None else elapsed
+        if own_wall is not None:  # limit: its own span; no Spark, so no start-up
+            startup, e2e = 0.0, own_wall
+        else:  # the server's log is stamped with this process's perf_counter, as `started` is
+            first = self.server.first_request_at()
+            startup = 0.0 if first is None else min(max(0.0, first - started), elapsed)
+            e2e = elapsed
         other = watch.other_share(elapsed)
         peak = self.sampler.read()
         gaps = self.server.uncovered()
@@ -110,7 +127,9 @@ class Runner:
             partitions=partitions,
             latency_ms=self.server.latency_ms,
             repeat=repeat,
-            wall_s=wall,
+            wall_s=e2e - startup,
+            startup_s=startup,
+            e2e_s=e2e,
             span_s=self.server.span_s(),
             records=records,
             pages=self.server.pages,

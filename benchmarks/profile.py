@@ -4,9 +4,10 @@ The demo API runs in its own process here, so it takes no GIL from the code meas
 
 `python -m benchmarks.profile [--records 200000] [--page-size 500] [--concurrency 4]`
 
-1. Stages, one at a time on one thread: HTTP only (bodies), `orjson.loads`, records to Arrow
-   (`as_record` + `ArrowConverter.to_batch`), and Arrow IPC serialization (what a Spark
-   worker does to hand batches to the JVM).
+1. Stages, one at a time on one thread: HTTP only (bodies); the body to Arrow the way
+   rest_stream does it for page reads (`ArrowPageDecoder.decode`) and the general way
+   (`orjson.loads`, `as_record`, `ArrowConverter.to_batch`) beside it; and Arrow IPC
+   serialization (what a Spark worker does to hand batches to the JVM).
 2. `read(partition)` (`RestBatchReader.read` → `rest_stream.reading.PartitionReader`) on the
    one range partition of `numPartitions=1` (planned first, not timed), at
    `requestConcurrency` 1 and N.
@@ -31,21 +32,28 @@ import pyarrow as pa
 
 from benchmarks.config import SCHEMA
 from benchmarks.server import BenchServer
+from rest_stream.arrow_json import ArrowPageDecoder
 from rest_stream.batch import RestBatchReader
+from rest_stream.extract import compile_path
 from rest_stream.options import parse_options
 from rest_stream.schema import ArrowConverter, as_record
 
 STAGES = (
     "HTTP (httpx.Client.get, body bytes)",
-    "JSON parse (orjson.loads)",
-    "records → dicts (as_record)",
-    "Arrow conversion (ArrowConverter.to_batch)",
+    "body → Arrow (ArrowPageDecoder.decode)",
+    "general: JSON parse (orjson.loads)",
+    "general: records → dicts (as_record)",
+    "general: Arrow (ArrowConverter.to_batch)",
     "Arrow IPC write (what a worker sends)",
 )
+#: The stages of the path page reads take, and of the general path.
+DECODED_PATH = (STAGES[0], STAGES[1], STAGES[5])
+GENERAL_PATH = (STAGES[0], STAGES[2], STAGES[3], STAGES[4], STAGES[5])
 
 #: cProfile phases: (label, file suffix, function) whose cumulative time is reported.
 PHASES = (
     ("HTTP: HttpSession.fetch (httpx + retries)", "rest_stream/http.py", "fetch"),
+    ("body → Arrow: ArrowPageDecoder.decode", "rest_stream/arrow_json.py", "decode"),
     ("JSON parse: parse_json (orjson)", "rest_stream/http.py", "parse_json"),
     ("Arrow conversion: ArrowConverter.to_batch", "rest_stream/schema.py", "to_batch"),
     ("records → dicts: as_record", "rest_stream/schema.py", "as_record"),
@@ -62,6 +70,8 @@ def timed(work: Callable[[], Any]) -> tuple[float, Any]:
 def stages(server: BenchServer) -> dict[str, float]:
     """Seconds of each stage summed over every page; one page in memory at a time."""
     converter = ArrowConverter(SCHEMA)
+    decoder = ArrowPageDecoder.for_schema(compile_path("$.data"), converter.arrow_schema)
+    assert decoder is not None
     spent = dict.fromkeys(STAGES, 0.0)
     sink = io.BytesIO()
     writer = pa.ipc.new_stream(sink, converter.arrow_schema)
@@ -70,6 +80,8 @@ def stages(server: BenchServer) -> dict[str, float]:
             t0 = time.perf_counter()
             body = client.get(url).content
             t1 = time.perf_counter()
+            decoded = decoder.decode(body)
+            t1d = time.perf_counter()
             document = orjson.loads(body)
             t2 = time.perf_counter()
             records = [as_record(r) for r in document["data"]]
@@ -80,8 +92,11 @@ def stages(server: BenchServer) -> dict[str, float]:
             sink.seek(0)
             sink.truncate()
             t5 = time.perf_counter()
-            for name, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
-                spent[name] += seconds
+            if decoded is None or not decoded.equals(batch):
+                raise RuntimeError(f"{url}: the decoded page differs from the general path's")
+            seconds = (t1 - t0, t1d - t1, t2 - t1d, t3 - t2, t4 - t3, t5 - t4)
+            for name, spent_on in zip(STAGES, seconds):
+                spent[name] += spent_on
     writer.close()
     return spent
 
@@ -146,10 +161,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.warm()
         read_all(server, args.concurrency)  # warm imports and caches
         parts = stages(server)
-        total = sum(parts.values())
+        total = sum(parts[name] for name in DECODED_PATH)
+        general = sum(parts[name] for name in GENERAL_PATH)
         print(f"Stages over {server.pages} pages of {args.page_size} (0 ms, sequential):")
         print("\n".join(_shares(parts, total)))
-        print(f"  {'sum':40} {total:7.3f} s  ({args.records / total:,.0f} records/s)")
+        for label, seconds in (("sum, decoded path", total), ("sum, general path", general)):
+            print(f"  {label:40} {seconds:7.3f} s  ({args.records / seconds:,.0f} records/s)")
         for width in sorted({1, args.concurrency}):
             reader, partition = one_partition(server, width)
             seconds, count = timed(lambda r=reader, p=partition: sum(b.num_rows for b in r.read(p)))
@@ -159,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         categories, own, listing = profile_reader(server, args.top)
         print(f"\ncProfile of read(partition) at concurrency 1: {own:.3f} s (profiler inflates")
-        print("pure-Python code such as httpx's more than C code such as orjson and pyarrow):")
+        print("pure-Python code such as httpx's more than C code such as pyarrow's):")
         print("\n".join(_shares(categories, own)))
         print(f"\nTop {args.top} functions by own time:\n{listing}")
         if args.spark:

@@ -66,6 +66,8 @@ class OffsetKind:
     """Base of the offset kinds; see the module docstring for the positions."""
 
     name: ClassVar[str] = ""
+    #: Whether `read_range` looks inside records (ids, timestamps) or only counts them.
+    reads_record_values: ClassVar[bool] = True
 
     def __init__(self, options: RestOptions) -> None:
         self.options = options
@@ -238,6 +240,7 @@ class PageOffset(OffsetKind):
     """Page numbers: position = records read; page = `initialOffset + position // pageSize`."""
 
     name = "page"
+    reads_record_values = False
 
     def __init__(self, options: RestOptions) -> None:
         super().__init__(options)

@@ -6,13 +6,14 @@ import hashlib
 import pickle
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords
 from rest_stream.extract import CompiledPath, compile_path, extract_records
 from rest_stream.http import HttpSession, parse_body, parse_json, redact_url
 from rest_stream.options import RestOptions
@@ -21,9 +22,12 @@ from rest_stream.request import RequestSpec
 
 @dataclass
 class Page:
-    """One parsed response: its records, the whole document and what locates it."""
+    """One parsed response: its records, the whole document and what locates it.
 
-    records: list[Any]
+    A page decoded straight to Arrow (`ArrowPageDecoder`) holds `ArrowRecords` and no
+    document."""
+
+    records: Sequence[Any]
     document: Any
     headers: dict[str, str]
     url: str
@@ -77,7 +81,9 @@ def worker_session(options: RestOptions, rate_limit: float | None) -> HttpSessio
 class PageFetcher:
     """Fetches and parses pages for one task: one HTTP session, bounded concurrency.
 
-    With `session`, that (shared) session is used and left open by `close()`.
+    With `session`, that (shared) session is used and left open by `close()`. With
+    `decoder`, bodies it can decode become `ArrowRecords` pages without a document: for reads
+    that need only the records.
     """
 
     def __init__(
@@ -86,8 +92,10 @@ class PageFetcher:
         *,
         rate_limit: float | None = None,
         session: HttpSession | None = None,
+        decoder: ArrowPageDecoder | None = None,
     ) -> None:
         self.options = options
+        self.decoder = decoder
         self._owns_session = session is None
         self.session = session or HttpSession(options, rate_limit=rate_limit)
         self.records_path = (
@@ -104,13 +112,18 @@ class PageFetcher:
     def parse(self, response: httpx.Response, *, keep_body: bool = False) -> Page:
         """The `Page` of a response: its JSON parsed once, its records extracted."""
         self.requests += 1
-        document = parse_json(response, self.options)
-        url = redact_url(str(response.request.url), self.options)  # for messages
+        raw_url = str(response.request.url)
+        url = redact_url(raw_url, self.options)  # for messages
         headers = {k.lower(): v for k, v in response.headers.items()}
         body = response.content if keep_body else b""
+        status = response.status_code
+        if self.decoder is not None:
+            batch = self.decoder.decode(response.content)
+            if batch is not None:
+                return Page(ArrowRecords(batch), None, headers, url, status, body, raw_url)
+        document = parse_json(response, self.options)
         records = extract_records(document, self.records_path)
-        raw_url = str(response.request.url)
-        return Page(records, document, headers, url, response.status_code, body, raw_url)
+        return Page(records, document, headers, url, status, body, raw_url)
 
     def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
         """Pages of `specs` in order, up to `requestConcurrency` requests in flight.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
+from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords
 from rest_stream.chains import Walk
 from rest_stream.extract import compile_path
 from rest_stream.offsets import offset_kind
@@ -19,12 +20,20 @@ from rest_stream.template import build_request
 
 
 class PartitionReader:
-    """Reads one input partition into record batches of the reader's schema."""
+    """Reads one input partition into record batches of the reader's schema.
+
+    Where only the records of a page matter (input rows, page numbers, pages carried from
+    the driver), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so
+    exactly; every other page goes through `orjson` and `ArrowConverter`.
+    """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
         self.options = options
         self.converter = ArrowConverter(schema, options.on_type_mismatch)
         self.with_inputs = INPUT_COLUMN in schema.fieldNames()
+        self.records_path = compile_path(options.records_path) if options.records_path else None
+        record_fields = [f for f in self.converter.arrow_schema if f.name != INPUT_COLUMN]
+        self.decoder = ArrowPageDecoder.for_schema(self.records_path, pa.schema(record_fields))
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         """Record batches of `partition`, about one per page."""
@@ -32,15 +41,17 @@ class PartitionReader:
             yield from self._batches(partition.row, self._carried(partition))
             return
         session = worker_session(self.options, partition.rate_limit)
-        with PageFetcher(self.options, session=session) as fetcher:
+        kind = None if isinstance(partition, RowsPartition) else offset_kind(self.options)
+        decoder = None if kind is not None and kind.reads_record_values else self.decoder
+        with PageFetcher(self.options, session=session, decoder=decoder) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
             elif isinstance(partition, RangePartition):
-                kind = offset_kind(self.options)
+                assert kind is not None
                 pages = kind.read_range(fetcher, partition.row, partition.start, partition.end)
                 yield from self._batches(partition.row, pages)
             elif isinstance(partition, ChainPartition):
-                kind = offset_kind(self.options)
+                assert kind is not None
                 walk = Walk(kind, fetcher, partition.row, partition.start)
                 yield from self._batches(partition.row, ((w.page.source, w.records) for w in walk))
             else:
@@ -54,19 +65,46 @@ class PartitionReader:
         for row, page in zip(rows, fetcher.fetch_ordered(specs)):
             yield from self._batches(row, [(page.source, page.records)])
 
-    def _carried(self, partition: PagesPartition) -> Iterator[tuple[str, list[Any]]]:
-        path = compile_path(self.options.records_path) if self.options.records_path else None
+    def _carried(self, partition: PagesPartition) -> Iterator[tuple[str, Sequence[Any]]]:
         for carried in partition.pages:
-            page = parse_page(carried.body, carried.url, carried.status, {}, path, self.options)
-            yield carried.url, page.records[carried.first : carried.stop]
+            batch = self.decoder.decode(carried.body) if self.decoder else None
+            if batch is not None:
+                records: Sequence[Any] = ArrowRecords(batch)
+            else:
+                page = parse_page(
+                    carried.body, carried.url, carried.status, {}, self.records_path, self.options
+                )
+                records = page.records
+            yield carried.url, records[carried.first : carried.stop]
 
     def _batches(
-        self, row: Mapping[str, Any], pages: Iterable[tuple[str, list[Any]]]
+        self, row: Mapping[str, Any], pages: Iterable[tuple[str, Sequence[Any]]]
     ) -> Iterator[pa.RecordBatch]:
         for source, records in pages:
             if not records:
                 continue
+            if isinstance(records, ArrowRecords):
+                batch = self._decoded(row, records.batch)
+                if batch is not None:
+                    yield batch
+                    continue
             dicts = [as_record(r) for r in records]
             if self.with_inputs:
                 dicts = [{**d, INPUT_COLUMN: row} for d in dicts]
             yield self.converter.to_batch(dicts, source)
+
+    def _decoded(self, row: Mapping[str, Any], batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """A decoded batch in the reader's schema, with the input row as a column when asked
+        for; None when the row does not convert alone (the general path then decides)."""
+        if not self.with_inputs:
+            return batch
+        schema = self.converter.arrow_schema
+        try:
+            single = pa.scalar(dict(row), type=schema.field(INPUT_COLUMN).type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
+        columns = [
+            pa.repeat(single, batch.num_rows) if f.name == INPUT_COLUMN else batch.column(f.name)
+            for f in schema
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)

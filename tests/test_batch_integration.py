@@ -490,6 +490,23 @@ def test_page_offsets_read_every_page_exactly_once(
     assert set(range(1, 11)) <= pages
 
 
+def test_page_offsets_carry_every_value_as_the_api_sent_it(
+    spark: SparkSession, demo_api: DemoFactory
+) -> None:
+    """Page bodies decoded straight to Arrow keep nested structs, lists and doubles exact."""
+    api = demo_api(45)
+    df = read(
+        spark,
+        api.url + "/pages?per_page=10&page={page}",
+        offsetType="page",
+        offsetField="page",
+        pageSize=10,
+        numPartitions=2,
+    )
+    rows = sorted((row.asDict(recursive=True) for row in df.collect()), key=lambda r: r["id"])
+    assert rows == api.records()
+
+
 def test_cursor_offsets_follow_next_cursor_to_the_end(
     spark: SparkSession, demo_api: DemoFactory
 ) -> None:

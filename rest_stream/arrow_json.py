@@ -1,0 +1,152 @@
+"""Pages decoded from JSON bytes straight to Arrow, for reads that need only the records.
+
+Arrow's C++ JSON reader turns a page of records into a `RecordBatch` about three times as fast
+as `orjson` plus record-by-record conversion (`python -m benchmarks.profile`). It is used only
+where its result is exactly what the general path (`orjson` → records → `ArrowConverter`)
+gives. A page it cannot decode exactly — a value of another type than the schema's, a record
+that is not an object, a missing records field, NaN, Infinity or a byte order mark (which
+`orjson` rejects) — goes the general path, which gives the same rows or the same error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from rest_stream.extract import CompiledPath
+
+#: Wrapper key for a response that is itself the array of records.
+_ROOT = "records"
+#: Byte patterns Arrow's reader accepts but `orjson` (the general path) rejects.
+_LENIENT = (b"NaN", b"Infinity")
+_BOM = b"\xef\xbb\xbf"
+_WHITESPACE = b" \t\r\n"
+
+
+def decodable(data_type: pa.DataType) -> bool:
+    """Whether Arrow's JSON reader converts values of `data_type` exactly as the general path
+    does: whole numbers, doubles, strings, booleans, and lists and structs of them."""
+    if pa.types.is_struct(data_type):
+        return all(decodable(data_type.field(i).type) for i in range(data_type.num_fields))
+    if pa.types.is_list(data_type):
+        return decodable(data_type.value_type)
+    return (
+        pa.types.is_integer(data_type)
+        or pa.types.is_float64(data_type)
+        or pa.types.is_string(data_type)
+        or pa.types.is_boolean(data_type)
+    )
+
+
+class ArrowPageDecoder:
+    """Decodes a response body to a batch of `schema`, or None when the general path must."""
+
+    def __init__(self, records_path: CompiledPath | None, schema: pa.Schema) -> None:
+        steps = () if records_path is None else records_path.steps
+        if steps is None:
+            raise ValueError(f"recordsPath {records_path} is not a plain chain of fields")
+        self.schema = schema
+        self._steps: tuple[str, ...] = steps or (_ROOT,)
+        self._wrap = not steps  # the response is the array of records
+        self._root_only = records_path is None  # no path: only an array response is decoded
+        record_type: pa.DataType = pa.list_(pa.struct(list(schema)))
+        for step in reversed(self._steps[1:]):
+            record_type = pa.struct([pa.field(step, record_type)])
+        self._parse = pa_json.ParseOptions(
+            explicit_schema=pa.schema([pa.field(self._steps[0], record_type)]),
+            unexpected_field_behavior="ignore",
+            newlines_in_values=True,
+        )
+
+    @classmethod
+    def for_schema(
+        cls, records_path: CompiledPath | None, schema: pa.Schema
+    ) -> ArrowPageDecoder | None:
+        """A decoder when `records_path` and every field of `schema` can be decoded exactly."""
+        if records_path is not None and records_path.steps is None:
+            return None
+        if len(schema) == 0 or not all(decodable(field.type) for field in schema):
+            return None
+        return cls(records_path, schema)
+
+    def decode(self, body: bytes) -> pa.RecordBatch | None:
+        """The records of `body` as one batch, or None for the general path to handle."""
+        start = body.lstrip(_WHITESPACE)[:1]
+        if self._wrap:
+            if start != b"[":
+                return None
+            body = b'{"' + _ROOT.encode() + b'":' + body + b"}"
+        elif start != b"{" or self._root_only:
+            return None
+        if any(pattern in body for pattern in _LENIENT) or not _utf8(body):
+            return None
+        try:
+            table = pa_json.read_json(
+                pa.BufferReader(body),
+                read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 64),
+                parse_options=self._parse,
+            )
+        except (pa.ArrowException, ValueError):
+            return None
+        if table.num_rows != 1:  # several JSON documents in one body: not valid JSON
+            return None
+        column: Any = table.column(0).chunk(0)
+        for step in self._steps[1:]:
+            if column.null_count:
+                return None
+            column = column.field(step)
+        if column.null_count:  # the records field is missing or null
+            return None
+        records = column.flatten()
+        if records.null_count:  # a null record: the general path decides what it means
+            return None
+        return pa.RecordBatch.from_struct_array(records)
+
+
+def _utf8(body: bytes) -> bool:
+    """Whether `body` is valid UTF-8 (Arrow's reader does not check; `orjson` does)."""
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class ArrowRecords(Sequence[dict[str, Any]]):
+    """A page's records held as an Arrow batch; slicing stays in Arrow, anything else reads
+    them as dicts."""
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ArrowRecords: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | ArrowRecords:
+        if isinstance(index, slice):
+            first, stop, step = index.indices(len(self))
+            if step != 1:
+                return ArrowRecords(self.batch.take(list(range(first, stop, step))))
+            return ArrowRecords(self.batch.slice(first, max(0, stop - first)))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.batch.slice(index, 1).to_pylist()[0]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.batch.to_pylist())
+
+    def __repr__(self) -> str:
+        return f"ArrowRecords({len(self)} records)"

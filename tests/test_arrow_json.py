@@ -1,0 +1,306 @@
+"""Decoding pages straight to Arrow: exactly the general path's rows, or the general path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+from pytest_httpx import HTTPXMock
+
+from rest_stream import arrow_json
+from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords, decodable
+from rest_stream.extract import compile_path, extract_records
+from rest_stream.options import parse_options
+from rest_stream.partitions import CarriedPage, PagesPartition, RangePartition, RowsPartition
+from rest_stream.reading import PartitionReader
+from rest_stream.schema import ArrowConverter, as_record
+
+SCHEMA = StructType(
+    [
+        StructField("id", LongType()),
+        StructField("name", StringType()),
+        StructField("value", DoubleType()),
+        StructField("ok", BooleanType()),
+        StructField("tags", ArrayType(StringType())),
+        StructField(
+            "meta", StructType([StructField("source", StringType()), StructField("n", LongType())])
+        ),
+    ]
+)
+CONVERTER = ArrowConverter(SCHEMA)
+RECORDS = [
+    {
+        "id": i,
+        "name": f'n-{i} é😀\n"q"',
+        "value": i * 1.5 if i % 3 else i,  # whole numbers too, as JSON ints
+        "ok": i % 2 == 0,
+        "tags": ["a", "b"][: i % 3],
+        "meta": {"source": "s", "n": i, "extra": [1]},
+        "unknown": {"deep": True},
+    }
+    for i in range(1, 30)
+]
+RECORDS[3] = {"id": 4}  # missing fields are null
+
+
+def decoder(path: str | None = "$.data", schema: StructType = SCHEMA) -> ArrowPageDecoder:
+    found = ArrowPageDecoder.for_schema(
+        compile_path(path) if path is not None else None, ArrowConverter(schema).arrow_schema
+    )
+    assert found is not None
+    return found
+
+
+def general(body: bytes, path: str | None, schema: StructType = SCHEMA) -> pa.RecordBatch:
+    """What the general path makes of `body`."""
+    records = extract_records(orjson.loads(body), compile_path(path) if path else None)
+    return ArrowConverter(schema).to_batch([as_record(r) for r in records], "test")
+
+
+@pytest.mark.parametrize(
+    ("path", "document"),
+    [
+        ("$.data", {"data": RECORDS, "next": "x", "total": 3}),
+        ("$.data[*]", {"data": RECORDS}),
+        ("$['data']", {"page": 1, "data": RECORDS}),
+        ("$.result.items", {"result": {"items": RECORDS, "more": False}, "other": [1, "a"]}),
+        (None, RECORDS),
+        ("$", RECORDS),
+        ("$[*]", RECORDS),
+        ("$.data", {"data": []}),
+    ],
+)
+def test_a_decoded_page_equals_the_general_path(path: str | None, document: Any) -> None:
+    body = orjson.dumps(document)
+    batch = decoder(path).decode(body)
+    assert batch is not None
+    assert batch.schema.equals(CONVERTER.arrow_schema)
+    assert batch.equals(general(body, path))
+
+
+def test_a_pretty_printed_body_decodes_the_same() -> None:
+    body = json.dumps({"data": RECORDS}, indent=2).encode()
+    batch = decoder().decode(body)
+    assert batch is not None and batch.equals(general(body, "$.data"))
+
+
+def test_doubles_keep_every_bit() -> None:
+    values = [0.1, 1 / 3, 2.5e-308, 1.7976931348623157e308, -0.0, 123456789.123456789]
+    body = orjson.dumps({"data": [{"value": v} for v in values]})
+    batch = decoder().decode(body)
+    assert batch is not None
+    assert batch.column("value").to_pylist() == values
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data":[{"id":1.5}]}',  # a fraction for a long
+        b'{"data":[{"id":"5"}]}',  # a string for a long
+        b'{"data":[{"name":5}]}',  # a number for a string
+        b'{"data":[{"ok":1}]}',  # a number for a boolean
+        b'{"data":[{"id":99999999999999999999}]}',  # beyond int64
+        b'{"data":[{"value":NaN}]}',  # orjson rejects NaN
+        b'{"data":[{"value":-Infinity}]}',
+        b'\xef\xbb\xbf{"data":[{"id":1}]}',  # orjson rejects a byte order mark
+        b'{"data":[{"id":1}]}{"data":[{"id":2}]}',  # two documents
+        b'{"data":[{"id":1}]} trailing',
+        b'{"data":[{"id":1},]}',
+        b"",
+        b"   ",
+        b'{"data":[1, 2]}',  # records that are not objects
+        b'{"data":[null, {"id":1}]}',  # a null record
+        b'{"data":null}',
+        b'{"other":[{"id":1}]}',  # no records field
+        b'{"data":{"id":1}}',  # one object, not an array
+        b'{"data":[{"id":1}],"data":[{"id":2}]}',  # a duplicate key
+        b'{"data":[{"id":1,"id":2}]}',
+        b'{"data":[{"name":"\xff"}]}',  # not UTF-8
+        b"<html><body>502 Bad Gateway</body></html>",
+        b"[]",  # an array where an object with `data` is expected
+    ],
+)
+def test_what_it_cannot_decode_exactly_goes_the_general_path(body: bytes) -> None:
+    assert decoder().decode(body) is None
+
+
+def test_without_a_records_path_only_an_array_response_is_decoded() -> None:
+    assert decoder(None).decode(b'{"data":[{"id":1}]}') is None
+    batch = decoder(None).decode(b' [{"id":1}]')
+    assert batch is not None and batch.column("id").to_pylist() == [1]
+
+
+def test_an_int_that_overflows_a_narrow_column_goes_the_general_path() -> None:
+    schema = StructType([StructField("n", IntegerType())])
+    assert decoder(schema=schema).decode(b'{"data":[{"n":2147483648}]}') is None
+    batch = decoder(schema=schema).decode(b'{"data":[{"n":2147483647}]}')
+    assert batch is not None and batch.column("n").type == pa.int32()
+
+
+def test_a_missing_parent_of_the_records_goes_the_general_path() -> None:
+    assert decoder("$.result.items").decode(b'{"result":null}') is None
+    assert decoder("$.result.items").decode(b'{"other":1}') is None
+
+
+@pytest.mark.parametrize(
+    ("data_type", "expected"),
+    [
+        (pa.int64(), True),
+        (pa.int32(), True),
+        (pa.float64(), True),
+        (pa.string(), True),
+        (pa.bool_(), True),
+        (pa.list_(pa.struct([pa.field("a", pa.int64())])), True),
+        (pa.float32(), False),
+        (pa.timestamp("us", tz="UTC"), False),
+        (pa.date32(), False),
+        (pa.decimal128(10, 2), False),
+        (pa.binary(), False),
+        (pa.map_(pa.string(), pa.int64()), False),
+        (pa.null(), False),
+        (pa.struct([pa.field("t", pa.timestamp("us"))]), False),
+    ],
+)
+def test_decodable_types(data_type: pa.DataType, expected: bool) -> None:
+    assert decodable(data_type) is expected
+
+
+def test_no_decoder_for_a_path_with_filters_or_a_schema_it_cannot_decode() -> None:
+    schema = ArrowConverter(SCHEMA).arrow_schema
+    assert ArrowPageDecoder.for_schema(compile_path("$.data[?(@.id > 1)]"), schema) is None
+    assert ArrowPageDecoder.for_schema(compile_path("$..items"), schema) is None
+    for spark_type in (TimestampType(), FloatType()):
+        other = ArrowConverter(StructType([StructField("t", spark_type)])).arrow_schema
+        assert ArrowPageDecoder.for_schema(compile_path("$.data"), other) is None
+    assert ArrowPageDecoder.for_schema(compile_path("$.data"), pa.schema([])) is None
+
+
+def test_arrow_records_slice_in_arrow_and_read_as_dicts() -> None:
+    records = ArrowRecords(pa.RecordBatch.from_pylist([{"a": i} for i in range(5)]))
+    assert len(records) == 5
+    part = records[1:4]
+    assert isinstance(part, ArrowRecords) and [r["a"] for r in part] == [1, 2, 3]
+    assert len(records[4:2]) == 0
+    assert records[-1] == {"a": 4} and records[0] == {"a": 0}
+    assert [r["a"] for r in records[::2]] == [0, 2, 4]
+    assert list(records) == [{"a": i} for i in range(5)]
+    with pytest.raises(IndexError):
+        records[5]
+    assert repr(records) == "ArrowRecords(5 records)"
+
+
+# -- PartitionReader: where decoding is used ---------------------------------------------------
+URL = "https://api.test/pages"
+PAGE_OPTIONS = {
+    "url": URL + "?page={page}",
+    "offsetType": "page",
+    "offsetField": "page",
+    "pageSize": "10",
+    "recordsPath": "$.data",
+    "requestConcurrency": "2",
+}
+
+
+def page_body(number: int, count: int = 10) -> bytes:
+    first = (number - 1) * 10 + 1
+    return orjson.dumps({"data": [{"id": i, "name": f"n{i}"} for i in range(first, first + count)]})
+
+
+def read_all(reader: PartitionReader, partition: Any) -> list[dict[str, Any]]:
+    return [row for batch in reader.read(partition) for row in batch.to_pylist()]
+
+
+@pytest.fixture
+def decode_calls(monkeypatch: pytest.MonkeyPatch) -> list[pa.RecordBatch | None]:
+    """Every result `ArrowPageDecoder.decode` returns during a test."""
+    calls: list[pa.RecordBatch | None] = []
+    original = arrow_json.ArrowPageDecoder.decode
+
+    def spy(self: ArrowPageDecoder, body: bytes) -> pa.RecordBatch | None:
+        calls.append(result := original(self, body))
+        return result
+
+    monkeypatch.setattr(arrow_json.ArrowPageDecoder, "decode", spy)
+    return calls
+
+
+def test_a_page_range_is_decoded_and_a_misfit_page_still_reads(
+    httpx_mock: HTTPXMock, decode_calls: list[pa.RecordBatch | None]
+) -> None:
+    schema = StructType([StructField("id", LongType()), StructField("name", StringType())])
+    httpx_mock.add_response(url=URL + "?page=1", content=page_body(1))
+    misfit = orjson.loads(page_body(2))
+    misfit["data"][0]["name"] = 11  # a number for a string: the general path reads this page
+    misfit = orjson.dumps(misfit)
+    httpx_mock.add_response(url=URL + "?page=2", content=misfit)
+    httpx_mock.add_response(url=URL + "?page=3", content=page_body(3, 4))
+    options = parse_options(PAGE_OPTIONS)
+    rows = read_all(PartitionReader(options, schema), RangePartition("s", {}, 3, 24))
+    assert [r["id"] for r in rows] == list(range(4, 25))
+    assert rows[7] == {"id": 11, "name": "11"}  # the general path's string of a number
+    assert rows[8] == {"id": 12, "name": "n12"} and rows[0] == {"id": 4, "name": "n4"}
+    assert [c is not None for c in decode_calls] == [True, False, True]
+
+
+def test_incremental_ranges_are_not_decoded(
+    httpx_mock: HTTPXMock, decode_calls: list[pa.RecordBatch | None]
+) -> None:
+    httpx_mock.add_response(url=URL + "?since=1", content=page_body(1, 3))
+    httpx_mock.add_response(url=URL + "?since=4", content=orjson.dumps({"data": []}))
+    options = parse_options(
+        {
+            "url": URL + "?since={since}",
+            "offsetType": "incremental",
+            "offsetField": "since",
+            "recordsPath": "$.data",
+        },
+    )
+    schema = StructType([StructField("id", LongType())])
+    rows = read_all(PartitionReader(options, schema), RangePartition("s", {}, 1, 10))
+    assert [r["id"] for r in rows] == [1, 2, 3]
+    assert decode_calls == []
+
+
+def test_input_rows_are_decoded_with_the_input_column(
+    httpx_mock: HTTPXMock, decode_calls: list[pa.RecordBatch | None]
+) -> None:
+    httpx_mock.add_response(url=URL + "?q=a", content=orjson.dumps({"data": [{"id": 1}]}))
+    httpx_mock.add_response(url=URL + "?q=b", content=orjson.dumps({"data": [{"id": 2}]}))
+    options = parse_options({"url": URL, "recordsPath": "$.data"})
+    input_type = StructType([StructField("q", StringType())])
+    schema = StructType([StructField("id", LongType()), StructField("_input", input_type)])
+    reader = PartitionReader(options, schema)
+    rows = read_all(reader, RowsPartition(({"q": "a"}, {"q": "b"})))
+    assert rows == [{"id": 1, "_input": {"q": "a"}}, {"id": 2, "_input": {"q": "b"}}]
+    assert all(c is not None for c in decode_calls) and len(decode_calls) == 2
+
+
+def test_carried_pages_are_decoded_and_cut_to_their_records(
+    decode_calls: list[pa.RecordBatch | None],
+) -> None:
+    options = parse_options(
+        {"url": URL, "offsetType": "cursor", "offsetField": "c", "recordsPath": "$.data"},
+    )
+    schema = StructType([StructField("id", LongType())])
+    pages = (
+        CarriedPage(page_body(1), URL, 200, 2, 5),
+        CarriedPage(b'{"data":[{"id":"x"},{"id":7}]}', URL, 200, 1, 2),  # general path
+    )
+    rows = read_all(PartitionReader(options, schema), PagesPartition("s", {}, pages))
+    assert [r["id"] for r in rows] == [3, 4, 5, 7]
+    assert [c is not None for c in decode_calls] == [True, False]

@@ -42,7 +42,12 @@ SCHEMA = StructType(
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """One invocation of the harness; every field can be overridden from the command line."""
+    """One invocation of the harness; every field can be overridden from the command line.
+
+    `concurrency` holds the `requestConcurrency` values (requests in flight per task) the
+    batch, stream and limit variants run at; the baseline (one request in flight) runs once
+    for all of them, and the memory check uses the first.
+    """
 
     preset: str
     records: int
@@ -51,7 +56,7 @@ class BenchConfig:
     partitions: tuple[int, ...]
     repeats: int
     variants: tuple[str, ...] = VARIANTS
-    concurrency: int = 4
+    concurrency: tuple[int, ...] = (4,)
     offset_kind: str = "page"
     memory: bool = False
     memory_records: int = 1_000_000
@@ -78,6 +83,7 @@ PRESETS: dict[str, BenchConfig] = {
         latencies_ms=(20.0, 0.0),
         partitions=(1, 2, 4, 8),
         repeats=5,
+        concurrency=(4, 8),
         memory=True,
     ),
     "smoke": BenchConfig(

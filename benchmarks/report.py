@@ -4,6 +4,11 @@ Records/s, pages/s and the ratios use the wall time excluding Spark start-up (fi
 done), as the harness's issue specifies; the table also shows the start-up, the end-to-end
 time and the end-to-end ratio against the limit (which has no start-up), so the two views
 sit side by side.
+
+Rows are grouped by latency, then requestConcurrency: the baseline (one request in flight,
+whatever the setting) comes first in its latency and is the ÷ baseline reference of every
+requestConcurrency; ÷ limit pairs the limit of the same latency, requestConcurrency and
+numPartitions.
 """
 
 from __future__ import annotations
@@ -26,16 +31,22 @@ LEGEND = (
     "before its first request); 0 for limit, which has no Spark.\n"
     "e2e: load() → sink done; ÷ limit e2e is end-to-end records/s over the limit's (its wall is "
     "its end to end).\n"
-    "÷ baseline: multiple of the baseline's records/s; ÷ limit: share of the limit's. Each "
-    "column is its own median over repeats, so start-up + wall need not equal e2e exactly."
+    "requestConcurrency: requests in flight per task (limit: per process); in flight max = "
+    "tasks at once × requestConcurrency. The baseline (–) always has one in flight and runs "
+    "once per latency for every requestConcurrency.\n"
+    "÷ baseline: multiple of the baseline's records/s (same latency); ÷ limit: share of the "
+    "limit's at the same latency, requestConcurrency and numPartitions. Each column is its own "
+    "median over repeats, so start-up + wall need not equal e2e exactly."
 )
 
 
 @dataclass
 class Summary:
-    """One table row: a variant at one latency and partition count, medians over repeats."""
+    """One table row: a variant at one latency, requestConcurrency (None for the baseline)
+    and partition count, medians over repeats; `concurrency` is the in-flight maximum."""
 
     latency_ms: float
+    request_concurrency: int | None
     variant: str
     partitions: int | None
     runs: int
@@ -63,15 +74,16 @@ def _median(values: Iterable[float]) -> float | None:
 
 
 def summarize(results: Sequence[RunResult]) -> list[Summary]:
-    """Timed runs (not warm-ups) grouped by (latency, variant, partitions), with ratios."""
-    groups: dict[tuple[float, str, int | None], list[RunResult]] = {}
+    """Timed runs (not warm-ups) grouped by (latency, requestConcurrency, variant,
+    partitions), with ratios; sorted by latency, then requestConcurrency (baseline first), in
+    the order they ran."""
+    groups: dict[tuple[float, int | None, str, int | None], list[RunResult]] = {}
     for result in results:
         if result.repeat >= 0:
-            groups.setdefault((result.latency_ms, result.variant, result.partitions), []).append(
-                result
-            )
+            key = (result.latency_ms, result.request_concurrency, result.variant, result.partitions)
+            groups.setdefault(key, []).append(result)
     rows = []
-    for (latency, variant, partitions), runs in groups.items():
+    for (latency, level, variant, partitions), runs in groups.items():
         good = [r for r in runs if r.error is None]
         wall = _median(r.wall_s for r in good)
         e2e = _median(r.e2e_s for r in good)
@@ -80,6 +92,7 @@ def summarize(results: Sequence[RunResult]) -> list[Summary]:
         rows.append(
             Summary(
                 latency_ms=latency,
+                request_concurrency=level,
                 variant=variant,
                 partitions=partitions,
                 runs=len(good),
@@ -103,19 +116,28 @@ def summarize(results: Sequence[RunResult]) -> list[Summary]:
     _add_ratios(rows)
     order = {v: i for i, v in enumerate(TABLE_ORDER)}
     latencies = list(dict.fromkeys(r.latency_ms for r in results))
-    rows.sort(key=lambda r: (latencies.index(r.latency_ms), order[r.variant], r.partitions or 0))
+    levels = [None] + list(dict.fromkeys(k[1] for k in groups if k[1] is not None))
+    rows.sort(
+        key=lambda r: (
+            latencies.index(r.latency_ms),
+            levels.index(r.request_concurrency),
+            order[r.variant],
+            r.partitions or 0,
+        )
+    )
     return rows
 
 
 def _add_ratios(rows: list[Summary]) -> None:
-    """Batch and stream rows against the baseline (same latency) and the limit (same latency
-    and partitions): excluding start-up, and end to end against the limit."""
-    by_key = {(r.latency_ms, r.variant, r.partitions): r for r in rows}
+    """Batch and stream rows against the baseline (same latency; one for every
+    requestConcurrency) and the limit (same latency, requestConcurrency and partitions):
+    excluding start-up, and end to end against the limit."""
+    by_key = {(r.latency_ms, r.request_concurrency, r.variant, r.partitions): r for r in rows}
     for row in rows:
         if row.variant not in ("batch", "stream") or not row.records_per_s:
             continue
-        baseline = by_key.get((row.latency_ms, "baseline", None))
-        limit = by_key.get((row.latency_ms, "limit", row.partitions))
+        baseline = by_key.get((row.latency_ms, None, "baseline", None))
+        limit = by_key.get((row.latency_ms, row.request_concurrency, "limit", row.partitions))
         if baseline and baseline.records_per_s:
             row.vs_baseline = row.records_per_s / baseline.records_per_s
         if limit and limit.records_per_s:
@@ -147,17 +169,18 @@ def _pct(value: float | None) -> str:
 def format_table(rows: Sequence[Summary]) -> str:
     """A Markdown table of `rows` (`LEGEND` explains the columns)."""
     header = (
-        "| latency | variant | numPartitions | in flight (max / seen) | records/s | pages/s | "
-        "wall s excl. start-up (min–max) | start-up s | e2e s | API span s | peak RSS MB | "
-        "÷ baseline | ÷ limit | ÷ limit e2e | other load | runs |"
+        "| latency | requestConcurrency | variant | numPartitions | in flight (max / seen) | "
+        "records/s | pages/s | wall s excl. start-up (min–max) | start-up s | e2e s | "
+        "API span s | peak RSS MB | ÷ baseline | ÷ limit | ÷ limit e2e | other load | runs |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         runs = f"{r.runs}" + (f" ({r.errors} failed)" if r.errors else "")
         lines.append(
-            f"| {r.latency_ms:g} ms | {r.variant} | {r.partitions or '–'} | "
-            f"{r.concurrency} / {r.peak_in_flight} | {_num(r.records_per_s, ',.0f')} | "
-            f"{_num(r.pages_per_s, ',.1f')} | {_wall(r)} | {_num(r.startup_s, '.2f')} | "
+            f"| {r.latency_ms:g} ms | {r.request_concurrency or '–'} | {r.variant} | "
+            f"{r.partitions or '–'} | {r.concurrency} / {r.peak_in_flight} | "
+            f"{_num(r.records_per_s, ',.0f')} | {_num(r.pages_per_s, ',.1f')} | {_wall(r)} | "
+            f"{_num(r.startup_s, '.2f')} | "
             f"{_num(r.e2e_s, '.2f')} | {_num(r.span_s, '.2f')} | {_num(r.rss_mb, '.0f')} | "
             f"{_times(r.vs_baseline)} | {_pct(r.vs_limit)} | {_pct(r.vs_limit_e2e)} | "
             f"{_pct(r.other_load)} | {runs} |"

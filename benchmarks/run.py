@@ -1,8 +1,11 @@
 """`python -m benchmarks.run --preset smoke|full`: every variant in ONE invocation, interleaved.
 
-Each configuration (latency × variant × numPartitions) runs `--repeats` times; a repeat walks
-the partition counts and alternates the variants (their order rotates between repeats), so
-drift on a shared machine hits every variant alike. The table shows medians; records/s and
+Each configuration (latency × requestConcurrency × variant × numPartitions) runs `--repeats`
+times; a repeat walks the partition counts and, within each, the requestConcurrency values (in
+reverse every other repeat), and alternates the variants (their order rotates between
+repeats), so drift on a shared machine hits every variant alike. The baseline (one request in
+flight, no numPartitions) runs once per repeat, first or last in turn, and serves as the
+÷ baseline reference of every requestConcurrency. The table shows medians; records/s and
 the ratios use the wall time excluding Spark start-up (first request → done), next to the
 start-up and end-to-end times. Under it, the floor: Spark's own cost per `availableNow` query
 of a source that returns one row. Nothing about timing is asserted: the exit status is 1 only
@@ -54,7 +57,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument("--partitions", type=_ints, help="numPartitions values, e.g. 1,2,4,8")
     parser.add_argument("--repeats", type=int, help="timed runs of each configuration")
     parser.add_argument("--variants", type=_variants, help=f"subset of {','.join(VARIANTS)}")
-    parser.add_argument("--concurrency", type=int, help="requestConcurrency per task (4)")
+    parser.add_argument(
+        "--concurrency",
+        type=_ints,
+        help="requestConcurrency value(s) per task, e.g. 4,8 (smoke 4, full 4,8)",
+    )
     parser.add_argument("--offset-kind", choices=OFFSET_KINDS, help="page (default) or incremental")
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--memory", action="store_true", default=None, help="run the memory check")
@@ -68,6 +75,8 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
     parser.add_argument("--output", help="JSON path (default benchmarks/results/latest.json)")
     args = parser.parse_args(argv)
+    if args.concurrency is not None and (not args.concurrency or min(args.concurrency) < 1):
+        parser.error("--concurrency needs one or more values ≥ 1")
     return PRESETS[args.preset].replace(
         records=args.records,
         page_size=args.page_size,
@@ -85,14 +94,21 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
 
 
-def schedule(config: BenchConfig, repeat: int) -> list[tuple[str, int | None]]:
-    """The runs of one repeat: per partition count the variants, in an order rotated by repeat."""
+Run = tuple[str, int | None, int | None]
+"""(variant, numPartitions, requestConcurrency); both None for the baseline."""
+
+
+def schedule(config: BenchConfig, repeat: int) -> list[Run]:
+    """The runs of one repeat: per partition count and requestConcurrency (reversed on odd
+    repeats) the variants, in an order rotated by repeat; the baseline once, first on even
+    repeats and last on odd ones."""
     split = [v for v in config.variants if v != "baseline"]
     turn = repeat % max(1, len(split))
     order = split[turn:] + split[:turn]
-    runs: list[tuple[str, int | None]] = [(v, n) for n in config.partitions for v in order]
+    levels = config.concurrency if repeat % 2 == 0 else config.concurrency[::-1]
+    runs: list[Run] = [(v, n, c) for n in config.partitions for c in levels for v in order]
     if "baseline" in config.variants:
-        runs.insert(0 if repeat % 2 == 0 else len(runs), ("baseline", None))
+        runs.insert(0 if repeat % 2 == 0 else len(runs), ("baseline", None, None))
     return runs
 
 
@@ -104,25 +120,31 @@ def _log(result: RunResult) -> None:
         f"in flight {result.peak_in_flight}  RSS {result.rss_mb or 0:.0f} MB"
     )
     parts = f"N={result.partitions}" if result.partitions else "N=–"
+    level = f"c={result.request_concurrency or '–'}"
     print(
-        f"  [{result.latency_ms:g} ms] {result.variant:8} {parts:5} {label:9} {status}", flush=True
+        f"  [{result.latency_ms:g} ms] {result.variant:8} {parts:5} {level:5} {label:9} {status}",
+        flush=True,
     )
 
 
 def run_all(config: BenchConfig, runner: Runner) -> list[RunResult]:
-    """Per latency: warm every variant up once, then the interleaved repeats."""
+    """Per latency: warm every variant up once (at the most partitions and the highest
+    requestConcurrency), then the interleaved repeats."""
     results: list[RunResult] = []
     for latency in config.latencies_ms:
         runner.server.latency_ms = latency
         runner.server.warm()
-        plan: list[tuple[str, int | None, int]] = []
+        plan: list[tuple[Run, int]] = []
         if config.warmup:
-            top = max(config.partitions)
-            plan += [(v, None if v == "baseline" else top, -1) for v in config.variants]
+            top, most = max(config.partitions), max(config.concurrency)
+            plan += [
+                ((v, None, None) if v == "baseline" else (v, top, most), -1)
+                for v in config.variants
+            ]
         for repeat in range(config.repeats):
-            plan += [(v, n, repeat) for v, n in schedule(config, repeat)]
-        for variant, partitions, repeat in plan:
-            results.append(runner.run(variant, partitions, repeat))
+            plan += [(run, repeat) for run in schedule(config, repeat)]
+        for (variant, partitions, concurrency), repeat in plan:
+            results.append(runner.run(variant, partitions, repeat, concurrency))
             _log(results[-1])
     return results
 
@@ -144,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = floor = None
     try:
         with BenchServer(config.records, config.page_size, offset_kind=config.offset_kind) as api:
-            runner = Runner(spark, api, sampler, concurrency=config.concurrency, slots=slots)
+            runner = Runner(spark, api, sampler, concurrency=config.concurrency[0], slots=slots)
             results = run_all(config, runner)
         if config.floor_runs > 0:
             floor = measure_floor(spark, config.floor_runs, warmup=config.warmup)
@@ -154,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sampler,
                 records=config.memory_records,
                 page_size=config.page_size,
-                concurrency=config.concurrency,
+                concurrency=config.concurrency[0],
                 slots=slots,
             )
     finally:
@@ -163,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = summarize(results)
     print(
         f"\n{config.records:,} records, {config.page_size}/page ({config.pages} pages), "
-        f"{config.offset_kind} offsets, requestConcurrency {config.concurrency}, "
+        f"{config.offset_kind} offsets, requestConcurrency "
+        f"{', '.join(map(str, config.concurrency))}, "
         f"{slots} task slots; medians of {config.repeats} repeat(s)"
     )
     print(format_table(rows))

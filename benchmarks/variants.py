@@ -8,6 +8,10 @@ before it asks for anything) and `wall_s` the rest: the wall time excluding star
 records/s and the ratios use. For `limit` (no Spark) `wall_s` = `e2e_s` is its child
 processes' own span, from the first request to the last parse (`benchmarks.limit`), and
 `startup_s` is 0.
+
+`request_concurrency` is rest_stream's `requestConcurrency` of the run (requests in flight per
+task; for `limit` per process), None for the baseline, which always has one request in flight;
+`concurrency` is the resulting maximum in flight over all tasks.
 """
 
 from __future__ import annotations
@@ -33,11 +37,14 @@ class RunResult:
     """What one run measured. `repeat` is -1 for a warm-up run; `wall_s` excludes start-up
     (first request → done), `startup_s` is start → first request and `e2e_s` their sum;
     `span_s` is the time from the first data request to the last answer (the API's view);
-    `other_load` the share of the machine's cores other processes used meanwhile."""
+    `request_concurrency` the `requestConcurrency` setting (None for the baseline) and
+    `concurrency` the requests in flight it allows at most over all tasks; `other_load` the
+    share of the machine's cores other processes used meanwhile."""
 
     variant: str
     partitions: int | None
     latency_ms: float
+    request_concurrency: int | None
     repeat: int
     wall_s: float
     startup_s: float
@@ -65,7 +72,8 @@ class RunResult:
 
 
 class Runner:
-    """Runs variants against one server in one Spark session."""
+    """Runs variants against one server in one Spark session; `concurrency` is the
+    `requestConcurrency` of a run that names none."""
 
     def __init__(
         self,
@@ -82,17 +90,23 @@ class Runner:
         self.concurrency = concurrency
         self.slots = slots
 
-    def total_concurrency(self, variant: str, partitions: int | None) -> int:
-        """Requests in flight at most: tasks running at once × `requestConcurrency` (× 1 for
-        `incremental`, whose next request depends on the last answer)."""
+    def total_concurrency(
+        self, variant: str, partitions: int | None, concurrency: int | None = None
+    ) -> int:
+        """Requests in flight at most: tasks running at once × `requestConcurrency` (default
+        the runner's; × 1 for `incremental`, whose next request depends on the last answer)."""
         if variant == "baseline":
             return 1
-        per_task = self.concurrency if self.server.offset_kind == "page" else 1
+        per_task = (concurrency or self.concurrency) if self.server.offset_kind == "page" else 1
         return min(partitions or 1, self.slots) * per_task
 
-    def run(self, variant: str, partitions: int | None, repeat: int) -> RunResult:
-        """One run; failures and wrong counts come back as `error`, never raised."""
-        action: Callable[[int | None, bool], tuple[int, float | None, float | None]] = {
+    def run(
+        self, variant: str, partitions: int | None, repeat: int, concurrency: int | None = None
+    ) -> RunResult:
+        """One run at `requestConcurrency` `concurrency` (default the runner's; ignored by the
+        baseline); failures and wrong counts come back as `error`, never raised."""
+        request_concurrency = None if variant == "baseline" else concurrency or self.concurrency
+        action: Callable[[int | None, int, bool], tuple[int, float | None, float | None]] = {
             "batch": self._batch,
             "stream": self._stream,
             "baseline": self._baseline,
@@ -105,7 +119,7 @@ class Runner:
         watch = CpuWatch()
         started = time.perf_counter()
         try:
-            records, own_wall, own_rss = action(partitions, repeat < 0)
+            records, own_wall, own_rss = action(partitions, request_concurrency or 1, repeat < 0)
         except Exception as exc:  # a broken variant is reported, the others still run
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         elapsed = time.perf_counter() - started
@@ -126,6 +140,7 @@ class Runner:
             variant=variant,
             partitions=partitions,
             latency_ms=self.server.latency_ms,
+            request_concurrency=request_concurrency,
             repeat=repeat,
             wall_s=e2e - startup,
             startup_s=startup,
@@ -134,7 +149,7 @@ class Runner:
             records=records,
             pages=self.server.pages,
             requests=self.server.requests(),
-            concurrency=self.total_concurrency(variant, partitions),
+            concurrency=self.total_concurrency(variant, partitions, request_concurrency),
             peak_in_flight=self.server.peak_in_flight(),
             rss_mb=own_rss if variant == "limit" else peak.single_mb,
             rss_total_mb=own_rss if variant == "limit" else peak.total_mb,
@@ -142,22 +157,30 @@ class Runner:
             error=error,
         )
 
-    # -- the variants: (records read, own wall or None, own RSS or None) ---------------------
-    def _rest(self, partitions: int | None, reader: Any) -> Any:
-        options = self.server.rest_options(partitions or 1, self.concurrency)
+    # -- the variants (partitions, requestConcurrency, warm-up?) ----------------------------
+    # -- → (records read, own wall or None, own RSS or None) ---------------------------------
+    def _rest(self, partitions: int | None, concurrency: int, reader: Any) -> Any:
+        options = self.server.rest_options(partitions or 1, concurrency)
         return reader.format("rest").schema(SCHEMA).options(**options).load()
 
-    def _batch(self, partitions: int | None, check: bool) -> tuple[int, None, None]:
-        frame: DataFrame = self._rest(partitions, self.spark.read)
+    def _batch(
+        self, partitions: int | None, concurrency: int, check: bool
+    ) -> tuple[int, None, None]:
+        frame: DataFrame = self._rest(partitions, concurrency, self.spark.read)
         frame.write.format("noop").mode("overwrite").save()
         if check:  # exact count, outside the timed runs
             return frame.count(), None, None
         return self.server.records, None, None
 
-    def _stream(self, partitions: int | None, check: bool) -> tuple[int, None, None]:
-        return self._until_done(self._rest(partitions, self.spark.readStream)), None, None
+    def _stream(
+        self, partitions: int | None, concurrency: int, check: bool
+    ) -> tuple[int, None, None]:
+        frame = self._rest(partitions, concurrency, self.spark.readStream)
+        return self._until_done(frame), None, None
 
-    def _baseline(self, partitions: int | None, check: bool) -> tuple[int, None, None]:
+    def _baseline(
+        self, partitions: int | None, concurrency: int, check: bool
+    ) -> tuple[int, None, None]:
         frame = (
             self.spark.readStream.format("bench_seed")
             .schema(SCHEMA)
@@ -185,7 +208,9 @@ class Runner:
         finally:
             shutil.rmtree(checkpoint, ignore_errors=True)
 
-    def _limit(self, partitions: int | None, check: bool) -> tuple[int, float, float]:
+    def _limit(
+        self, partitions: int | None, concurrency: int, check: bool
+    ) -> tuple[int, float, float]:
         processes = min(partitions or 1, self.slots)
         result = run_processes(
             self.server.url,
@@ -193,6 +218,6 @@ class Runner:
             self.server.page_size,
             self.server.pages,
             processes=processes,
-            concurrency=self.total_concurrency("limit", partitions) // processes,
+            concurrency=self.total_concurrency("limit", partitions, concurrency) // processes,
         )
         return result.records, result.seconds, result.peak_rss_mb

@@ -150,3 +150,10 @@ class ArrowRecords(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"ArrowRecords({len(self)} records)"
+
+
+def select(records: Sequence[Any], indices: list[int]) -> Sequence[Any]:
+    """The records at `indices`, in that order; Arrow records stay Arrow."""
+    if isinstance(records, ArrowRecords):
+        return ArrowRecords(records.batch.take(pa.array(indices, type=pa.int64())))
+    return [records[k] for k in indices]

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import pyarrow as pa
+
+from rest_stream.arrow_json import ArrowRecords, select
 from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path
 from rest_stream.options import RestOptions
@@ -66,8 +69,6 @@ class OffsetKind:
     """Base of the offset kinds; see the module docstring for the positions."""
 
     name: ClassVar[str] = ""
-    #: Whether `read_range` looks inside records (ids, timestamps) or only counts them.
-    reads_record_values: ClassVar[bool] = True
 
     def __init__(self, options: RestOptions) -> None:
         self.options = options
@@ -92,6 +93,12 @@ class OffsetKind:
     def offset_value(self, position: Position) -> Any:
         """The value substituted for `{offsetField}`."""
         return position
+
+    def reads_arrow(self, fields: Mapping[str, Any]) -> bool:
+        """Whether `read_range` can work on pages decoded to Arrow with these fields (name →
+        Arrow type): it needs nothing from a page but its records, or what it needs is one of
+        those fields."""
+        return False
 
     @property
     def splittable(self) -> bool:
@@ -171,9 +178,25 @@ class IncrementalOffset(OffsetKind):
     def splittable(self) -> bool:
         return True
 
+    def reads_arrow(self, fields: Mapping[str, Any]) -> bool:
+        name = self._id_field()
+        return name is not None and name in fields and pa.types.is_integer(fields[name])
+
+    def _id_field(self) -> str | None:
+        """The record field `recordOffsetPath` names, when it is a plain `$.field`."""
+        path = self.record_path
+        if path is None or path.steps is None or len(path.steps) != 1 or path.wildcard:
+            return None
+        return path.steps[0]
+
     def record_ids(self, page: Any) -> list[int]:
         """The id of every record of `page` (`recordOffsetPath`)."""
         assert self.record_path is not None
+        records, name = page.records, self._id_field()
+        if isinstance(records, ArrowRecords) and name in records.batch.schema.names:
+            column = records.batch.column(name)
+            if pa.types.is_integer(column.type) and column.null_count == 0:
+                return column.to_pylist()
         ids = []
         for index, record in enumerate(page.records):
             value = self.record_path.first(record)
@@ -217,7 +240,11 @@ class IncrementalOffset(OffsetKind):
             if not page.records:
                 return
             ids = self.record_ids(page)
-            yield page.source, [r for r, i in zip(page.records, ids) if position <= i < end]
+            if position <= min(ids) and max(ids) < end:
+                yield page.source, page.records
+            else:
+                inside = [k for k, i in enumerate(ids) if position <= i < end]
+                yield page.source, select(page.records, inside)
             following = max(ids) + 1
             if following <= position:
                 try:
@@ -240,7 +267,6 @@ class PageOffset(OffsetKind):
     """Page numbers: position = records read; page = `initialOffset + position // pageSize`."""
 
     name = "page"
-    reads_record_values = False
 
     def __init__(self, options: RestOptions) -> None:
         super().__init__(options)
@@ -250,6 +276,9 @@ class PageOffset(OffsetKind):
 
     def initial(self) -> int:
         return 0
+
+    def reads_arrow(self, fields: Mapping[str, Any]) -> bool:
+        return True
 
     @property
     def splittable(self) -> bool:

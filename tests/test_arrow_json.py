@@ -23,7 +23,8 @@ from pyspark.sql.types import (
 from pytest_httpx import HTTPXMock
 
 from rest_stream import arrow_json
-from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords, decodable
+from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords, decodable, select
+from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path, extract_records
 from rest_stream.options import parse_options
 from rest_stream.partitions import CarriedPage, PagesPartition, RangePartition, RowsPartition
@@ -202,6 +203,9 @@ def test_arrow_records_slice_in_arrow_and_read_as_dicts() -> None:
     with pytest.raises(IndexError):
         records[5]
     assert repr(records) == "ArrowRecords(5 records)"
+    picked = select(records, [3, 0])
+    assert isinstance(picked, ArrowRecords) and list(picked) == [{"a": 3}, {"a": 0}]
+    assert select([{"a": 1}, {"a": 2}], [1]) == [{"a": 2}]
 
 
 # -- PartitionReader: where decoding is used ---------------------------------------------------
@@ -257,23 +261,51 @@ def test_a_page_range_is_decoded_and_a_misfit_page_still_reads(
     assert [c is not None for c in decode_calls] == [True, False, True]
 
 
-def test_incremental_ranges_are_not_decoded(
+INCREMENTAL = {
+    "url": URL + "?since={since}",
+    "offsetType": "incremental",
+    "offsetField": "since",
+    "recordsPath": "$.data",
+}
+
+
+def ids_body(*ids: int | None) -> bytes:
+    return orjson.dumps({"data": [{"id": i, "name": f"n{i}"} for i in ids]})
+
+
+def test_incremental_ranges_are_decoded_and_cut_to_the_range(
     httpx_mock: HTTPXMock, decode_calls: list[pa.RecordBatch | None]
 ) -> None:
-    httpx_mock.add_response(url=URL + "?since=1", content=page_body(1, 3))
-    httpx_mock.add_response(url=URL + "?since=4", content=orjson.dumps({"data": []}))
-    options = parse_options(
-        {
-            "url": URL + "?since={since}",
-            "offsetType": "incremental",
-            "offsetField": "since",
-            "recordsPath": "$.data",
-        },
+    httpx_mock.add_response(url=URL + "?since=3", content=ids_body(3, 4, 5))
+    httpx_mock.add_response(url=URL + "?since=6", content=ids_body(6, 9, 7, 12, 8))  # unsorted
+    schema = StructType([StructField("id", LongType()), StructField("name", StringType())])
+    rows = read_all(
+        PartitionReader(parse_options(INCREMENTAL), schema), RangePartition("s", {}, 3, 10)
     )
-    schema = StructType([StructField("id", LongType())])
-    rows = read_all(PartitionReader(options, schema), RangePartition("s", {}, 1, 10))
-    assert [r["id"] for r in rows] == [1, 2, 3]
+    assert rows == [{"id": i, "name": f"n{i}"} for i in (3, 4, 5, 6, 9, 7, 8)]
+    assert [c is not None for c in decode_calls] == [True, True]
+
+
+def test_incremental_ranges_without_the_id_in_the_schema_are_not_decoded(
+    httpx_mock: HTTPXMock, decode_calls: list[pa.RecordBatch | None]
+) -> None:
+    httpx_mock.add_response(url=URL + "?since=1", content=ids_body(1, 2, 3), is_reusable=True)
+    for schema in (
+        StructType([StructField("name", StringType())]),  # no id column
+        StructType([StructField("id", StringType())]),  # ids read as strings
+    ):
+        reader = PartitionReader(parse_options(INCREMENTAL), schema)
+        assert len(read_all(reader, RangePartition("s", {}, 1, 3))) == 2
     assert decode_calls == []
+
+
+def test_a_decoded_page_with_a_record_missing_its_id_fails_naming_it(
+    httpx_mock: HTTPXMock,
+) -> None:
+    httpx_mock.add_response(url=URL + "?since=1", content=ids_body(1, None, 3))
+    schema = StructType([StructField("id", LongType())])
+    with pytest.raises(RestOffsetError, match=r"Record 1 of .* recordOffsetPath=\$\.id"):
+        read_all(PartitionReader(parse_options(INCREMENTAL), schema), RangePartition("s", {}, 1, 9))
 
 
 def test_input_rows_are_decoded_with_the_input_column(

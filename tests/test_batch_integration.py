@@ -11,11 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.functions import spark_partition_id
 
 from rest_stream.demo import DemoApi, Fault
+from rest_stream.offsets import offset_kind
+from rest_stream.options import parse_options
+from rest_stream.reading import PartitionReader
 
 DemoFactory = Callable[..., DemoApi]
 
@@ -48,6 +52,18 @@ def error_of(action: Callable[[], object]) -> str:
     with pytest.raises(Exception) as caught:
         action()
     return str(caught.value)
+
+
+def decodes(df: DataFrame, page: str, url: str, **options: Any) -> bool:
+    """Whether executors decode this read's pages straight to Arrow: the reader they build
+    from these options and `df`'s schema decodes the body at `page`, and its offset kind can
+    use decoded pages."""
+    raw = {"url": url, **{name: str(value) for name, value in options.items()}}
+    reader = PartitionReader(parse_options(raw), df.schema)
+    if reader.decoder is None or reader.decoder.decode(httpx.get(page).content) is None:
+        return False
+    fields = {field.name: field.type for field in reader.decoder.schema}
+    return "offsetType" not in raw or offset_kind(reader.options).reads_arrow(fields)
 
 
 def served(api: DemoApi, path: str) -> list[Any]:
@@ -495,14 +511,34 @@ def test_page_offsets_carry_every_value_as_the_api_sent_it(
 ) -> None:
     """Page bodies decoded straight to Arrow keep nested structs, lists and doubles exact."""
     api = demo_api(45)
-    df = read(
-        spark,
-        api.url + "/pages?per_page=10&page={page}",
-        offsetType="page",
-        offsetField="page",
-        pageSize=10,
-        numPartitions=2,
-    )
+    url = api.url + "/pages?per_page=10&page={page}"
+    options = {
+        "offsetType": "page",
+        "offsetField": "page",
+        "pageSize": 10,
+        "numPartitions": 2,
+        "recordsPath": "$.data",  # a plain path: pages decode straight to Arrow
+    }
+    df = read(spark, url, **options)
+    assert decodes(df, url.format(page=1), url, **options)
+    rows = sorted((row.asDict(recursive=True) for row in df.collect()), key=lambda r: r["id"])
+    assert rows == api.records()
+
+
+def test_incremental_offsets_carry_every_value_and_cut_ranges_exactly(
+    spark: SparkSession, demo_api: DemoFactory
+) -> None:
+    """Id ranges read from pages decoded to Arrow: cut at the range ends, every value exact."""
+    api = demo_api(95)
+    url = api.url + "/items?since_id={since_id}&limit=10"
+    options = {
+        "offsetType": "incremental",
+        "offsetField": "since_id",
+        "numPartitions": 3,  # cuts that fall inside pages
+        "recordsPath": "$.data",
+    }
+    df = read(spark, url, **options)
+    assert decodes(df, url.format(since_id=1), url, **options)
     rows = sorted((row.asDict(recursive=True) for row in df.collect()), key=lambda r: r["id"])
     assert rows == api.records()
 

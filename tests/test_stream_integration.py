@@ -185,13 +185,19 @@ def test_starting_after_last_id_picked_by_offset_path(spark, demo_api, tmp_path)
     assert last_offset(tmp_path)["streams"]["{}"]["cursor"] == api.record_count()
 
 
-def test_incremental_ids_with_search_for_the_end(spark, demo_api, tmp_path):
+#: The default records path (general path) and a plain one (pages decoded straight to Arrow).
+RECORDS_PATHS = pytest.mark.parametrize("records_path", [{}, {"recordsPath": "$.data"}])
+
+
+@RECORDS_PATHS
+def test_incremental_ids_with_search_for_the_end(spark, demo_api, tmp_path, records_path):
     api = demo_api(500)
     options = {
         "url": f"{api.url}/items?since_id={{since_id}}&limit=60",
         "offsetType": "incremental",
         "offsetField": "since_id",
         "numPartitions": "2",
+        **records_path,
     }
     assert_exactly_once_across_append(spark, api, options, tmp_path)
     assert last_offset(tmp_path)["streams"]["{}"] == api.record_count() + 1
@@ -210,7 +216,10 @@ def test_incremental_ids_with_latest_offset_probe(spark, demo_api, tmp_path):
     assert any(r.path == "/latest" for r in api.requests)
 
 
-def test_page_numbers_partial_last_page_fills_later_without_duplicates(spark, demo_api, tmp_path):
+@RECORDS_PATHS
+def test_page_numbers_partial_last_page_fills_later_without_duplicates(
+    spark, demo_api, tmp_path, records_path
+):
     api = demo_api(230)  # pages of 50: the fifth page holds 30 records
     options = {
         "url": f"{api.url}/pages?page={{page}}&per_page=50",
@@ -218,6 +227,7 @@ def test_page_numbers_partial_last_page_fills_later_without_duplicates(spark, de
         "offsetField": "page",
         "pageSize": "50",
         "numPartitions": "3",
+        **records_path,
     }
     run_once(spark, options, tmp_path)
     assert sink_ids(spark, tmp_path) == list(range(1, 231))
@@ -284,7 +294,10 @@ def test_batch_size_bounds_every_micro_batch_and_available_now_ends(spark, demo_
     assert sink_ids(spark, tmp_path) == list(range(1, 901))
 
 
-def test_batch_size_bounds_cursor_micro_batches_inside_pages(spark, demo_api, tmp_path):
+@RECORDS_PATHS
+def test_batch_size_bounds_cursor_micro_batches_inside_pages(
+    spark, demo_api, tmp_path, records_path
+):
     api = demo_api(500)
     options = {
         "url": f"{api.url}/cursor?limit=75",
@@ -292,6 +305,7 @@ def test_batch_size_bounds_cursor_micro_batches_inside_pages(spark, demo_api, tm
         "offsetField": "cursor",
         "offsetPath": "$.next_cursor",
         "batchSize": "200",
+        **records_path,
     }
     query = run_once(spark, options, tmp_path)
     sizes = [p.numInputRows for p in query.recentProgress if p.numInputRows]

@@ -10,6 +10,7 @@ that is not an object, a missing records field, NaN, Infinity or a byte order ma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
@@ -22,8 +23,8 @@ from rest_stream.extract import CompiledPath
 _ROOT = "records"
 #: Byte patterns Arrow's reader accepts but `orjson` (the general path) rejects.
 _LENIENT = (b"NaN", b"Infinity")
-_BOM = b"\xef\xbb\xbf"
-_WHITESPACE = b" \t\r\n"
+#: The first byte that is not JSON whitespace.
+_FIRST_BYTE = re.compile(rb"[^ \t\r\n]")
 
 
 def decodable(data_type: pa.DataType) -> bool:
@@ -50,8 +51,7 @@ class ArrowPageDecoder:
             raise ValueError(f"recordsPath {records_path} is not a plain chain of fields")
         self.schema = schema
         self._steps: tuple[str, ...] = steps or (_ROOT,)
-        self._wrap = not steps  # the response is the array of records
-        self._root_only = records_path is None  # no path: only an array response is decoded
+        self._wrap = not steps  # no path, `$` or `$[*]`: only an array response is decoded
         record_type: pa.DataType = pa.list_(pa.struct(list(schema)))
         for step in reversed(self._steps[1:]):
             record_type = pa.struct([pa.field(step, record_type)])
@@ -74,12 +74,13 @@ class ArrowPageDecoder:
 
     def decode(self, body: bytes) -> pa.RecordBatch | None:
         """The records of `body` as one batch, or None for the general path to handle."""
-        start = body.lstrip(_WHITESPACE)[:1]
+        first = _FIRST_BYTE.search(body)
+        start = first.group() if first else b""  # a byte order mark is neither: general path
         if self._wrap:
             if start != b"[":
                 return None
             body = b'{"' + _ROOT.encode() + b'":' + body + b"}"
-        elif start != b"{" or self._root_only:
+        elif start != b"{":
             return None
         if any(pattern in body for pattern in _LENIENT) or not _utf8(body):
             return None

@@ -10,6 +10,7 @@ that is not an object, a missing records field, NaN, Infinity or a byte order ma
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
@@ -50,6 +51,7 @@ class ArrowPageDecoder:
         if steps is None:
             raise ValueError(f"recordsPath {records_path} is not a plain chain of fields")
         self.schema = schema
+        self.guards: tuple[bytes, ...] = _LENIENT
         self._steps: tuple[str, ...] = steps or (_ROOT,)
         self._wrap = not steps  # no path, `$` or `$[*]`: only an array response is decoded
         record_type: pa.DataType = pa.list_(pa.struct(list(schema)))
@@ -72,6 +74,14 @@ class ArrowPageDecoder:
             return None
         return cls(records_path, schema)
 
+    def guarded(self, patterns: tuple[bytes, ...]) -> ArrowPageDecoder:
+        """This decoder, also leaving to the general path any body that holds `patterns`."""
+        if not patterns:
+            return self
+        other = copy.copy(self)
+        other.guards = self.guards + patterns
+        return other
+
     def decode(self, body: bytes) -> pa.RecordBatch | None:
         """The records of `body` as one batch, or None for the general path to handle."""
         first = _FIRST_BYTE.search(body)
@@ -82,7 +92,7 @@ class ArrowPageDecoder:
             body = b'{"' + _ROOT.encode() + b'":' + body + b"}"
         elif start != b"{":
             return None
-        if any(pattern in body for pattern in _LENIENT) or not _utf8(body):
+        if any(pattern in body for pattern in self.guards) or not _utf8(body):
             return None
         try:
             table = pa_json.read_json(

@@ -20,6 +20,7 @@ Positions are JSON values stored in Spark's checkpoint:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -94,11 +95,29 @@ class OffsetKind:
         """The value substituted for `{offsetField}`."""
         return position
 
-    def reads_arrow(self, fields: Mapping[str, Any]) -> bool:
+    def arrow_guards(self, fields: Mapping[str, Any]) -> tuple[bytes, ...] | None:
         """Whether `read_range` can work on pages decoded to Arrow with these fields (name →
-        Arrow type): it needs nothing from a page but its records, or what it needs is one of
-        those fields."""
-        return False
+        Arrow type): None when it cannot; else the byte strings whose presence in a body sends
+        that page the general path (it may name an offset that only the document holds)."""
+        return None
+
+    def _record_field(self) -> str | None:
+        """The record field `recordOffsetPath` names, when it is a plain `$.field`."""
+        path = self.record_path
+        if path is None or path.steps is None or len(path.steps) != 1 or path.wildcard:
+            return None
+        return path.steps[0]
+
+    def _record_values(self, page: Any) -> list[Any]:
+        """The `recordOffsetPath` value of every record of `page`: a decoded page's column
+        when it has one without nulls, else looked up record by record."""
+        assert self.record_path is not None
+        records, name = page.records, self._record_field()
+        if isinstance(records, ArrowRecords) and name in records.batch.schema.names:
+            column = records.batch.column(name)
+            if column.null_count == 0:
+                return column.to_pylist()
+        return [self.record_path.first(record) for record in records]
 
     @property
     def splittable(self) -> bool:
@@ -178,28 +197,15 @@ class IncrementalOffset(OffsetKind):
     def splittable(self) -> bool:
         return True
 
-    def reads_arrow(self, fields: Mapping[str, Any]) -> bool:
-        name = self._id_field()
-        return name is not None and name in fields and pa.types.is_integer(fields[name])
-
-    def _id_field(self) -> str | None:
-        """The record field `recordOffsetPath` names, when it is a plain `$.field`."""
-        path = self.record_path
-        if path is None or path.steps is None or len(path.steps) != 1 or path.wildcard:
-            return None
-        return path.steps[0]
+    def arrow_guards(self, fields: Mapping[str, Any]) -> tuple[bytes, ...] | None:
+        name = self._record_field()
+        return () if name in fields and pa.types.is_integer(fields[name]) else None
 
     def record_ids(self, page: Any) -> list[int]:
         """The id of every record of `page` (`recordOffsetPath`)."""
         assert self.record_path is not None
-        records, name = page.records, self._id_field()
-        if isinstance(records, ArrowRecords) and name in records.batch.schema.names:
-            column = records.batch.column(name)
-            if pa.types.is_integer(column.type) and column.null_count == 0:
-                return column.to_pylist()
         ids = []
-        for index, record in enumerate(page.records):
-            value = self.record_path.first(record)
+        for index, value in enumerate(self._record_values(page)):
             if isinstance(value, bool) or not isinstance(value, (int, str)):
                 raise RestOffsetError(
                     f"Record {index} of {page.source} has no whole-number id at "
@@ -277,8 +283,8 @@ class PageOffset(OffsetKind):
     def initial(self) -> int:
         return 0
 
-    def reads_arrow(self, fields: Mapping[str, Any]) -> bool:
-        return True
+    def arrow_guards(self, fields: Mapping[str, Any]) -> tuple[bytes, ...] | None:
+        return ()
 
     @property
     def splittable(self) -> bool:
@@ -358,12 +364,28 @@ class TimestampOffset(OffsetKind):
     def reached(self, position: Any, end: Any) -> bool:
         return self.micros(position) >= self.micros(end)
 
+    def arrow_guards(self, fields: Mapping[str, Any]) -> tuple[bytes, ...] | None:
+        """Decoded pages serve when the timestamp is a plain field of the schema and
+        `offsetPath` is a plain chain of fields; a body that holds the last field's name as a
+        JSON key (`"next_since"`) takes the general path, which reads the response's own next
+        offset. (A key written with escaped ASCII letters would slip past: no API does that.)"""
+        name = self._record_field()
+        if name not in fields:
+            return None
+        kind = fields[name]
+        if not (pa.types.is_integer(kind) or pa.types.is_float64(kind) or pa.types.is_string(kind)):
+            return None
+        if self.offset_path is None:
+            return ()
+        if not self.offset_path.steps:
+            return None
+        return (json.dumps(self.offset_path.steps[-1]).encode(),)
+
     def record_times(self, page: Any) -> list[int]:
         """The timestamp of every record of `page` (`recordOffsetPath`), in microseconds."""
         assert self.record_path is not None
         times = []
-        for index, record in enumerate(page.records):
-            value = self.record_path.first(record)
+        for index, value in enumerate(self._record_values(page)):
             try:
                 times.append(parse_timestamp(value, self.format))
             except (ValueError, TypeError):
@@ -408,10 +430,12 @@ class TimestampOffset(OffsetKind):
                     self._not_advancing(page, max(times), position)
                 return
             complete = self._complete(page, fresh, stop)
-            yield (
-                page.source,
-                [r for r, t in zip(page.records, times) if position < t <= min(complete, stop)],
-            )
+            last = min(complete, stop)
+            if position < min(times) and max(times) <= last:
+                yield page.source, page.records
+            else:
+                inside = [k for k, t in enumerate(times) if position < t <= last]
+                yield page.source, select(page.records, inside)
             if complete >= stop:
                 return
             position = complete
@@ -576,4 +600,3 @@ def offset_kind(options: RestOptions) -> OffsetKind:
     """The offset kind of `options` (`offsetType`)."""
     assert options.stream.offset_type is not None
     return KINDS[options.stream.offset_type](options)
-

@@ -23,9 +23,9 @@ class PartitionReader:
     """Reads one input partition into record batches of the reader's schema.
 
     Where only the records of a page matter (input rows, page numbers, pages carried from
-    the driver) or what the offset needs is a whole-number field of the schema (`incremental`
-    ids), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so exactly;
-    every other page goes through `orjson` and `ArrowConverter`.
+    the driver) or what the offset needs is a field of the schema (`incremental` ids,
+    `timestamp` times), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so
+    exactly; every other page goes through `orjson` and `ArrowConverter`.
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
@@ -45,9 +45,9 @@ class PartitionReader:
         kind = None if isinstance(partition, RowsPartition) else offset_kind(self.options)
         decoder = self.decoder
         if decoder is not None and kind is not None:
-            fields = {f.name: f.type for f in decoder.schema}
-            if isinstance(partition, ChainPartition) or not kind.reads_arrow(fields):
-                decoder = None
+            guards = kind.arrow_guards({f.name: f.type for f in decoder.schema})
+            is_chain = isinstance(partition, ChainPartition)
+            decoder = None if is_chain or guards is None else decoder.guarded(guards)
         with PageFetcher(self.options, session=session, decoder=decoder) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import orjson
 import pyarrow as pa
 import pytest
@@ -26,6 +27,7 @@ from rest_stream import arrow_json
 from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords, decodable, select
 from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path, extract_records
+from rest_stream.offsets import offset_kind
 from rest_stream.options import parse_options
 from rest_stream.partitions import CarriedPage, PagesPartition, RangePartition, RowsPartition
 from rest_stream.reading import PartitionReader
@@ -306,6 +308,90 @@ def test_a_decoded_page_with_a_record_missing_its_id_fails_naming_it(
     schema = StructType([StructField("id", LongType())])
     with pytest.raises(RestOffsetError, match=r"Record 1 of .* recordOffsetPath=\$\.id"):
         read_all(PartitionReader(parse_options(INCREMENTAL), schema), RangePartition("s", {}, 1, 9))
+
+
+TIMESTAMPS = {
+    "url": URL + "?since={since}",
+    "offsetType": "timestamp",
+    "offsetField": "since",
+    "recordOffsetPath": "$.ts",
+    "recordsPath": "$.data",
+}
+
+
+def events_body(*times: Any) -> bytes:
+    return orjson.dumps({"data": [{"id": k, "ts": t} for k, t in enumerate(times)]})
+
+
+@pytest.mark.parametrize(
+    ("extra", "ts_type", "pages"),
+    [
+        # epoch seconds; the page's newest timestamp (13) is held back: the next request asks
+        # from 12, so the two records at 13 come from the second page only
+        ({}, LongType(), {"10": (11, 12, 13), "12": (13, 13, 14, 15, 16), "15": (16,)}),
+        # fractional epoch seconds
+        ({}, DoubleType(), {"10": (10.5, 11.25, 12.5), "11.25": (12.5, 16.75), "12.5": (16.75,)}),
+        # ISO-8601 strings
+        (
+            {"timestampFormat": "iso8601", "initialOffset": "2024-01-01T00:00:10Z"},
+            StringType(),
+            {
+                "2024-01-01T00:00:10Z": ("2024-01-01T00:00:11Z", "2024-01-01T00:00:12Z"),
+                "2024-01-01T00:00:11Z": ("2024-01-01T00:00:12Z", "2024-01-01T00:00:17Z"),
+            },
+        ),
+    ],
+)
+def test_timestamp_ranges_read_decoded_pages_as_the_general_path_does(
+    httpx_mock: HTTPXMock,
+    decode_calls: list[pa.RecordBatch | None],
+    extra: dict[str, str],
+    ts_type: Any,
+    pages: dict[str, tuple[Any, ...]],
+) -> None:
+    for since, times in pages.items():
+        url = httpx.URL(URL, params={"since": since})
+        httpx_mock.add_response(url=url, content=events_body(*times), is_reusable=True)
+    options = parse_options({**TIMESTAMPS, **extra})
+    schema = StructType([StructField("id", LongType()), StructField("ts", ts_type)])
+    start, end = (
+        list(pages)[0],
+        {LongType(): 16, DoubleType(): 16.75}.get(ts_type, "2024-01-01T00:00:16Z"),
+    )
+    partition = RangePartition("s", {}, start if ts_type == StringType() else float(start), end)
+    decoded = PartitionReader(options, schema)
+    general = PartitionReader(options, schema)
+    general.decoder = None
+    rows = read_all(decoded, partition)
+    assert decode_calls and all(call is not None for call in decode_calls)
+    assert rows == read_all(general, partition)
+    assert rows and len(rows) == len({(r["id"], r["ts"]) for r in rows})
+
+
+def test_a_timestamp_page_that_names_its_next_offset_takes_the_general_path(
+    httpx_mock: HTTPXMock, decode_calls: list[pa.RecordBatch | None]
+) -> None:
+    """The response's own next offset (offsetPath, default `$.<offsetField>`) lies outside
+    the records: a page that holds its key is read from the whole document."""
+    named = orjson.loads(events_body(11, 12, 13))
+    named["since"] = 14  # the API vouches that nothing up to 14 is missing from this page
+    httpx_mock.add_response(url=URL + "?since=10", content=orjson.dumps(named))
+    httpx_mock.add_response(url=URL + "?since=14", content=events_body(15, 16))
+    schema = StructType([StructField("id", LongType()), StructField("ts", LongType())])
+    reader = PartitionReader(parse_options(TIMESTAMPS), schema)
+    rows = read_all(reader, RangePartition("s", {}, 10.0, 15))
+    assert [r["ts"] for r in rows] == [11, 12, 13, 15]  # 13 is not held back: 14 was named
+    assert [call is not None for call in decode_calls] == [False, True]
+
+
+def test_no_decoded_pages_for_a_timestamp_whose_offset_path_is_not_plain() -> None:
+    fields = {"ts": pa.int64()}
+    kind = offset_kind(parse_options({**TIMESTAMPS, "offsetPath": "$.meta.next_since"}))
+    assert kind.arrow_guards(fields) == (b'"next_since"',)
+    kind = offset_kind(parse_options({**TIMESTAMPS, "offsetPath": "$..next_since"}))
+    assert kind.arrow_guards(fields) is None
+    assert offset_kind(parse_options(TIMESTAMPS)).arrow_guards({"ts": pa.timestamp("us")}) is None
+    assert offset_kind(parse_options(TIMESTAMPS)).arrow_guards({"other": pa.int64()}) is None
 
 
 def test_input_rows_are_decoded_with_the_input_column(

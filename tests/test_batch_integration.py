@@ -63,7 +63,7 @@ def decodes(df: DataFrame, page: str, url: str, **options: Any) -> bool:
     if reader.decoder is None or reader.decoder.decode(httpx.get(page).content) is None:
         return False
     fields = {field.name: field.type for field in reader.decoder.schema}
-    return "offsetType" not in raw or offset_kind(reader.options).reads_arrow(fields)
+    return "offsetType" not in raw or offset_kind(reader.options).arrow_guards(fields) is not None
 
 
 def served(api: DemoApi, path: str) -> list[Any]:

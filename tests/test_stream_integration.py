@@ -69,6 +69,10 @@ def assert_exactly_once_across_append(
     assert sink_ids(spark, work) == expected_ids(api)
 
 
+#: The default records path (general path) and a plain one (pages decoded straight to Arrow).
+RECORDS_PATHS = pytest.mark.parametrize("records_path", [{}, {"recordsPath": "$.data"}])
+
+
 def test_timestamp_since_with_bearer_streams_every_record_once(spark, demo_api, tmp_path):
     api = demo_api(300, bearer_token="tok-123")
     options = {
@@ -88,7 +92,8 @@ def test_timestamp_since_with_bearer_streams_every_record_once(spark, demo_api, 
     assert last_offset(tmp_path)["streams"]["{}"] == api.records()[-1]["ts"]
 
 
-def test_timestamp_range_ends_at_the_clock_without_a_probe(spark, demo_api, tmp_path):
+@RECORDS_PATHS
+def test_timestamp_range_ends_at_the_clock_without_a_probe(spark, demo_api, tmp_path, records_path):
     api = demo_api(200)  # every record is in the past: base_ts is in 2023
     options = {
         "url": f"{api.url}/events?since={{since}}&limit=50",
@@ -96,6 +101,7 @@ def test_timestamp_range_ends_at_the_clock_without_a_probe(spark, demo_api, tmp_
         "offsetField": "since",
         "recordOffsetPath": "$.ts",
         "timestampLagSeconds": "5",
+        **records_path,
     }
     before = time.time()
     run_once(spark, options, tmp_path)
@@ -115,7 +121,8 @@ def test_timestamp_without_record_path_walks_the_offset_chain(spark, demo_api, t
     assert_exactly_once_across_append(spark, api, options, tmp_path)
 
 
-def test_iso_timestamps_stream_every_record_once(spark, demo_api, tmp_path):
+@RECORDS_PATHS
+def test_iso_timestamps_stream_every_record_once(spark, demo_api, tmp_path, records_path):
     api = demo_api(80)
     options = {
         "url": f"{api.url}/events?since={{since}}&limit=30&format=iso",
@@ -126,6 +133,7 @@ def test_iso_timestamps_stream_every_record_once(spark, demo_api, tmp_path):
         "recordOffsetPath": "$.ts",
         "latestOffsetUrl": f"{api.url}/latest?format=iso",
         "latestOffsetPath": "$.max_ts",
+        **records_path,
     }
     assert_exactly_once_across_append(spark, api, options, tmp_path)
     position = last_offset(tmp_path)["streams"]["{}"]
@@ -183,10 +191,6 @@ def test_starting_after_last_id_picked_by_offset_path(spark, demo_api, tmp_path)
     }
     assert_exactly_once_across_append(spark, api, options, tmp_path)
     assert last_offset(tmp_path)["streams"]["{}"]["cursor"] == api.record_count()
-
-
-#: The default records path (general path) and a plain one (pages decoded straight to Arrow).
-RECORDS_PATHS = pytest.mark.parametrize("records_path", [{}, {"recordsPath": "$.data"}])
 
 
 @RECORDS_PATHS

@@ -43,8 +43,35 @@ def decodable(data_type: pa.DataType) -> bool:
     )
 
 
+#: A response object whose members before its first array are scalars or flat objects (no
+#: escapes, no arrays), up to that array: group 1 is its key. Without `recordsPath` the
+#: general path takes the first array at the top level, so such a body names its records
+#: field before any of it is parsed; any other body takes the general path.
+_SCALAR = rb'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null)'
+_FLAT_OBJECT = rb'\{(?:[^\[\]{}"\\]|"[^"\\]*")*\}'
+_MEMBER = rb'\s*"[^"\\]*"\s*:\s*(?:' + _SCALAR + rb"|" + _FLAT_OBJECT + rb")\s*,"
+_FIRST_ARRAY = re.compile(rb'\s*\{(?:' + _MEMBER + rb')*\s*"([^"\\]*)"\s*:\s*\[')
+
+
+def _parse_options(steps: tuple[str, ...], schema: pa.Schema) -> pa_json.ParseOptions:
+    """Arrow's JSON parse options for records at `steps` (field names) of a response."""
+    record_type: pa.DataType = pa.list_(pa.struct(list(schema)))
+    for step in reversed(steps[1:]):
+        record_type = pa.struct([pa.field(step, record_type)])
+    return pa_json.ParseOptions(
+        explicit_schema=pa.schema([pa.field(steps[0], record_type)]),
+        unexpected_field_behavior="ignore",
+        newlines_in_values=True,
+    )
+
+
 class ArrowPageDecoder:
-    """Decodes a response body to a batch of `schema`, or None when the general path must."""
+    """Decodes a response body to a batch of `schema`, or None when the general path must.
+
+    With a plain `recordsPath` the records are at its fields; with `$` or `$[*]` the response
+    must be an array; with none, an array response or an object whose first array can be
+    told from its first bytes (`_FIRST_ARRAY`).
+    """
 
     def __init__(self, records_path: CompiledPath | None, schema: pa.Schema) -> None:
         steps = () if records_path is None else records_path.steps
@@ -52,16 +79,9 @@ class ArrowPageDecoder:
             raise ValueError(f"recordsPath {records_path} is not a plain chain of fields")
         self.schema = schema
         self.guards: tuple[bytes, ...] = _LENIENT
-        self._steps: tuple[str, ...] = steps or (_ROOT,)
-        self._wrap = not steps  # no path, `$` or `$[*]`: only an array response is decoded
-        record_type: pa.DataType = pa.list_(pa.struct(list(schema)))
-        for step in reversed(self._steps[1:]):
-            record_type = pa.struct([pa.field(step, record_type)])
-        self._parse = pa_json.ParseOptions(
-            explicit_schema=pa.schema([pa.field(self._steps[0], record_type)]),
-            unexpected_field_behavior="ignore",
-            newlines_in_values=True,
-        )
+        self._steps = steps
+        self._first_array = records_path is None  # the default path: the first array
+        self._parse: dict[tuple[str, ...], pa_json.ParseOptions] = {}
 
     @classmethod
     def for_schema(
@@ -86,26 +106,35 @@ class ArrowPageDecoder:
         """The records of `body` as one batch, or None for the general path to handle."""
         first = _FIRST_BYTE.search(body)
         start = first.group() if first else b""  # a byte order mark is neither: general path
-        if self._wrap:
-            if start != b"[":
-                return None
+        if start == b"[" and not self._steps:  # the response is the array of records
+            steps: tuple[str, ...] = (_ROOT,)
             body = b'{"' + _ROOT.encode() + b'":' + body + b"}"
-        elif start != b"{":
+        elif start == b"{" and self._steps:
+            steps = self._steps
+        elif start == b"{" and self._first_array:
+            found = _FIRST_ARRAY.match(body)
+            if found is None:
+                return None
+            steps = (found.group(1).decode("utf-8", "replace"),)
+        else:
             return None
         if any(pattern in body for pattern in self.guards) or not _utf8(body):
             return None
+        parse = self._parse.get(steps)
+        if parse is None:
+            parse = self._parse[steps] = _parse_options(steps, self.schema)
         try:
             table = pa_json.read_json(
                 pa.BufferReader(body),
                 read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 64),
-                parse_options=self._parse,
+                parse_options=parse,
             )
         except (pa.ArrowException, ValueError):
             return None
         if table.num_rows != 1:  # several JSON documents in one body: not valid JSON
             return None
         column: Any = table.column(0).chunk(0)
-        for step in self._steps[1:]:
+        for step in steps[1:]:
             if column.null_count:
                 return None
             column = column.field(step)

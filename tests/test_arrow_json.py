@@ -142,10 +142,37 @@ def test_what_it_cannot_decode_exactly_goes_the_general_path(body: bytes) -> Non
     assert decoder().decode(body) is None
 
 
-def test_without_a_records_path_only_an_array_response_is_decoded() -> None:
-    assert decoder(None).decode(b'{"data":[{"id":1}]}') is None
-    batch = decoder(None).decode(b' [{"id":1}]')
-    assert batch is not None and batch.column("id").to_pylist() == [1]
+@pytest.mark.parametrize(
+    "body",
+    [
+        b' [{"id":1}]',
+        b'{"data":[{"id":1},{"id":2}],"next":"x"}',
+        b'{ "page" : 1, "next": "a", "ok": true, "none": null, "f": -1.5e3, "items" : [{"id":1}]}',
+        b'{"meta":{"page":1,"of":"x"},"results":[{"id":1}],"later":[{"id":9}]}',
+        b'{"note":"a [bracket] {brace}","data":[{"id":1}]}',
+        b'{"errors":[],"data":[{"id":1}]}',  # the first array is the (empty) records
+    ],
+)
+def test_without_a_records_path_the_first_array_is_decoded(body: bytes) -> None:
+    """The general path takes the first array at the top level; so does the decoder, when
+    the members before it show that in the first bytes."""
+    batch = decoder(None).decode(body)
+    assert batch is not None
+    assert batch.equals(general(body, None))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"meta":{"deep":{"page":1}},"data":[{"id":1}]}',  # a nested object before the array
+        b'{"meta":{"pages":[1]},"data":[{"id":1}]}',  # an array inside an object before it
+        b'{"note":"say \\"hi\\"","data":[{"id":1}]}',  # an escape before it
+        b'{"id":1,"name":"one"}',  # no array: the object is the one record
+        b'{"data":[1,2]}',  # the first array does not hold objects
+    ],
+)
+def test_without_a_records_path_other_objects_go_the_general_path(body: bytes) -> None:
+    assert decoder(None).decode(body) is None
 
 
 def test_an_int_that_overflows_a_narrow_column_goes_the_general_path() -> None:

@@ -534,8 +534,7 @@ def test_incremental_offsets_carry_every_value_and_cut_ranges_exactly(
     options = {
         "offsetType": "incremental",
         "offsetField": "since_id",
-        "numPartitions": 3,  # cuts that fall inside pages
-        "recordsPath": "$.data",
+        "numPartitions": 3,  # cuts that fall inside pages; the default records path
     }
     df = read(spark, url, **options)
     assert decodes(df, url.format(since_id=1), url, **options)

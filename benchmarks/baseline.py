@@ -4,7 +4,12 @@ This is how a first REST source is usually written: the driver fetches every pag
 the other with one reused `httpx.Client`, parses each body with `json` and returns tuples.
 Spark then converts and ships the rows from the driver; there is no partitioning and no
 concurrency. Registered as format `bench_seed`; options `url` (the API's base URL),
-`pageSize` and `offsetKind` (`page` or `incremental`, as in `benchmarks.server`).
+`pageSize` and `offsetKind` (`page`, `incremental` or `timestamp`, as in `benchmarks.server`).
+
+With `timestamp` the offset is `{"since": T}` (`initialOffset`, default
+`benchmarks.server.TIMESTAMP_BASE`) and the reader walks `/events?since=T` page by page, the
+next `since` being the largest `ts` of the page, as a seed reader would: right for the demo,
+whose timestamps are unique, but it would skip records that share a page's last timestamp.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.types import StructType
 
 from benchmarks.config import SCHEMA
-from benchmarks.server import page_address
+from benchmarks.server import TIMESTAMP_BASE, page_address
 
 Row = tuple[Any, ...]
 
@@ -45,6 +50,7 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
         self.base = options["url"].rstrip("/")
         self.page_size = int(options.get("pagesize", "500"))
         self.kind = options.get("offsetkind", "page")
+        self.initial_since = int(options.get("initialoffset", str(TIMESTAMP_BASE)))
         self._client: httpx.Client | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -52,15 +58,23 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
 
     def initialOffset(self) -> dict[str, int]:
         """Nothing read yet."""
+        if self.kind == "timestamp":
+            return {"since": self.initial_since}
         return {"position": 0}
 
     def read(self, start: dict[str, int]) -> tuple[Iterator[Row], dict[str, int]]:
-        """Every record from `start` to the current end, and the position after them."""
+        """Every record from `start` to the current end, and the offset after them."""
+        if self.kind == "timestamp":
+            rows, since = self._since_rows(start["since"], None)
+            return iter(rows), {"since": since}
         rows, position = self._rows(start["position"], None)
         return iter(rows), {"position": position}
 
     def readBetweenOffsets(self, start: dict[str, int], end: dict[str, int]) -> Iterator[Row]:
-        """The records of `[start, end)` again (replay after a restart)."""
+        """The records of `[start, end)` (`(start, end]` of timestamps) again (replay after a
+        restart)."""
+        if self.kind == "timestamp":
+            return iter(self._since_rows(start["since"], end["since"])[0])
         rows, _ = self._rows(start["position"], end["position"])
         return iter(rows)
 
@@ -78,6 +92,21 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
             if len(records) < self.page_size:
                 break
         return rows, position
+
+    def _since_rows(self, since: int, end: int | None) -> tuple[list[Row], int]:
+        """Records with `since < ts` (`<= end`), walking `since` from page to page."""
+        rows: list[Row] = []
+        while end is None or since < end:
+            url = f"{self.base}/events?limit={self.page_size}&since={since}"
+            records = self._get(url)
+            fresh = records if end is None else [r for r in records if r["ts"] <= end]
+            if not fresh:
+                break
+            rows.extend(to_row(r) for r in fresh)
+            since = max(r["ts"] for r in fresh)
+            if len(records) < self.page_size:
+                break
+        return rows, since
 
     def _get(self, url: str) -> list[dict[str, Any]]:
         if self._client is None:

@@ -21,7 +21,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 #: batch = spark.read, stream = readStream availableNow, baseline = seed-style simple reader,
 #: limit = async httpx without Spark (the ceiling).
 VARIANTS = ("batch", "stream", "baseline", "limit")
-OFFSET_KINDS = ("page", "incremental")
+OFFSET_KINDS = ("page", "incremental", "timestamp")
 
 #: The records of `rest_stream.demo.DemoApi`, given explicitly so no variant samples a schema.
 SCHEMA = StructType(

@@ -62,7 +62,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         type=_ints,
         help="requestConcurrency value(s) per task, e.g. 4,8 (smoke 4, full 4,8)",
     )
-    parser.add_argument("--offset-kind", choices=OFFSET_KINDS, help="page (default) or incremental")
+    parser.add_argument(
+        "--offset-kind", choices=OFFSET_KINDS, help="page (default), incremental or timestamp"
+    )
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--memory", action="store_true", default=None, help="run the memory check")
     memory.add_argument("--no-memory", dest="memory", action="store_false", help="skip it")

@@ -1,22 +1,33 @@
 """The benchmark API: `rest_stream.demo.DemoApi` on loopback, with the addresses of its pages.
 
 Records are deterministic (`id` 1..N) and pages are served from pre-encoded cached bytes, so
-the server costs little next to the client under test. Two offset kinds address the same
-pages: `page` (`/pages?page=P&per_page=S`) and `incremental` (`/items?since_id=X&limit=S`).
+the server costs little next to the client under test. Three offset kinds address the same
+pages: `page` (`/pages?page=P&per_page=S`), `incremental` (`/items?since_id=X&limit=S`) and
+`timestamp` (`/events?since=T&limit=S`: records with `ts > T`, by `ts`). The demo's `ts` is
+`TIMESTAMP_BASE + id` (whole seconds, one per record), so `since = TIMESTAMP_BASE + k` starts
+at record index k, and `/latest` reports the newest `ts` (`max_ts`).
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
 
 from rest_stream.demo import DemoApi
 from rest_stream.demo.server import RequestLog
+
+KINDS = ("page", "incremental", "timestamp")
+#: `ts` of record `id` is `TIMESTAMP_BASE + id` (the demo's default `base_ts`; its CLI sets no
+#: other), so `since=TIMESTAMP_BASE` is just below the first record.
+TIMESTAMP_BASE = 1_700_000_000
+#: The data endpoint of each offset kind.
+DATA_PATHS = {"page": "/pages", "incremental": "/items", "timestamp": "/events"}
 
 
 def page_address(base: str, kind: str, page_size: int, position: int) -> tuple[str, int]:
@@ -27,6 +38,8 @@ def page_address(base: str, kind: str, page_size: int, position: int) -> tuple[s
         )
     if kind == "incremental":
         return f"{base}/items?limit={page_size}&since_id={position + 1}", 0
+    if kind == "timestamp":
+        return f"{base}/events?limit={page_size}&since={TIMESTAMP_BASE + position}", 0
     raise ValueError(f"unknown offset kind {kind!r}")
 
 
@@ -47,12 +60,14 @@ class BenchServer:
         offset_kind: str = "page",
         own_process: bool = False,
     ) -> None:
-        if offset_kind not in ("page", "incremental"):
-            raise ValueError(f"offset_kind must be page or incremental, not {offset_kind!r}")
+        if offset_kind not in KINDS:
+            raise ValueError(f"offset_kind must be one of {KINDS}, not {offset_kind!r}")
         self.records = records
         self.page_size = page_size
         self.offset_kind = offset_kind
-        self.api = DemoApi(0 if own_process else records, latency_ms=latency_ms)
+        self.api = DemoApi(
+            0 if own_process else records, latency_ms=latency_ms, base_ts=TIMESTAMP_BASE
+        )
         self._process: subprocess.Popen[str] | None = None
         self._own_process = own_process
         self._url = ""
@@ -133,10 +148,24 @@ class BenchServer:
         if self.offset_kind == "page":
             url = f"{self.url}/pages?per_page={size}&page={{page}}"
             kind = {"offsetType": "page", "offsetField": "page", "pageSize": size}
-        else:
+        elif self.offset_kind == "incremental":
             url = f"{self.url}/items?limit={size}&since_id={{since_id}}"
             kind = {"offsetType": "incremental", "offsetField": "since_id", "initialOffset": "1"}
+        else:
+            url = f"{self.url}/events?limit={size}&since={{since}}"
+            kind = {
+                "offsetType": "timestamp",
+                "offsetField": "since",
+                "recordOffsetPath": "$.ts",
+                "initialOffset": str(TIMESTAMP_BASE),
+                "latestOffsetUrl": f"{self.url}/latest",
+                "latestOffsetPath": "$.max_ts",
+            }
         return {"url": url, **kind, **common}
+
+    def timestamp_span(self) -> tuple[int, int]:
+        """`(since, newest)`: the `ts` range `since < ts <= newest` holding every record."""
+        return TIMESTAMP_BASE, TIMESTAMP_BASE + self.records
 
     # -- checks and statistics -------------------------------------------------------------
     def warm(self) -> None:
@@ -156,27 +185,13 @@ class BenchServer:
 
     def uncovered(self) -> list[tuple[int, int]]:
         """Id ranges `(first, last)` in 1..records that no request since `reset` asked for
-        (ids are dense: page P holds ids `(P-1)·S+1 .. P·S`, `since_id=X` ids `X .. X+S-1`)."""
-        spans = []
-        for query in self._data_requests():
-            if "page" in query:
-                first = (int(query["page"]) - 1) * self.page_size + 1
-            else:
-                first = max(1, int(query.get("since_id", "0")))
-            spans.append((first, first + self.page_size - 1))
-        gaps, expected = [], 1
-        for first, last in sorted(spans):
-            if first > expected:
-                gaps.append((expected, min(first - 1, self.records)))
-            expected = max(expected, last + 1)
-        if expected <= self.records:
-            gaps.append((expected, self.records))
-        return [gap for gap in gaps if gap[0] <= self.records]
+        (ids are dense: page P holds ids `(P-1)·S+1 .. P·S`, `since_id=X` ids `X .. X+S-1`,
+        `since=T&limit=L` ids `T-TIMESTAMP_BASE+1 .. T-TIMESTAMP_BASE+L`)."""
+        return uncovered_ids(self._data_requests(), self.records, self.page_size)
 
     def peak_in_flight(self) -> int:
         """Most data requests in flight at once since the last `reset`."""
-        path = "/pages" if self.offset_kind == "page" else "/items"
-        return self.api.max_concurrency(path)
+        return self.api.max_concurrency(DATA_PATHS[self.offset_kind])
 
     def first_request_at(self) -> float | None:
         """`time.perf_counter()` at which the first request since `reset` arrived (any path or
@@ -192,7 +207,7 @@ class BenchServer:
         return max(e.end for e in entries) - min(e.start for e in entries)
 
     def _data_entries(self) -> Iterator[RequestLog]:
-        path = "/pages" if self.offset_kind == "page" else "/items"
+        path = DATA_PATHS[self.offset_kind]
         for entry in list(self.api.requests):
             if entry.path == path and entry.status == 200:
                 yield entry
@@ -200,3 +215,31 @@ class BenchServer:
     def _data_requests(self) -> Iterator[dict[str, str]]:
         for entry in self._data_entries():
             yield entry.query
+
+
+def requested_ids(query: dict[str, str], page_size: int) -> tuple[int, int]:
+    """The ids `(first, last)` one data request asks for (its logged query)."""
+    if "page" in query:
+        size = int(query.get("per_page", page_size))
+        first = (int(query["page"]) - 1) * size + 1
+    elif "since" in query:
+        size = int(query.get("limit", page_size))
+        first = max(1, math.floor(float(query["since"]) - TIMESTAMP_BASE) + 1)
+    else:
+        size = int(query.get("limit", page_size))
+        first = max(1, int(query.get("since_id", "0")))
+    return first, first + size - 1
+
+
+def uncovered_ids(
+    queries: Iterable[dict[str, str]], records: int, page_size: int
+) -> list[tuple[int, int]]:
+    """Id ranges `(first, last)` in 1..records that none of `queries` asked for."""
+    gaps, expected = [], 1
+    for first, last in sorted(requested_ids(query, page_size) for query in queries):
+        if first > expected:
+            gaps.append((expected, min(first - 1, records)))
+        expected = max(expected, last + 1)
+    if expected <= records:
+        gaps.append((expected, records))
+    return [gap for gap in gaps if gap[0] <= records]

@@ -94,7 +94,8 @@ class Runner:
         self, variant: str, partitions: int | None, concurrency: int | None = None
     ) -> int:
         """Requests in flight at most: tasks running at once × `requestConcurrency` (default
-        the runner's; × 1 for `incremental`, whose next request depends on the last answer)."""
+        the runner's; × 1 for `incremental` and `timestamp`, whose next request depends on the
+        last answer)."""
         if variant == "baseline":
             return 1
         per_task = (concurrency or self.concurrency) if self.server.offset_kind == "page" else 1
@@ -219,5 +220,6 @@ class Runner:
             self.server.pages,
             processes=processes,
             concurrency=self.total_concurrency("limit", partitions, concurrency) // processes,
+            span=self.server.timestamp_span() if self.server.offset_kind == "timestamp" else None,
         )
         return result.records, result.seconds, result.peak_rss_mb

@@ -506,38 +506,46 @@ def test_page_offsets_read_every_page_exactly_once(
     assert set(range(1, 11)) <= pages
 
 
-def test_page_offsets_carry_every_value_as_the_api_sent_it(
-    spark: SparkSession, demo_api: DemoFactory
+@pytest.mark.parametrize(
+    ("count", "path", "first", "options"),
+    [
+        # page numbers, a plain records path
+        (
+            45,
+            "/pages?per_page=10&page={page}",
+            {"page": 1},
+            {
+                "offsetType": "page",
+                "offsetField": "page",
+                "pageSize": 10,
+                "numPartitions": 2,
+                "recordsPath": "$.data",
+            },
+        ),
+        # ids cut into 3 ranges whose ends fall inside pages; the default records path
+        (
+            95,
+            "/items?since_id={since_id}&limit=10",
+            {"since_id": 1},
+            {"offsetType": "incremental", "offsetField": "since_id", "numPartitions": 3},
+        ),
+    ],
+    ids=["page", "incremental"],
+)
+def test_decoded_pages_carry_every_value_as_the_api_sent_it(
+    spark: SparkSession,
+    demo_api: DemoFactory,
+    count: int,
+    path: str,
+    first: dict[str, int],
+    options: dict[str, Any],
 ) -> None:
-    """Page bodies decoded straight to Arrow keep nested structs, lists and doubles exact."""
-    api = demo_api(45)
-    url = api.url + "/pages?per_page=10&page={page}"
-    options = {
-        "offsetType": "page",
-        "offsetField": "page",
-        "pageSize": 10,
-        "numPartitions": 2,
-        "recordsPath": "$.data",  # a plain path: pages decode straight to Arrow
-    }
+    """Pages decoded straight to Arrow keep nested structs, lists and doubles exact, and
+    ranges are cut exactly at their ends."""
+    api = demo_api(count)
+    url = api.url + path
     df = read(spark, url, **options)
-    assert decodes(df, url.format(page=1), url, **options)
-    rows = sorted((row.asDict(recursive=True) for row in df.collect()), key=lambda r: r["id"])
-    assert rows == api.records()
-
-
-def test_incremental_offsets_carry_every_value_and_cut_ranges_exactly(
-    spark: SparkSession, demo_api: DemoFactory
-) -> None:
-    """Id ranges read from pages decoded to Arrow: cut at the range ends, every value exact."""
-    api = demo_api(95)
-    url = api.url + "/items?since_id={since_id}&limit=10"
-    options = {
-        "offsetType": "incremental",
-        "offsetField": "since_id",
-        "numPartitions": 3,  # cuts that fall inside pages; the default records path
-    }
-    df = read(spark, url, **options)
-    assert decodes(df, url.format(since_id=1), url, **options)
+    assert decodes(df, url.format(**first), url, **options)
     rows = sorted((row.asDict(recursive=True) for row in df.collect()), key=lambda r: r["id"])
     assert rows == api.records()
 

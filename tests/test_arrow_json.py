@@ -351,17 +351,25 @@ def events_body(*times: Any) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("extra", "ts_type", "pages"),
+    ("extra", "ts_type", "start", "end", "pages"),
     [
         # epoch seconds; the page's newest timestamp (13) is held back: the next request asks
         # from 12, so the two records at 13 come from the second page only
-        ({}, LongType(), {"10": (11, 12, 13), "12": (13, 13, 14, 15, 16), "15": (16,)}),
+        ({}, LongType(), 10.0, 16, {"10": (11, 12, 13), "12": (13, 13, 14, 15, 16), "15": (16,)}),
         # fractional epoch seconds
-        ({}, DoubleType(), {"10": (10.5, 11.25, 12.5), "11.25": (12.5, 16.75), "12.5": (16.75,)}),
+        (
+            {},
+            DoubleType(),
+            10.0,
+            16.75,
+            {"10": (10.5, 11.25, 12.5), "11.25": (12.5, 16.75), "12.5": (16.75,)},
+        ),
         # ISO-8601 strings
         (
             {"timestampFormat": "iso8601", "initialOffset": "2024-01-01T00:00:10Z"},
             StringType(),
+            "2024-01-01T00:00:10Z",
+            "2024-01-01T00:00:16Z",
             {
                 "2024-01-01T00:00:10Z": ("2024-01-01T00:00:11Z", "2024-01-01T00:00:12Z"),
                 "2024-01-01T00:00:11Z": ("2024-01-01T00:00:12Z", "2024-01-01T00:00:17Z"),
@@ -374,6 +382,8 @@ def test_timestamp_ranges_read_decoded_pages_as_the_general_path_does(
     decode_calls: list[pa.RecordBatch | None],
     extra: dict[str, str],
     ts_type: Any,
+    start: Any,
+    end: Any,
     pages: dict[str, tuple[Any, ...]],
 ) -> None:
     for since, times in pages.items():
@@ -381,11 +391,7 @@ def test_timestamp_ranges_read_decoded_pages_as_the_general_path_does(
         httpx_mock.add_response(url=url, content=events_body(*times), is_reusable=True)
     options = parse_options({**TIMESTAMPS, **extra})
     schema = StructType([StructField("id", LongType()), StructField("ts", ts_type)])
-    start, end = (
-        list(pages)[0],
-        {LongType(): 16, DoubleType(): 16.75}.get(ts_type, "2024-01-01T00:00:16Z"),
-    )
-    partition = RangePartition("s", {}, start if ts_type == StringType() else float(start), end)
+    partition = RangePartition("s", {}, start, end)
     decoded = PartitionReader(options, schema)
     general = PartitionReader(options, schema)
     general.decoder = None

@@ -11,6 +11,8 @@ SECRET_OPTION_NAMES = frozenset(
         "oauthclientsecret",
         "apikey",
         "cookie",
+        "clientkey",
+        "proxy",
     }
 )
 #: Options whose values error messages never show: the secrets, and headers (credentials).

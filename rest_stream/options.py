@@ -21,7 +21,8 @@ AUTH_TYPES = ("none", "basic", "bearer", "oauth1", "oauth2", "apikey")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 QUERY_TYPES = ("querystring", "inline")
 POST_INPUT_FORMATS = ("json", "form")
-OFFSET_TYPES = ("timestamp", "cursor", "incremental", "page", "link")
+OFFSET_TYPES = ("timestamp", "cursor", "incremental", "page", "offset", "link")
+FOLLOW_REDIRECTS = ("same-origin", "all", "none")
 TIMESTAMP_FORMATS = ("seconds", "millis", "iso8601")
 ON_BAD_OFFSET = ("error", "stop")
 ON_TYPE_MISMATCH = ("error", "null")
@@ -37,6 +38,7 @@ DEFAULT_INITIAL_OFFSET = {
     "cursor": "",
     "link": "",
     "page": "1",
+    "offset": "0",
     "incremental": "0",
     "timestamp": "0",
 }
@@ -78,6 +80,7 @@ class StreamOptions:
     page_size: int | None = None
     batch_size: int | None = None
     max_pages_per_batch: int = 100
+    max_bytes_per_batch: int = 256 * 1024 * 1024
     latest_offset_url: str | None = None
     latest_offset_path: str | None = None
     streaming_interval: float = 10.0
@@ -108,11 +111,22 @@ class RestOptions:
     num_partitions: int | None = None
     request_concurrency: int = 4
     max_requests_per_second: float | None = None
+    follow_redirects: str = "same-origin"
+    tls_verify: bool | str = True
+    client_cert: str | None = None
+    client_key: Secret | None = None
+    proxy: Secret | None = None
+    rate_limit_remaining_header: str | None = None
+    rate_limit_reset_header: str | None = None
+    input_data_url: str | None = None
+    input_data_path: str | None = None
+    stream_key: tuple[str, ...] | None = None
     stream: StreamOptions = field(default_factory=StreamOptions)
 
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""
-        values = [self.cookie] + [getattr(self.auth, f) for f in _AUTH_SECRET_FIELDS]
+        values = [self.cookie, self.client_key, self.proxy]
+        values += [getattr(self.auth, f) for f in _AUTH_SECRET_FIELDS]
         values += list(self.headers.values())
         found = [s.reveal() for s in values if isinstance(s, Secret) and s.reveal()]
         if self.cookie is not None:
@@ -264,6 +278,16 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         num_partitions=r.integer("numPartitions", None, minimum=1),
         request_concurrency=_int(r.integer("requestConcurrency", 4, minimum=1)),
         max_requests_per_second=_positive_or_none(r, "maxRequestsPerSecond"),
+        follow_redirects=r.choice("followRedirects", FOLLOW_REDIRECTS, "same-origin"),
+        tls_verify=_tls_verify(r),
+        client_cert=_existing_file(r, "clientCert"),
+        client_key=r.secret("clientKey"),
+        proxy=_proxy(r),
+        rate_limit_remaining_header=r.str("rateLimitRemainingHeader"),
+        rate_limit_reset_header=r.str("rateLimitResetHeader"),
+        input_data_url=_input_data_url(r, input_data),
+        input_data_path=r.jsonpath("inputDataPath"),
+        stream_key=_stream_key(r),
         stream=stream,
     )
 
@@ -294,6 +318,61 @@ def _positive_or_none(r: _Reader, name: str) -> float | None:
     if not value > 0 or value == float("inf"):
         raise RestOptionError(name, text, "a number > 0 (requests per second)")
     return value
+
+
+def _tls_verify(r: _Reader) -> bool | str:
+    value = r.str("tlsVerify")
+    if value is None or value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if value.strip().lower() in ("false", "0", "no"):
+        return False
+    if not os.path.isfile(value):
+        raise RestOptionError("tlsVerify", value, "true, false or the path of a CA bundle file")
+    return value
+
+
+def _existing_file(r: _Reader, name: str) -> str | None:
+    value = r.str(name)
+    if value is not None and not os.path.isfile(value):
+        raise RestOptionError(name, value, "the path of a readable PEM file")
+    return value
+
+
+def _proxy(r: _Reader) -> Secret | None:
+    value = r.secret("proxy")
+    if value is not None and not value.reveal().lower().startswith(
+        ("http://", "https://", "socks5://")
+    ):
+        raise RestOptionError("proxy", "***", "an http://, https:// or socks5:// proxy URL")
+    return value
+
+
+def _input_data_url(r: _Reader, input_data: tuple[Mapping[str, Any], ...]) -> str | None:
+    url = r.str("inputDataUrl")
+    if url is None:
+        return None
+    if not url.lower().startswith(("http://", "https://")):
+        raise RestOptionError("inputDataUrl", url, "an http:// or https:// URL")
+    if input_data:
+        raise RestOptionError("inputDataUrl", url, "no inputData beside it (use one of the two)")
+    return url
+
+
+def _stream_key(r: _Reader) -> tuple[str, ...] | None:
+    text = r.str("streamKey")
+    if text is None:
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = [part.strip() for part in text.split(",")]
+    if isinstance(parsed, str):
+        parsed = [parsed]
+    if not isinstance(parsed, list) or not parsed or not all(
+        isinstance(p, str) and p for p in parsed
+    ):
+        raise RestOptionError("streamKey", text, 'input field names, e.g. ["repo"] or repo,owner')
+    return tuple(parsed)
 
 
 def _parse_input_data(r: _Reader) -> tuple[Mapping[str, Any], ...]:
@@ -361,12 +440,14 @@ def _parse_stream_options(r: _Reader, url: str) -> StreamOptions:
     if record_offset_path is None and offset_type == "incremental":
         record_offset_path = "$.id"
     page_size = r.integer("pageSize", None, minimum=1)
-    if offset_type == "page" and page_size is None:
+    if offset_type in ("page", "offset") and page_size is None:
         raise RestOptionError(
-            "pageSize", None, "the number of records on a full page (offsetType page needs it)"
+            "pageSize",
+            None,
+            f"the number of records on a full page (offsetType {offset_type} needs it)",
         )
     initial = r.str("initialOffset", DEFAULT_INITIAL_OFFSET[offset_type]) or ""
-    if offset_type in ("page", "incremental"):
+    if offset_type in ("page", "offset", "incremental"):
         _require_int("initialOffset", initial)
     timestamp_format = r.choice("timestampFormat", TIMESTAMP_FORMATS, "seconds")
     if offset_type == "timestamp":
@@ -394,6 +475,7 @@ def _parse_stream_options(r: _Reader, url: str) -> StreamOptions:
         page_size=page_size,
         batch_size=r.integer("batchSize", None, minimum=1),
         max_pages_per_batch=_int(r.integer("maxPagesPerBatch", 100, minimum=1)),
+        max_bytes_per_batch=_int(r.integer("maxBytesPerBatch", 256 * 1024 * 1024, minimum=1)),
         latest_offset_url=latest_url,
         latest_offset_path=latest_path,
         streaming_interval=_num(r.number("streamingInterval", 10.0)),

@@ -459,6 +459,8 @@ SECRETS = {
     "oauthClientSecret": "clsec-Secret-5",
     "apiKey": "key-Secret-6",
     "cookie": "sid=cookie-Secret-7",
+    "clientKey": "/keys/client-Secret-8.pem",
+    "proxy": "http://proxyuser:proxy-Secret-9@127.0.0.1:3128",
 }
 
 

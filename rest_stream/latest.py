@@ -8,15 +8,22 @@ from typing import Any
 
 from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path
-from rest_stream.offsets import IncrementalOffset, OffsetKind, PageOffset, Position, TimestampOffset
+from rest_stream.offsets import (
+    IncrementalOffset,
+    PageOffset,
+    Position,
+    RangeKind,
+    RecordCountKind,
+    TimestampRange,
+)
 from rest_stream.template import build_request
-from rest_stream.timestamps import now_micros
 
 
 class EndFinder:
-    """Finds the current end of a stream for a splittable offset kind."""
+    """Finds the current end of a stream for a range kind: the probe when one is set, else
+    the search the kind declares (`end_search`)."""
 
-    def __init__(self, kind: OffsetKind, fetcher: Any) -> None:
+    def __init__(self, kind: RangeKind, fetcher: Any) -> None:
         self.kind = kind
         self.fetcher = fetcher
         self.stream = kind.stream
@@ -24,14 +31,15 @@ class EndFinder:
 
     def end(self, row: Mapping[str, Any], start: Position) -> Position:
         """The end of `row`'s stream now; never before `start`."""
+        search = self.kind.end_search
         if self.stream.latest_offset_url:
             end = self._probe(row)
-        elif isinstance(self.kind, TimestampOffset):
-            clock = now_micros() - int(self.stream.timestamp_lag_seconds * 1_000_000)
-            end = self.kind.native(clock - clock % self.kind.unit)  # whole units of the API
-        elif isinstance(self.kind, IncrementalOffset):
+        elif search == "clock":
+            assert isinstance(self.kind, TimestampRange)
+            end = self.kind.end_from_clock()
+        elif search == "ids":
             end = self._search_ids(row, start)
-        elif isinstance(self.kind, PageOffset):
+        elif search == "records":
             end = self._search_pages(row, start)
         else:
             raise TypeError(f"offsetType {self.kind.name} has no end to find")
@@ -50,7 +58,7 @@ class EndFinder:
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
         value = path.value(page.document)
         if value is None:
-            if isinstance(self.kind, TimestampOffset) or page.document in ([], {}):
+            if isinstance(self.kind, TimestampRange) or page.document in ([], {}):
                 return self.kind.initial()
             raise RestOffsetError(
                 f"{page.source} has no value at latestOffsetPath={path.text}; "
@@ -63,16 +71,17 @@ class EndFinder:
         except (TypeError, ValueError):
             raise RestOffsetError(
                 f"{page.source}: latestOffsetPath={path.text} gives {value!r}, not a "
-                f"{'timestamp' if isinstance(self.kind, TimestampOffset) else 'whole number'}"
+                f"{'timestamp' if isinstance(self.kind, TimestampRange) else 'whole number'}"
             ) from None
 
     def _end_of_page(self, row: Mapping[str, Any], number: int) -> int:
+        """The end when the probe names the last page number: that page is measured."""
         kind = self.kind
         assert isinstance(kind, PageOffset)
-        if number < kind.first_page:
+        if number < kind.first:
             return 0
-        page = self._fetch(kind.request(row, (number - kind.first_page) * kind.page_size))
-        return kind.end_of_page(number, len(page.records))
+        page = self._fetch(kind.index_request(row, number - kind.first))
+        return kind.end_of_page(number - kind.first, len(page.records))
 
     def _width(self) -> int:
         """Probes sent at once in a search round (`requestConcurrency`)."""
@@ -113,36 +122,36 @@ class EndFinder:
         return low
 
     def _search_pages(self, row: Mapping[str, Any], start: int) -> int:
-        """The position after the last record, galloping then cutting on page numbers, with
-        several pages asked at once."""
+        """The position after the last record, galloping then cutting on page indices
+        (pages of `pageSize` records from the first), with several pages asked at once."""
         kind = self.kind
-        assert isinstance(kind, PageOffset)
+        assert isinstance(kind, RecordCountKind)
         full = kind.page_size
         sizes: dict[int, int] = {}
 
-        def measure(numbers: list[int]) -> list[int]:
-            todo = [n for n in dict.fromkeys(numbers) if n not in sizes]
-            specs = [kind.request(row, (n - kind.first_page) * full) for n in todo]
-            for number, page in zip(todo, self._fetch_many(specs)):
-                sizes[number] = len(page.records)
-            return numbers
+        def measure(indices: list[int]) -> list[int]:
+            todo = [n for n in dict.fromkeys(indices) if n not in sizes]
+            specs = [kind.index_request(row, n) for n in todo]
+            for index, page in zip(todo, self._fetch_many(specs)):
+                sizes[index] = len(page.records)
+            return indices
 
-        low = kind.page_of(start)
+        low = start // full
         measure([low])
         if sizes[low] < full:
             return max(start, kind.end_of_page(low, sizes[low]))
         width, step, high = self._width(), 1, None
 
-        def scan(numbers: list[int]) -> int | None:
+        def scan(indices: list[int]) -> int | None:
             """Move `low`/`high` over measured pages; the end once a partial page shows."""
             nonlocal low, high
-            for number in measure(numbers):
-                if sizes[number] == full:
-                    low = number
-                elif sizes[number] > 0:
-                    return kind.end_of_page(number, sizes[number])
+            for index in measure(indices):
+                if sizes[index] == full:
+                    low = index
+                elif sizes[index] > 0:
+                    return kind.end_of_page(index, sizes[index])
                 else:
-                    high = number
+                    high = index
                     break
             return None
 

@@ -145,7 +145,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return EndFinder(kind, self.fetcher).end(self.streams[key], start)
 
     def _advance(self, kind: OffsetKind, key: str, start: Position, budget: int | None) -> Position:
-        if kind.splittable and (budget is None or kind.count_bound(start, start) is not None):
+        if kind.splittable and (budget is None or kind.counts_records):
             end = self._target[key] if self._target else self._find_end(kind, key, start)
             capped = end if budget is None else min(end, kind.advance(start, budget))
             if capped == end:

@@ -12,11 +12,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from pytest_httpx import HTTPXMock
 
-from rest_stream import latest
 from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path, extract_records
 from rest_stream.latest import EndFinder
-from rest_stream.offsets import OffsetKind, offset_kind
+from rest_stream.offsets import OffsetKind, offset_kind, times
 from rest_stream.options import parse_options
 from rest_stream.pages import Page, PageFetcher
 from rest_stream.request import RequestSpec
@@ -147,7 +146,7 @@ def test_probe_page() -> None:
 
 
 def test_probe_timestamp() -> None:
-    raw = {"latestOffsetUrl": PROBE, "latestOffsetPath": "$.newest"}
+    raw = {"latestOffsetUrl": PROBE, "latestOffsetPath": "$.newest", "recordOffsetPath": "$.t"}
     kind = kind_of(offsetType="timestamp", offsetField="since", **raw)
     assert EndFinder(kind, probe_api({"newest": "1700000000"})).end({}, 0) == 1700000000
     assert EndFinder(kind, probe_api({"newest": None})).end({}, 100) == 100
@@ -190,20 +189,25 @@ NOW = 1_700_000_000_123_456
 @pytest.mark.parametrize(
     ("fmt", "lag", "start", "expected"),
     [
-        ("seconds", "0", 0, 1_700_000_000),
-        ("seconds", "1.5", 0, 1_699_999_998),
-        ("millis", "0.001", 0, 1_700_000_000_122),
-        ("iso8601", "0", "1970-01-01T00:00:00Z", "2023-11-14T22:13:20.123456Z"),
-        ("iso8601", "60", "1970-01-01T00:00:00Z", "2023-11-14T22:12:20.123456Z"),
+        # the current second (millisecond) may still be filling: the end is the last whole one
+        ("seconds", "0", 0, 1_699_999_999),
+        ("seconds", "1.5", 0, 1_699_999_997),
+        ("millis", "0.001", 0, 1_700_000_000_121),
+        ("iso8601", "0", "1970-01-01T00:00:00Z", "2023-11-14T22:13:19Z"),
+        ("iso8601", "60", "1970-01-01T00:00:00Z", "2023-11-14T22:12:19Z"),
         ("seconds", "0", 1_800_000_000, 1_800_000_000),  # never before start
     ],
 )
 def test_clock(
     monkeypatch: pytest.MonkeyPatch, fmt: str, lag: str, start: Any, expected: Any
 ) -> None:
-    monkeypatch.setattr(latest, "now_micros", lambda: NOW)
+    monkeypatch.setattr(times, "now_micros", lambda: NOW)
     kind = kind_of(
-        offsetType="timestamp", offsetField="since", timestampFormat=fmt, timestampLagSeconds=lag
+        offsetType="timestamp",
+        offsetField="since",
+        recordOffsetPath="$.ts",
+        timestampFormat=fmt,
+        timestampLagSeconds=lag,
     )
     api = FakeApi(lambda path, params: [])
     assert EndFinder(kind, api).end({}, start) == expected
@@ -302,6 +306,7 @@ def test_probe_value_of_the_wrong_kind(offset_type: str) -> None:
     kind = kind_of(
         offsetType=offset_type,
         offsetField="since",
+        recordOffsetPath="$.t",
         latestOffsetUrl=PROBE,
         latestOffsetPath="$.newest",
     )

@@ -19,11 +19,15 @@ from rest_stream.chains import Walk
 from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path, extract_records
 from rest_stream.offsets import (
+    BodyLinkOffset,
+    ChainKind,
     CursorOffset,
     IncrementalOffset,
     LinkOffset,
     OffsetKind,
     PageOffset,
+    RangeKind,
+    RecordOffset,
     Step,
     StopChain,
     TimestampOffset,
@@ -195,10 +199,20 @@ def test_incremental_bad_offset() -> None:
         list(incremental().read_range(FakeApi(stuck), {}, 5, 10))
     assert str(info.value) == (
         f"Offset does not advance: {URL}?since=5 returned ids up to 2, below since=5 "
-        "(set onBadOffset=stop to stop the stream there instead)"
+        "(inside a range already planned: the rest of it cannot be skipped)"
     )
+
+
+def test_stop_on_bad_offset_never_skips_the_rest_of_a_logged_range() -> None:
+    """`onBadOffset=stop` applies where the driver chooses an end; inside a range Spark has
+    logged, stopping would drop the records after the bad page, so it is an error."""
+
+    def stuck(path: str, params: dict[str, str]) -> Any:
+        return [{"id": 0}, {"id": 1}, {"id": 2}]
+
     api = FakeApi(stuck)
-    assert flat(incremental(onBadOffset="stop").read_range(api, {}, 5, 10)) == []
+    with pytest.raises(RestOffsetError, match="cannot be skipped"):
+        list(incremental(onBadOffset="stop").read_range(api, {}, 5, 10))
     assert len(api.requests) == 1
 
 
@@ -233,11 +247,27 @@ def test_incremental_record_offset_path() -> None:
     assert kind.record_ids(page_of([{"meta": {"seq": 4}}, {"meta": {"seq": 9}}])) == [4, 9]
 
 
-def test_incremental_step() -> None:
-    kind = incremental()
-    assert kind.step(5, page_of([]), None) == Step(0, 0, 5, True)
-    assert kind.step(3, page_of([{"id": 3}, {"id": 7}, {"id": 5}]), None) == Step(0, 3, 8, False)
-    assert kind.step(9, page_of([{"id": 3}]), None) == Step(0, 1, 9, False)
+def test_kinds_declare_their_capabilities() -> None:
+    """Range kinds split and count; chain kinds walk; nobody probes with sentinel calls."""
+    timestamps = kind_of(offsetType="timestamp", offsetField="since", recordOffsetPath="$.ts")
+    rows = [
+        (incremental(), True, True, "ids", False),
+        (paged(), True, True, "records", True),
+        (kind_of(offsetType="offset", offsetField="o", pageSize="10"), True, True, "records", True),
+        (timestamps, True, False, "clock", True),
+        (kind_of(offsetType="timestamp", offsetField="since"), False, False, None, True),
+        (cursor(), False, False, None, True),
+        (kind_of(offsetType="link"), False, False, None, True),
+        (kind_of(offsetType="link", offsetPath="$.next_url"), False, False, None, True),
+    ]
+    for kind, splittable, counts, search, walkable in rows:
+        assert (kind.splittable, kind.counts_records, kind.end_search, kind.walkable) == (
+            splittable,
+            counts,
+            search,
+            walkable,
+        ), kind.name
+        assert isinstance(kind, RangeKind if splittable else ChainKind)
 
 
 # --- page -------------------------------------------------------------------------------------
@@ -270,8 +300,8 @@ def test_page_positions() -> None:
     zero = paged(initialOffset="0")
     assert zero.initial() == 0
     assert [zero.page_of(p) for p in (0, 9, 10)] == [0, 0, 1]
-    assert kind.end_of_page(3, 4) == 24
-    assert zero.end_of_page(3, 4) == 34
+    assert kind.end_of_page(3, 4) == 34  # the 4th page (index 3) holds 4 records
+    assert kind.index_request({}, 2) == kind.request({}, 20)
     assert kind.count_bound(5, 25) == 20 and kind.count_bound(25, 5) == 0
     assert kind.advance(5, 20) == 25
     assert kind.reached(25, 25) and not kind.reached(24, 25)
@@ -489,7 +519,8 @@ def test_timestamp_bad_offset() -> None:
     assert str(info.value).startswith(
         f"Offset goes backwards: {URL}?since=10 returned timestamps up to 7, before since=10"
     )
-    assert flat(timestamped(onBadOffset="stop").read_range(api, {}, 10, 30)) == []
+    with pytest.raises(RestOffsetError, match="cannot be skipped"):
+        list(timestamped(onBadOffset="stop").read_range(api, {}, 10, 30))
     with pytest.raises(RestOffsetError, match="Offset goes backwards"):
         timestamped().step(10, api.fetch(timestamped().request({}, 10)), None)
     stop = timestamped(onBadOffset="stop")
@@ -592,7 +623,7 @@ def test_cursor_initial_and_request() -> None:
         "GET", URL, params=(("q", "1"), ("cursor", "c/1"))
     )
     assert kind.splittable is False
-    assert kind.split("a", "b", 4) == [("a", "b")]
+    assert not hasattr(kind, "split")
 
 
 def test_cursor_step_rules() -> None:
@@ -878,12 +909,12 @@ def test_walk_stops_on_a_bad_timestamp_under_stop() -> None:
     assert (walk.position, walk.caught_up) == (10, True)
 
 
-def test_incremental_walk_loop_is_detected() -> None:
-    def stuck(path: str, params: dict[str, str]) -> Any:
-        return [{"id": 0}]
+def test_cursor_walk_loop_is_detected() -> None:
+    def loop(path: str, params: dict[str, str]) -> Any:
+        return {"data": [{"id": 0}], "next": "b" if params.get("cursor") == "a" else "a"}
 
     with pytest.raises(RestOffsetError, match="Offset loops"):
-        list(Walk(incremental(), FakeApi(stuck), {}, 5))
+        list(Walk(cursor(offsetPath="$.next"), FakeApi(loop, "$.data[*]"), {}, cursor().initial()))
 
 
 def test_timestamp_page_cut_inside_equal_timestamps_loses_nothing() -> None:
@@ -961,3 +992,133 @@ def test_fractional_second_timestamps_are_never_read_twice() -> None:
         e["id"] for lo, hi in parts for e in flat(kind.read_range(events_api(events), {}, lo, hi))
     ]
     assert got == [1, 2, 3, 4]
+
+
+# --- body links -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "document", "expected"),
+    [
+        (
+            "$.next_url",
+            {"next_url": "/v1/items?after=9"},
+            "https://api.example.com/v1/items?after=9",
+        ),
+        (
+            '$."@odata.nextLink"',
+            {"@odata.nextLink": "https://api.example.com/v1/items?$skip=10"},
+            "https://api.example.com/v1/items?$skip=10",
+        ),
+        ("$._links.next.href", {"_links": {"next": {"href": "?page=2"}}}, URL + "?page=2"),
+        ("$.links.next", {"links": {"next": None}}, None),
+        ("$.nextRecordsUrl", {"nextRecordsUrl": ""}, None),
+    ],
+)
+def test_body_link_next_url(path: str, document: dict[str, Any], expected: str | None) -> None:
+    kind = kind_of(offsetType="link", offsetPath=path)
+    assert isinstance(kind, BodyLinkOffset)
+    page = Page([1], document, {}, URL, 200, b"", URL + "?page=1")
+    assert kind.next_cursor(page) == expected
+
+
+def test_body_link_rejects_a_value_that_is_not_a_url() -> None:
+    kind = kind_of(offsetType="link", offsetPath="$.next")
+    page = Page([1], {"next": 7}, {}, URL, 200, b"", URL)
+    with pytest.raises(RestOffsetError, match=r"offsetPath=\$\.next gives 7, not a URL"):
+        kind.next_cursor(page)
+    page = Page([1], {"next": "javascript:alert(1)"}, {}, URL, 200, b"", URL)
+    with pytest.raises(RestOffsetError, match="not http"):
+        kind.next_cursor(page)
+
+
+def test_body_link_keeps_the_api_key_out_of_stored_urls() -> None:
+    kind = kind_of(
+        offsetType="link",
+        offsetPath="$.next_url",
+        authType="apikey",
+        apiKey="s3cret-key",
+        apiKeyParam="api_key",
+    )
+    page = Page([1], {"next_url": "/v1/items?after=3&api_key=s3cret-key"}, {}, URL, 200, b"", URL)
+    assert kind.next_cursor(page) == "https://api.example.com/v1/items?after=3"
+
+
+def test_body_link_walk_replays_a_grown_last_page_without_duplicates() -> None:
+    rows = [{"id": i} for i in range(1, 8)]
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        after = int(params.get("after", 0))
+        data = [r for r in rows if r["id"] > after][:3]
+        more = data and data[-1]["id"] < rows[-1]["id"]
+        return {"data": data, "next_url": f"/items?after={data[-1]['id']}" if more else None}
+
+    kind = kind_of(url=URL, offsetType="link", offsetPath="$.next_url")
+    api = FakeApi(handler, "$.data[*]")
+    walk = Walk(kind, api, {}, kind.initial())
+    assert [r["id"] for w in walk for r in w.records] == [1, 2, 3, 4, 5, 6, 7]
+    assert walk.position == {"cursor": "https://api.example.com/items?after=6", "skip": 1}
+    rows.extend({"id": i} for i in range(8, 11))
+    again = Walk(kind, api, {}, walk.position)
+    assert [r["id"] for w in again for r in w.records] == [8, 9, 10]
+
+
+# --- offset / limit ---------------------------------------------------------------------------
+
+
+def offsets_api(count: int) -> FakeApi:
+    def handler(path: str, params: dict[str, str]) -> Any:
+        offset, limit = int(params["offset"]), int(params["limit"])
+        return {"data": [{"id": i} for i in range(offset, min(count, offset + limit))]}
+
+    return FakeApi(handler, "$.data[*]")
+
+
+def test_offset_kind_requests_exact_offsets_and_reads_partial_pages() -> None:
+    kind = kind_of(url=URL + "?limit=10", offsetType="offset", offsetField="offset", pageSize="10")
+    assert isinstance(kind, RecordOffset)
+    assert kind.request({}, 25) == RequestSpec("GET", URL + "?limit=10", params=(("offset", "25"),))
+    api = offsets_api(47)
+    assert [r["id"] for r in flat(kind.read_range(api, {}, 5, 47))] == list(range(5, 47))
+    assert [p["offset"] for p in api.requests] == ["5", "15", "25", "35", "45"]
+    shifted = kind_of(
+        url=URL + "?limit=10",
+        offsetType="offset",
+        offsetField="offset",
+        pageSize="10",
+        initialOffset="100",
+    )
+    assert shifted.request({}, 3).params == (("offset", "103"),)
+    assert shifted.end_from_probe(130) == 30
+
+
+def test_offset_kind_split_cover_and_replay() -> None:
+    kind = kind_of(url=URL + "?limit=10", offsetType="offset", offsetField="offset", pageSize="10")
+    ranges = kind.split(3, 95, 4)
+    assert_exact_cover(ranges, 3, 95, 4)
+    api = offsets_api(95)
+    once = [r["id"] for lo, hi in ranges for r in flat(kind.read_range(api, {}, lo, hi))]
+    assert once == list(range(3, 95))
+
+
+# --- timestamps: the unit still filling -------------------------------------------------------
+
+
+def test_timestamp_walk_holds_back_the_second_still_filling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rest_stream.offsets import times
+
+    monkeypatch.setattr(times, "now_micros", lambda: 1_000_000_500_000)  # t = 1 000 000.5 s
+    events = [{"id": 1, "ts": 999_998}, {"id": 2, "ts": 999_999}, {"id": 3, "ts": 1_000_000}]
+    kind = timestamped()
+    api = events_api(events)
+    page = api.fetch(kind.request({}, 0))
+    step = kind.step(0, page, None)
+    # 1 000 000 is the current second: records may still join it, so it is not read yet
+    assert (step.first, step.stop, step.next, step.caught_up) == (0, 2, 999_999, True)
+    chain = kind_of(offsetType="timestamp", offsetField="since", offsetPath="$.next")
+    newest = Page([1], {"next": 1_000_000}, {}, URL, 200, b"", URL)
+    assert chain.step(999_999, newest, None) == Step(0, 0, 999_999, True)
+    settled = Page([1], {"next": 999_999}, {}, URL, 200, b"", URL)
+    assert chain.step(999_998, settled, None) == Step(0, 1, 999_999, False)

@@ -487,3 +487,130 @@ def test_cli_serves_until_interrupted() -> None:
         finally:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=5) == 0
+
+
+# --------------------------------------------------------------------------- offset, body links
+
+
+def test_offset_limit_paging(client: httpx.Client) -> None:
+    body = client.get("/offset", params={"offset": 10, "limit": 3}).json()
+    assert body == {"data": body["data"], "total": 1000} and ids(body["data"]) == [11, 12, 13]
+    seen, offset = [], 0
+    while page := client.get("/offset", params={"offset": offset, "limit": 300}).json()["data"]:
+        seen += ids(page)
+        offset += len(page)
+    assert seen == list(range(1, 1001))
+    eu = client.get("/offset", params={"offset": 499, "region": "eu"}).json()
+    assert ids(eu["data"]) == [999] and eu["total"] == 500
+    assert client.get("/offset").json()["data"][0]["id"] == 1  # offset defaults to 0
+    assert client.get("/offset", params={"offset": -1}).status_code == 400
+
+
+def test_next_url_in_body_is_relative_and_null_at_the_end(
+    api: DemoApi, client: httpx.Client
+) -> None:
+    first = client.get("/linked", params={"limit": 300, "region": "us", "in": "body"})
+    assert "link" not in first.headers
+    url, seen = "/linked?limit=300&region=us&in=body", []
+    while url:
+        body = client.get(url).json()
+        assert set(body) == {"data", "next_url"}
+        seen += ids(body["data"])
+        url = body["next_url"]
+        if url:
+            assert url.startswith("/linked?")
+            query = parse_qs(urlsplit(url).query)
+            assert query == {"after": [str(seen[-1])], "limit": ["300"]} | {
+                "region": ["us"],
+                "in": ["body"],
+            }
+    assert seen == list(range(2, 1001, 2))
+    assert client.get("/linked", params={"after": 995, "in": "body"}).json()["next_url"] is None
+    assert client.get("/linked", params={"in": "xml"}).status_code == 400
+
+
+def test_odata_next_link_is_absolute_and_absent_at_the_end(
+    api: DemoApi, client: httpx.Client
+) -> None:
+    url, seen, pages = f"{api.url}/linked?limit=400&in=odata", [], 0
+    while url:
+        body = client.get(url).json()
+        seen += ids(body["value"])
+        pages += 1
+        url = body.get("@odata.nextLink")
+        assert url is None or url.startswith(f"{api.url}/linked?")
+    assert seen == list(range(1, 1001)) and pages == 3
+    assert client.get("/linked", params={"after": 999, "in": "odata"}).json() == {
+        "value": [api.records()[-1]]
+    }
+
+
+def test_link_header_variant_unchanged_by_body_styles(client: httpx.Client) -> None:
+    response = client.get("/linked", params={"limit": 2})
+    assert ids(response.json()) == [1, 2] and "after=2" in response.links["next"]["url"]
+
+
+# --------------------------------------------------------------------------- streams (fan-out)
+
+
+def test_streams_lists_regions_and_grows_at_runtime(fresh: DemoApi) -> None:
+    with httpx.Client(base_url=fresh.url) as c:
+        assert c.get("/streams").json() == {"streams": [{"region": "eu"}, {"region": "us"}]}
+        fresh.add_stream("apac", records=3)
+        assert c.get("/streams").json()["streams"][-1] == {"region": "apac"}
+        apac = c.get("/items", params={"region": "apac"}).json()["data"]
+        assert ids(apac) == [26, 27, 28] and {r["region"] for r in apac} == {"apac"}
+        fresh.append(2, region="eu")
+        eu = c.get("/items", params={"region": "eu", "since_id": 26}).json()["data"]
+        assert ids(eu) == [29, 30]
+        fresh.append(3)  # round-robin now includes apac
+        assert [r["region"] for r in fresh.records()[-3:]] == ["eu", "us", "apac"]
+        fresh.add_stream("apac")  # idempotent
+        assert len(c.get("/streams").json()["streams"]) == 3
+        assert c.post("/streams").status_code == 405
+    with pytest.raises(ValueError, match="unknown region"):
+        fresh.append(1, region="mars")
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+def test_rate_limit_fixed_window_answers_429_without_retry_after() -> None:
+    with DemoApi(10, rate_limit=(3, 3600.0)) as demo, httpx.Client(base_url=demo.url) as c:
+        responses = [c.get("/items") for _ in range(5)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+        assert [r.headers["x-ratelimit-remaining"] for r in responses] == ["2", "1", "0", "0", "0"]
+        resets = {int(r.headers["x-ratelimit-reset"]) for r in responses}
+        assert len(resets) == 1 and time.time() < resets.pop() <= time.time() + 3601
+        assert all("retry-after" not in r.headers for r in responses)
+        assert responses[3].json() == {"error": "rate_limited"}
+        assert c.post("/admin/revoke").status_code == 200  # admin is never limited
+        demo.rate_limit = None
+        unlimited = c.get("/items")
+        assert unlimited.status_code == 200 and "x-ratelimit-remaining" not in unlimited.headers
+
+
+def test_rate_limit_window_resets_and_faults_carry_headers() -> None:
+    with DemoApi(10, rate_limit=(2, 1.0)) as demo, httpx.Client(base_url=demo.url) as c:
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)  # start of a window
+        demo.inject("/items", 503)
+        first = c.get("/items")
+        assert first.status_code == 503 and first.headers["x-ratelimit-remaining"] == "1"
+        assert c.get("/items").status_code == 200 and c.get("/items").status_code == 429
+        assert demo.pending_faults("/items") == 0
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
+        assert c.get("/items").status_code == 200
+
+
+@pytest.mark.parametrize("style", ["ietf", "none"])
+def test_rate_limit_header_styles(style: str) -> None:
+    with DemoApi(10, rate_limit=(5, 3600.0), rate_limit_headers=style) as demo:  # type: ignore[arg-type]
+        headers = httpx.get(f"{demo.url}/items").headers
+    assert not any(k.startswith("x-ratelimit") for k in headers)
+    if style == "ietf":
+        assert headers["ratelimit-remaining"] == "4" and headers["ratelimit-limit"] == "5"
+        assert 0 <= int(headers["ratelimit-reset"]) <= 3600
+    else:
+        assert not any("ratelimit" in k for k in headers)
+    with pytest.raises(ValueError):
+        DemoApi(1, rate_limit_headers="draft")  # type: ignore[arg-type]

@@ -2,12 +2,19 @@
 
 ``DemoApi`` serves a synthetic, append-only dataset through every pagination
 style the data source supports (incremental ids, timestamps, opaque cursors,
-Stripe ``starting_after``, page numbers, ``Link`` headers), plus request-body
-endpoints, an echo endpoint, OAuth2 client-credentials token issuance and the
-usual authentication schemes.  Faults (error statuses, ``Retry-After``, HTML
-pages, truncated bodies, dropped connections, slow responses) can be queued
-per path, every request is logged, and the peak number of concurrent requests
-can be measured afterwards.
+Stripe ``starting_after``, page numbers, offset/limit, next links in a ``Link``
+header or in the body, plain or OData), plus a ``/streams`` parent list for
+fan-out, request-body endpoints, an echo endpoint, OAuth2 client-credentials
+token issuance and the usual authentication schemes.  Faults (error statuses,
+``Retry-After``, HTML pages, truncated bodies, dropped connections, slow
+responses) can be queued per path, a fixed-window rate limit can answer 429,
+every request is logged, and the peak number of concurrent requests can be
+measured afterwards.
+
+Records are split into streams by ``region`` (``?region=`` filters every data
+endpoint); ``append(n)`` deals new records round-robin over the regions,
+``append(n, region=r)`` gives them all to one region, ``add_stream(r)`` adds a
+region at runtime.
 
 Only the standard library (plus ``orjson``) is used so it starts in
 milliseconds.  Page bodies are cached as encoded bytes until the next
@@ -47,11 +54,13 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _CACHE_MAX_ENTRIES = 8192
 _DATA_ENDPOINTS = frozenset(
-    {"/items", "/events", "/cursor", "/stripe", "/pages", "/linked", "/latest"}
+    {"/items", "/events", "/cursor", "/stripe", "/pages", "/offset", "/linked", "/latest"}
 )
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 FaultKind = Literal["status", "html", "truncated", "drop", "sleep"]
+RateLimitHeaders = Literal["x-ratelimit", "ietf", "none"]
+_RATE_LIMIT_STYLES = ("x-ratelimit", "ietf", "none")
 
 
 # --------------------------------------------------------------------------- public value types
@@ -148,12 +157,14 @@ class _BadRequest(Exception):
 # --------------------------------------------------------------------------- small pure helpers
 
 
-def make_record(i: int, regions: Sequence[str], base_ts: int) -> dict[str, Any]:
-    """The deterministic record with 1-based id ``i``."""
+def make_record(
+    i: int, regions: Sequence[str], base_ts: int, region: str | None = None
+) -> dict[str, Any]:
+    """The deterministic record with 1-based id ``i`` (in ``region``, else round-robin)."""
     return {
         "id": i,
         "ts": base_ts + i,
-        "region": regions[(i - 1) % len(regions)],
+        "region": region if region is not None else regions[(i - 1) % len(regions)],
         "name": f"item-{i}",
         "value": round(i * 1.5, 2),
         "tags": [f"t{i % 3}", f"t{i % 5}"],
@@ -306,8 +317,68 @@ class _Snapshot(NamedTuple):
         return self.ids[start : min(start + limit, self.count)]
 
 
+class _RateWindow:
+    """A fixed-window request budget: ``limit`` requests per ``window`` seconds.
+
+    Windows are aligned to the epoch (``floor(now / window) * window``), so
+    ``reset`` is the same for every request of one window.
+    """
+
+    def __init__(self, limit: int, window: float) -> None:
+        if limit < 0 or window <= 0:
+            raise ValueError(
+                f"rate_limit must be (requests >= 0, seconds > 0), got {(limit, window)}"
+            )
+        self.limit = limit
+        self.window = window
+        self._lock = threading.Lock()
+        self._start = -math.inf
+        self._count = 0
+
+    def take(self, now: float) -> tuple[bool, int, float]:
+        """Count one request at ``now``: ``(allowed, remaining, reset_epoch)``."""
+        start = math.floor(now / self.window) * self.window
+        with self._lock:
+            if start != self._start:
+                self._start, self._count = start, 0
+            allowed = self._count < self.limit
+            if allowed:
+                self._count += 1
+            return allowed, self.limit - self._count, start + self.window
+
+
+def rate_limit_headers(
+    style: RateLimitHeaders, limit: int, remaining: int, reset: float, now: float
+) -> tuple[tuple[str, str], ...]:
+    """The rate-limit headers of one response in ``style``.
+
+    ``x-ratelimit``: ``X-RateLimit-Limit/-Remaining/-Reset`` (reset = epoch seconds);
+    ``ietf``: ``RateLimit-Limit/-Remaining/-Reset`` (reset = seconds from now);
+    ``none``: no headers.  Resets are rounded up to whole seconds.
+    """
+    if style == "x-ratelimit":
+        return (
+            ("X-RateLimit-Limit", str(limit)),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(math.ceil(reset))),
+        )
+    if style == "ietf":
+        return (
+            ("RateLimit-Limit", str(limit)),
+            ("RateLimit-Remaining", str(remaining)),
+            ("RateLimit-Reset", str(max(0, math.ceil(reset - now)))),
+        )
+    return ()
+
+
 class DemoApi:
-    """A deterministic REST API served from a daemon thread on ``127.0.0.1``."""
+    """A deterministic REST API served from a daemon thread on ``127.0.0.1``.
+
+    ``rate_limit=(8, 2.0)`` allows 8 requests per 2-second window (all paths but
+    ``/admin/``); past it the API answers 429 without ``Retry-After``.  Every
+    response then carries the headers of ``rate_limit_headers`` (``"x-ratelimit"``,
+    ``"ietf"`` or ``"none"``).  Both can be changed while serving.
+    """
 
     def __init__(
         self,
@@ -322,6 +393,8 @@ class DemoApi:
         oauth2_client: tuple[str, str] | None = None,
         token_ttl: int = 3600,
         oauth1: tuple[str, str, str, str] | None = None,
+        rate_limit: tuple[int, float] | None = None,
+        rate_limit_headers: RateLimitHeaders = "x-ratelimit",
         port: int = 0,
     ) -> None:
         if not regions:
@@ -337,6 +410,9 @@ class DemoApi:
         self.token_ttl = token_ttl
         self.tokens_issued = 0
         self.requests: list[RequestLog] = []
+        self._rate: _RateWindow | None = None
+        self.rate_limit = rate_limit
+        self.rate_limit_headers = rate_limit_headers
         self._port = port
         self._data_lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -402,18 +478,75 @@ class DemoApi:
         """The bound TCP port (only after :meth:`start`)."""
         return int(self.url.rsplit(":", 1)[1])
 
+    # ----------------------------------------------------------------- rate limit
+
+    @property
+    def rate_limit(self) -> tuple[int, float] | None:
+        """``(requests, seconds)`` of the fixed-window budget, or ``None`` (unlimited)."""
+        return None if self._rate is None else (self._rate.limit, self._rate.window)
+
+    @rate_limit.setter
+    def rate_limit(self, value: tuple[int, float] | None) -> None:
+        self._rate = None if value is None else _RateWindow(int(value[0]), float(value[1]))
+
+    @property
+    def rate_limit_headers(self) -> RateLimitHeaders:
+        """Header style sent with a rate limit: ``"x-ratelimit"``, ``"ietf"`` or ``"none"``."""
+        return self._rate_headers
+
+    @rate_limit_headers.setter
+    def rate_limit_headers(self, value: RateLimitHeaders) -> None:
+        if value not in _RATE_LIMIT_STYLES:
+            raise ValueError(
+                f"rate_limit_headers must be one of {_RATE_LIMIT_STYLES}, got {value!r}"
+            )
+        self._rate_headers = value
+
+    def _take_budget(self, path: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+        """Count one request against the rate limit: ``(allowed, headers to send)``."""
+        rate = self._rate
+        if rate is None or path.startswith("/admin/"):
+            return True, ()
+        now = time.time()
+        allowed, remaining, reset = rate.take(now)
+        return allowed, rate_limit_headers(self._rate_headers, rate.limit, remaining, reset, now)
+
     # ----------------------------------------------------------------- data
 
-    def append(self, n: int) -> None:
-        """Add ``n`` records (ids continue from the current maximum); drops cached pages."""
+    def append(self, n: int, region: str | None = None) -> None:
+        """Add ``n`` records (ids continue from the current maximum); drops cached pages.
+
+        Records are dealt round-robin over the regions by id, or all go to ``region``
+        (which must be served: see :meth:`add_stream`).
+        """
+        if region is not None and region not in self._by_region:
+            raise ValueError(f"unknown region {region!r}; add it with add_stream first")
         with self._data_lock, _gc_paused(n > 10_000):
             first = len(self._records) + 1
-            new = [make_record(i, self.regions, self.base_ts) for i in range(first, first + n)]
+            new = [
+                make_record(i, self.regions, self.base_ts, region) for i in range(first, first + n)
+            ]
             self._records.extend(new)
             for rec in new:
                 self._by_region[rec["region"]].append(rec["id"])
             self._version += 1
             self._cache.clear()
+
+    def add_stream(self, region: str, records: int = 0) -> None:
+        """Serve a new region (listed by ``/streams``), optionally with ``records`` records."""
+        with self._data_lock:
+            if region not in self._by_region:
+                self.regions = (*self.regions, region)
+                self._by_region[region] = []
+                self._version += 1
+                self._cache.clear()
+        if records:
+            self.append(records, region)
+
+    def streams(self) -> list[dict[str, str]]:
+        """The ``/streams`` list: one ``{"region": r}`` per served region, in order added."""
+        with self._data_lock:
+            return [{"region": r} for r in self.regions]
 
     def record_count(self, region: str | None = None) -> int:
         """Number of records, optionally only those of ``region``."""
@@ -497,6 +630,10 @@ class DemoApi:
     ) -> Response:
         if path == "/echo":
             return self._echo(method, path, query, headers, body)
+        if path == "/streams":
+            if method != "GET":
+                return error(405, "method not allowed")
+            return json_response(200, {"streams": self.streams()})
         if path == "/search":
             if method not in _BODY_METHODS:
                 return error(405, "method not allowed")
@@ -574,17 +711,39 @@ class DemoApi:
             },
         )
 
+    def _offset(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        offset = _int_param(query, "offset", 0, low=0) or 0
+        data = self._materialise(snap.window(offset, _limit(query)))
+        return json_response(200, {"data": data, "total": snap.count})
+
     def _linked(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        """Next links: a ``Link`` header (default), ``?in=body`` (relative ``next_url``,
+        ``null`` at the end) or ``?in=odata`` (absolute ``@odata.nextLink``, absent at the end).
+        """
+        style = query.get("in") or "header"
+        if style not in ("header", "body", "odata"):
+            raise _BadRequest(f"in must be header, body or odata, got {style!r}")
         after = _int_param(query, "after", 0) or 0
         limit = _limit(query)
         start = snap.index_from(after + 1)
         ids = snap.window(start, limit)
-        extra: tuple[tuple[str, str], ...] = ()
+        data = self._materialise(ids)
+        next_path: str | None = None
         if ids and start + len(ids) < snap.count:
             params = {"after": str(ids[-1]), "limit": str(limit)}
             params.update((k, v) for k, v in query.items() if k not in ("after", "limit"))
-            extra = (("Link", f'<{self.url}/linked?{urlencode(params)}>; rel="next"'),)
-        return json_response(200, self._materialise(ids), extra)
+            next_path = f"/linked?{urlencode(params)}"
+        if style == "body":
+            return json_response(200, {"data": data, "next_url": next_path})
+        if style == "odata":
+            page: dict[str, Any] = {"value": data}
+            if next_path is not None:
+                page["@odata.nextLink"] = self.url + next_path
+            return json_response(200, page)
+        extra: tuple[tuple[str, str], ...] = ()
+        if next_path is not None:
+            extra = (("Link", f'<{self.url}{next_path}>; rel="next"'),)
+        return json_response(200, data, extra)
 
     def _latest(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         per_page = _limit(query, "per_page")
@@ -608,6 +767,7 @@ class DemoApi:
         "/cursor": _cursor,
         "/stripe": _stripe,
         "/pages": _pages,
+        "/offset": _offset,
         "/linked": _linked,
         "/latest": _latest,
     }
@@ -801,6 +961,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: _Server
+    _extra_headers: tuple[tuple[str, str], ...] = ()  # rate-limit headers of this response
 
     def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         """Silence per-request logging."""
@@ -818,12 +979,16 @@ class _Handler(BaseHTTPRequestHandler):
         headers = Headers(self.headers.items())
         entry = RequestLog(self.command, split.path, query, headers, b"", start)
         self._entry: RequestLog | None = entry
+        self._extra_headers: tuple[tuple[str, str], ...] = ()
         try:
             entry.body = self._read_body()
             if api.latency_ms > 0:
                 time.sleep(api.latency_ms / 1000)
-            fault = api._next_fault(split.path)
-            if fault is None:
+            allowed, self._extra_headers = api._take_budget(split.path)
+            fault = api._next_fault(split.path) if allowed else None
+            if not allowed:
+                entry.status = self._send(error(429, "rate_limited"))
+            elif fault is None:
                 entry.status = self._send(
                     api.handle(self.command, split.path, query, headers, entry.body)
                 )
@@ -887,6 +1052,7 @@ class _Handler(BaseHTTPRequestHandler):
             reason = "Unknown"
         lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Length: {len(response.body)}"]
         lines += [f"{name}: {value}" for name, value in response.headers]
+        lines += [f"{name}: {value}" for name, value in self._extra_headers]
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -9,12 +9,13 @@ from pyspark.sql.datasource import DataSourceReader, InputPartition
 from pyspark.sql.types import StructType
 
 from rest_stream.latest import EndFinder
-from rest_stream.offsets import offset_kind
+from rest_stream.offsets import RangeKind, offset_kind
 from rest_stream.options import RestOptions
 from rest_stream.pages import PageFetcher
-from rest_stream.partitions import ChainPartition
-from rest_stream.planner import plan_ranges, plan_rows, stream_rows, with_rate_shares
+from rest_stream.partitions import ChainPartition, RowsPartition
+from rest_stream.planner import plan_batch, plan_rows, with_rate_shares
 from rest_stream.reading import PartitionReader
+from rest_stream.streams import StreamList, parent_rows
 
 
 class RestBatchReader(DataSourceReader):
@@ -38,18 +39,25 @@ class RestBatchReader(DataSourceReader):
 
     def _plan(self) -> list[InputPartition]:
         options = self.options
-        if not options.stream.offset_type:
-            return list(plan_rows(list(options.input_data), options.num_partitions))
-        kind = offset_kind(options)
-        streams = stream_rows(options.input_data)
-        initial = kind.initial()
-        if not kind.splittable:
-            return [ChainPartition(key, row, initial) for key, row in streams.items()]
-        with PageFetcher(options) as fetcher:
+        with PageFetcher(options, rate_limit=options.max_requests_per_second) as fetcher:
+            if not options.stream.offset_type:
+                if options.input_data_url is None:
+                    return list(plan_rows(list(options.input_data), options.num_partitions))
+                rows = parent_rows(options, fetcher)  # fan-out: one call per parent row
+                return (
+                    list(plan_rows(rows, options.num_partitions)) if rows else [RowsPartition(())]
+                )
+            streams = StreamList(options).current(fetcher)
+            kind = offset_kind(options)
+            initial = kind.initial()
+            if not isinstance(kind, RangeKind):
+                return [ChainPartition(key, row, initial) for key, row in streams.items()]
             finder = EndFinder(kind, fetcher)
             ranges = [(key, row, initial, finder.end(row, initial)) for key, row in streams.items()]
         ranges = [r for r in ranges if not kind.reached(r[2], r[3])]
-        return list(plan_ranges(kind, ranges, options.num_partitions))
+        return list(
+            plan_batch(kind, ranges, [], options.num_partitions, options.request_concurrency)
+        )
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """Arrow record batches of one partition (runs on an executor)."""

@@ -36,6 +36,7 @@ class Walk:
     max_records: int | None = None
     max_pages: int | None = None
     keep_body: bool = False
+    byte_budget: Any = None  # a shared `walks.ByteBudget`: stop once it is spent
     caught_up: bool = False
     records: int = 0
     pages: int = 0
@@ -55,6 +56,8 @@ class Walk:
                 self.kind.request(self.row, self.position), keep_body=self.keep_body
             )
             self.pages += 1
+            if self.byte_budget is not None:
+                self.byte_budget.spend(len(page.body))
             budget = None if self.max_records is None else self.max_records - self.records
             if self.end is not None:
                 until = self.kind.records_until(self.position, self.end)
@@ -77,5 +80,7 @@ class Walk:
         if self.end is not None and self.kind.reached(self.position, self.end):
             return True
         if self.max_records is not None and self.records >= self.max_records:
+            return True
+        if self.byte_budget is not None and self.byte_budget.exhausted:
             return True
         return self.max_pages is not None and self.pages >= self.max_pages

@@ -151,6 +151,11 @@ class PageFetcher:
             for future in pending:
                 future.cancel()
 
+    def sequential(self) -> PageFetcher:
+        """This fetcher with one request in flight in `fetch_ordered` (same session and
+        decoder): for work units that already run side by side."""
+        return _SequentialFetcher(self)
+
     def close(self) -> None:
         """Close the pool and the HTTP session."""
         if self._pool is not None:
@@ -163,3 +168,19 @@ class PageFetcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _SequentialFetcher(PageFetcher):
+    """A view of a `PageFetcher` whose `fetch_ordered` sends one request at a time."""
+
+    def __init__(self, inner: PageFetcher) -> None:  # noqa: D107 - shares the inner state
+        self.__dict__.update(inner.__dict__)
+        self._owns_session = False
+        self._pool = None
+
+    def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
+        for spec in specs:
+            yield self.fetch(spec)
+
+    def close(self) -> None:
+        pass

@@ -1,4 +1,9 @@
-"""The input partitions: picklable plans that executors read, with no secrets in their repr."""
+"""The input partitions: picklable plans that executors read, with no secrets in their repr.
+
+A stream micro-batch (and a batch read with a range kind) is a list of `WorkPartition`s, each
+holding work units of one or more streams: a sub-range to read (`RangeUnit`) or pages the
+driver already walked (`PagesUnit`).
+"""
 
 from __future__ import annotations
 
@@ -20,20 +25,6 @@ class RowsPartition(InputPartition):
 
 
 @dataclass(frozen=True)
-class RangePartition(InputPartition):
-    """A sub-range `[start, end)` of one stream, read by paging inside it."""
-
-    stream: str
-    row: dict[str, Any]
-    start: Any
-    end: Any
-    rate_limit: float | None = None
-
-    def __repr__(self) -> str:
-        return f"RangePartition(stream={self.stream!r}, start={self.start!r}, end={self.end!r})"
-
-
-@dataclass(frozen=True)
 class CarriedPage:
     """A page the driver fetched while walking a chain: its body and the records to emit."""
 
@@ -45,17 +36,51 @@ class CarriedPage:
 
 
 @dataclass(frozen=True)
-class PagesPartition(InputPartition):
-    """Pages of one stream that the driver already fetched: executors parse and convert them."""
+class RangeUnit:
+    """A sub-range `[start, end)` of one stream, read by paging inside it."""
+
+    stream: str
+    row: dict[str, Any]
+    start: Any
+    end: Any
+    weight: float = 1.0
+
+    def __repr__(self) -> str:
+        return f"RangeUnit(stream={self.stream!r}, start={self.start!r}, end={self.end!r})"
+
+
+@dataclass(frozen=True)
+class PagesUnit:
+    """Pages of one stream the driver already fetched: executors parse and convert them."""
 
     stream: str
     row: dict[str, Any]
     pages: tuple[CarriedPage, ...]
-    rate_limit: float | None = None
+
+    @property
+    def weight(self) -> float:
+        """The records the pages hold for the batch."""
+        return float(sum(p.stop - p.first for p in self.pages))
 
     def __repr__(self) -> str:
         size = sum(len(p.body) for p in self.pages)
-        return f"PagesPartition(stream={self.stream!r}, pages={len(self.pages)}, bytes={size})"
+        return f"PagesUnit(stream={self.stream!r}, pages={len(self.pages)}, bytes={size})"
+
+
+Unit = RangeUnit | PagesUnit
+
+
+@dataclass(frozen=True)
+class WorkPartition(InputPartition):
+    """One Spark task's share of a batch: units of one or several streams, read with up to
+    `requestConcurrency` units at once."""
+
+    units: tuple[Unit, ...]
+    rate_limit: float | None = None
+
+    def __repr__(self) -> str:
+        streams = len({u.stream for u in self.units})
+        return f"WorkPartition(units={len(self.units)}, streams={streams})"
 
 
 @dataclass(frozen=True)

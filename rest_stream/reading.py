@@ -11,10 +11,18 @@ from pyspark.sql.types import StructType
 from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords
 from rest_stream.chains import Walk
 from rest_stream.extract import compile_path
-from rest_stream.offsets import offset_kind
+from rest_stream.merging import merge_concurrently
+from rest_stream.offsets import RangeKind, offset_kind
 from rest_stream.options import RestOptions
 from rest_stream.pages import PageFetcher, parse_page, worker_session
-from rest_stream.partitions import ChainPartition, PagesPartition, RangePartition, RowsPartition
+from rest_stream.partitions import (
+    ChainPartition,
+    PagesUnit,
+    RangeUnit,
+    RowsPartition,
+    Unit,
+    WorkPartition,
+)
 from rest_stream.schema import INPUT_COLUMN, ArrowConverter, as_record
 from rest_stream.template import build_request
 
@@ -38,8 +46,10 @@ class PartitionReader:
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         """Record batches of `partition`, about one per page."""
-        if isinstance(partition, PagesPartition):
-            yield from self._batches(partition.row, self._carried(partition))
+        if isinstance(partition, WorkPartition) and not any(
+            isinstance(u, RangeUnit) for u in partition.units
+        ):
+            yield from self._units(None, partition.units)  # carried pages: no network
             return
         session = worker_session(self.options, partition.rate_limit)
         kind = None if isinstance(partition, RowsPartition) else offset_kind(self.options)
@@ -51,16 +61,35 @@ class PartitionReader:
         with PageFetcher(self.options, session=session, decoder=decoder) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
-            elif isinstance(partition, RangePartition):
-                assert kind is not None
-                pages = kind.read_range(fetcher, partition.row, partition.start, partition.end)
-                yield from self._batches(partition.row, pages)
+            elif isinstance(partition, WorkPartition):
+                yield from self._units(fetcher, partition.units)
             elif isinstance(partition, ChainPartition):
                 assert kind is not None
                 walk = Walk(kind, fetcher, partition.row, partition.start)
                 yield from self._batches(partition.row, ((w.page.source, w.records) for w in walk))
             else:
                 raise TypeError(f"unknown partition {partition!r}")
+
+    def _units(
+        self, fetcher: PageFetcher | None, units: tuple[Unit, ...]
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of every unit, `requestConcurrency` units at once. A lone range unit
+        keeps its own page concurrency (`page`, `offset`); units read side by side go one
+        request at a time each."""
+        width = self.options.request_concurrency
+        alone = len(units) == 1 or width <= 1
+        kind = offset_kind(self.options) if fetcher is not None else None
+
+        def source(unit: Unit) -> Any:
+            if isinstance(unit, PagesUnit):
+                return lambda: self._batches(unit.row, self._carried(unit))
+            assert fetcher is not None and isinstance(kind, RangeKind)
+            reader = fetcher if alone else fetcher.sequential()
+            return lambda: self._batches(
+                unit.row, kind.read_range(reader, unit.row, unit.start, unit.end)
+            )
+
+        yield from merge_concurrently([source(u) for u in units], width)
 
     def _rows(
         self, fetcher: PageFetcher, rows: Iterable[dict[str, Any]]
@@ -70,8 +99,8 @@ class PartitionReader:
         for row, page in zip(rows, fetcher.fetch_ordered(specs)):
             yield from self._batches(row, [(page.source, page.records)])
 
-    def _carried(self, partition: PagesPartition) -> Iterator[tuple[str, Sequence[Any]]]:
-        for carried in partition.pages:
+    def _carried(self, unit: PagesUnit) -> Iterator[tuple[str, Sequence[Any]]]:
+        for carried in unit.pages:
             batch = self.decoder.decode(carried.body) if self.decoder else None
             if batch is not None:
                 records: Sequence[Any] = ArrowRecords(batch)

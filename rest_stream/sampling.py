@@ -10,18 +10,19 @@ from rest_stream.errors import RestStreamError
 from rest_stream.offsets import offset_kind
 from rest_stream.options import RestOptions
 from rest_stream.pages import PageFetcher
-from rest_stream.planner import stream_rows
 from rest_stream.schema import infer_schema
+from rest_stream.streams import StreamList
 from rest_stream.template import build_request
 
 
 def sample_schema(options: RestOptions) -> StructType:
     """The schema inferred from up to `schemaSampleSize` responses."""
-    rows = list(stream_rows(options.input_data).values())[: options.schema_sample_size]
     kind = offset_kind(options) if options.stream.offset_type else None
     records: list[Any] = []
     sources: list[str] = []
-    with PageFetcher(options) as fetcher:
+    with PageFetcher(options, rate_limit=options.max_requests_per_second) as fetcher:
+        streams = StreamList(options).current(fetcher)
+        rows = list(streams.values())[: options.schema_sample_size]
         for row in rows:
             spec = kind.request(row, kind.initial()) if kind else build_request(options, row)
             page = fetcher.fetch(spec)
@@ -32,5 +33,5 @@ def sample_schema(options: RestOptions) -> StructType:
             f"Cannot infer a schema: the sample responses ({', '.join(sources)}) hold no records "
             "(check recordsPath), or pass one with .schema(...)."
         )
-    inputs = list(options.input_data) if options.include_inputs_in_output else []
+    inputs = list(streams.values()) if options.include_inputs_in_output else []
     return infer_schema(records, inputs)

@@ -1,16 +1,16 @@
 """`RestStreamReader`: the full `DataSourceStreamReader` with partitioned offsets.
 
-The driver-side instance finds each stream's end (`latestOffset`), walks cursor chains
-(keeping the pages it read, so executors never fetch them again) and plans partitions.
+It answers Spark's calls and delegates the rest to named parts: the stream list
+(`streams.StreamList`), the poll schedule (`schedule.PollSchedule`), the end finder
+(`latest.EndFinder`), chain walks and their cache (`walks`), and planning (`planner`).
 Executors run `read()` in a fresh instance: each partition carries its whole plan.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,58 +25,53 @@ from pyspark.sql.streaming.datasource import (
 from pyspark.sql.types import StructType
 
 from rest_stream.chains import Walk
-from rest_stream.errors import RestOffsetError
+from rest_stream.errors import RestOffsetError, RestOptionError
 from rest_stream.latest import EndFinder
-from rest_stream.offsets import OffsetKind, Position, offset_kind
+from rest_stream.offsets import OffsetKind, Position, RangeKind, offset_kind
 from rest_stream.options import RestOptions
 from rest_stream.pages import PageFetcher
 from rest_stream.partitions import CarriedPage
-from rest_stream.planner import (
-    STREAMS,
-    make_offset,
-    parts_per_stream,
-    plan_pages,
-    plan_ranges,
-    share,
-    stream_rows,
-    with_rate_shares,
-)
+from rest_stream.planner import STREAMS, make_offset, plan_batch, share, with_rate_shares
 from rest_stream.reading import PartitionReader
+from rest_stream.schedule import PollSchedule
+from rest_stream.streams import StreamList
+from rest_stream.walks import ByteBudget, WalkCache, carried, position_key
 
 log = logging.getLogger("rest_stream.stream")
-
-
-def _key(position: Position) -> str:
-    return json.dumps(position, sort_keys=True)
-
-
-def _carried(walk: Walk) -> list[CarriedPage]:
-    """Walk the chain; each page's body and the slice of it that belongs to the batch."""
-    return [CarriedPage(w.page.body, w.page.source, w.page.status, w.first, w.stop) for w in walk]
 
 
 class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Streams a REST API: one position per `inputData` row, exactly once across restarts.
 
-    >>> spark.readStream.format("rest").option("url", "https://api/items?since_id={id}") \\
-    ...     .option("offsetType", "incremental").option("offsetField", "id").load()
+    Spark builds it through `spark.readStream.format("rest")`; see `docs/offsets.md`.
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
+        if options.stream.offset_type is None:
+            raise RestOptionError(
+                "offsetType",
+                None,
+                "an offset kind for readStream (incremental, timestamp, cursor, page, offset "
+                "or link): a stream needs positions to resume from",
+            )
         self.options = options
         self.schema = schema
-        self.streams = stream_rows(options.input_data)
+        self.streams = StreamList(options, refresh_every=options.stream.streaming_interval)
+        self.schedule = PollSchedule(options.stream.streaming_interval)
+        self.walks = WalkCache()
         self._fetcher: PageFetcher | None = None
-        self._walks: dict[tuple[str, str], tuple[Position, list[CarriedPage]]] = {}
-        self._polled: dict[str, float] = {}
-        self._target: dict[str, Position] | None = None
-        self._available_now = False
-        self._latest: dict[str, Any] | None = None
+        self._fetcher_lock = threading.Lock()
+        self._available: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_fetcher=None, _walks={}, _latest=None)
+        state.update(_fetcher=None, _fetcher_lock=None, walks=None, _available={})
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._fetcher_lock = threading.Lock()
+        self.walks = WalkCache()
 
     @property
     def kind(self) -> OffsetKind:
@@ -85,18 +80,19 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     @property
     def fetcher(self) -> PageFetcher:
-        """The driver's HTTP session (created on first use, never pickled)."""
-        if self._fetcher is None:
-            self._fetcher = PageFetcher(
-                self.options, rate_limit=self.options.max_requests_per_second
-            )
-        return self._fetcher
+        """The driver's one HTTP session (created on first use, under a lock; never
+        pickled)."""
+        with self._fetcher_lock:
+            if self._fetcher is None:
+                rate = self.options.max_requests_per_second
+                self._fetcher = PageFetcher(self.options, rate_limit=rate)
+            return self._fetcher
 
     # -- offsets ----------------------------------------------------------------------------
     def initialOffset(self) -> dict[str, Any]:
         """Every stream at `initialOffset`."""
         initial = self.kind.initial()
-        return make_offset({key: initial for key in self.streams})
+        return make_offset({key: initial for key in self.streams.current(self.fetcher)})
 
     def getDefaultReadLimit(self) -> ReadLimit:
         """`ReadMaxRows(batchSize)` when `batchSize` is set, else all available."""
@@ -105,123 +101,170 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def prepareForTriggerAvailableNow(self) -> None:
         """Fix each stream's end at the first `latestOffset` call; later calls stop there."""
-        self._available_now = True
+        self.schedule.available_now = True
 
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         """Each stream's end for the next batch, within `limit` and `streamingInterval`."""
-        kind = self.kind
+        kind, fetcher = self.kind, self.fetcher
+        requests_before = fetcher.requests
+        streams = self.streams.current(fetcher)
         positions = dict(start.get(STREAMS, {}))
-        current = {key: positions.get(key, kind.initial()) for key in self.streams}
+        current = {key: positions.get(key, kind.initial()) for key in streams}
         budget = limit.max_rows if isinstance(limit, ReadMaxRows) else None
-        per_stream = share(budget, len(self.streams)) if budget else None
-        if self._available_now and self._target is None and kind.splittable:
-            self._target = self._map(lambda k: self._find_end(kind, k, current[k]))
-        self.fetcher  # noqa: B018 - created here, before threads share it
-        due = [key for key in self.streams if self._due(key)]
-        ends = self._map(lambda k: self._advance(kind, k, current[k], per_stream), due)
+        per_stream = share(budget, len(streams)) if budget else None
+        if self.schedule.available_now and self.schedule.targets is None and kind.splittable:
+            assert isinstance(kind, RangeKind)
+            self.schedule.targets = self._map(
+                lambda k: self._find_end(kind, k, current[k]), list(streams)
+            )
+        due = self.schedule.oldest_first([key for key in streams if self.schedule.due(key)])
+        bytes_left = ByteBudget(self.options.stream.max_bytes_per_batch)
+        ends = self._map(lambda k: self._advance(kind, k, current[k], per_stream, bytes_left), due)
         positions.update(current)
         positions.update(ends)
-        self._latest = make_offset(positions)
-        return self._latest
+        self._log_poll(len(streams), due, current, ends, fetcher.requests - requests_before)
+        return make_offset(positions)
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
-        """The end the last `latestOffset` call found."""
-        return self._latest
+        """The newest position known per stream, beyond what `batchSize` let into the last
+        batch, so a query's progress shows its lag (`sources[].latestOffset`)."""
+        return make_offset(self._available) if self._available else None
 
-    def _map(self, work: Any, keys: list[str] | None = None) -> dict[str, Any]:
-        keys = list(self.streams) if keys is None else keys
+    def _map(self, work: Callable[[str], Any], keys: list[str]) -> dict[str, Any]:
+        """`work` over `keys`, `requestConcurrency` at a time (the driver's requests)."""
         if len(keys) <= 1:
             return {key: work(key) for key in keys}
-        with ThreadPoolExecutor(max_workers=min(8, len(keys))) as pool:
+        width = max(1, min(self.options.request_concurrency, len(keys)))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="rest-poll") as pool:
             return dict(zip(keys, pool.map(work, keys)))
 
-    def _due(self, key: str) -> bool:
-        if self._available_now:
-            return True
-        last = self._polled.get(key)
-        return last is None or time.monotonic() - last >= self.options.stream.streaming_interval
+    def _find_end(self, kind: RangeKind, key: str, start: Position) -> Position:
+        return EndFinder(kind, self.fetcher).end(self.streams.row(key), start)
 
-    def _find_end(self, kind: OffsetKind, key: str, start: Position) -> Position:
-        return EndFinder(kind, self.fetcher).end(self.streams[key], start)
-
-    def _advance(self, kind: OffsetKind, key: str, start: Position, budget: int | None) -> Position:
-        if kind.splittable and (budget is None or kind.counts_records):
-            end = self._target[key] if self._target else self._find_end(kind, key, start)
+    def _advance(
+        self,
+        kind: OffsetKind,
+        key: str,
+        start: Position,
+        budget: int | None,
+        bytes_left: ByteBudget,
+    ) -> Position:
+        if isinstance(kind, RangeKind) and (budget is None or kind.counts_records):
+            end = self.schedule.target(key)
+            if end is None:
+                end = self._find_end(kind, key, start)
+            self._available[key] = end
             capped = end if budget is None else min(end, kind.advance(start, budget))
             if capped == end:
-                self._polled[key] = time.monotonic()
+                self.schedule.caught_up(key)
             return start if kind.reached(start, capped) else capped
-        return self._walk(kind, key, start, budget)
+        return self._walk(kind, key, start, budget, bytes_left)
 
-    def _walk(self, kind: OffsetKind, key: str, start: Position, budget: int | None) -> Position:
+    def _walk(
+        self,
+        kind: OffsetKind,
+        key: str,
+        start: Position,
+        budget: int | None,
+        bytes_left: ByteBudget,
+    ) -> Position:
         walk = Walk(
             kind,
             self.fetcher,
-            self.streams[key],
+            self.streams.row(key),
             start,
-            end=self._target.get(key) if self._target else None,
+            end=self.schedule.target(key),
             max_records=budget,
             max_pages=self.options.stream.max_pages_per_batch,
             keep_body=True,
+            byte_budget=bytes_left,
         )
-        pages = _carried(walk)
+        pages = carried(walk)
         if walk.caught_up:
-            self._polled[key] = time.monotonic()
+            self.schedule.caught_up(key)
         if pages:
-            self._walks[(key, _key(start))] = (walk.position, pages)
+            self.walks.put(key, start, walk.position, pages)
+        self._available[key] = walk.position
         return walk.position
+
+    def _log_poll(
+        self,
+        total: int,
+        due: list[str],
+        current: dict[str, Any],
+        ends: dict[str, Any],
+        requests: int,
+    ) -> None:
+        moved = {k: v for k, v in ends.items() if position_key(v) != position_key(current[k])}
+        shown = ", ".join(
+            f"{self.options.redact(k)}: {position_key(current[k])} → {position_key(v)}"
+            for k, v in list(moved.items())[:5]
+        )
+        more = f" (+{len(moved) - 5} more)" if len(moved) > 5 else ""
+        log.info(
+            "poll: %d of %d streams due, %d requests, %d streams advance%s%s",
+            len(due),
+            total,
+            requests,
+            len(moved),
+            f": {shown}" if shown else "",
+            more,
+        )
 
     # -- planning ---------------------------------------------------------------------------
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[InputPartition]:
-        """The plan of one batch: sub-ranges, or the pages walked for it (again on replay)."""
+        """The plan of one batch: sub-ranges and the pages walked for it (walked again on a
+        replay), packed into at most `numPartitions` tasks."""
         kind = self.kind
         starts, ends = start.get(STREAMS, {}), end.get(STREAMS, {})
-        ranges, planned = [], []
-        changed = [k for k in ends if _key(starts.get(k, kind.initial())) != _key(ends[k])]
-        parts = parts_per_stream(self.options.num_partitions, len(changed))
-        for key in changed:
-            lo, hi = starts.get(key, kind.initial()), ends[key]
-            pages = self._pages(kind, key, lo, hi)
-            if pages is not None:
-                planned += plan_pages(key, self._row(key), pages, parts)
-            else:
-                ranges.append((key, self._row(key), lo, hi))
-        split = plan_ranges(kind, ranges, self.options.num_partitions)
-        return planned + with_rate_shares(split, self.options.max_requests_per_second)
+        changed = [
+            k for k in ends if position_key(starts.get(k, kind.initial())) != position_key(ends[k])
+        ]
+        bounds = {key: (starts.get(key, kind.initial()), ends[key]) for key in changed}
+        walked = self._map(lambda k: self._pages(kind, k, *bounds[k]), changed)
+        ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
+        pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]
+        range_kind = kind if isinstance(kind, RangeKind) else None
+        plan = plan_batch(
+            range_kind,
+            ranges,
+            pages,
+            self.options.num_partitions,
+            self.options.request_concurrency,
+        )
+        return with_rate_shares(plan, self.options.max_requests_per_second)
 
     def _pages(
         self, kind: OffsetKind, key: str, lo: Position, hi: Position
     ) -> list[CarriedPage] | None:
-        cached = self._walks.pop((key, _key(lo)), None)
-        if cached is not None and _key(cached[0]) == _key(hi):
-            return cached[1]
-        if kind.splittable:
-            return None
-        walk = Walk(kind, self.fetcher, self._row(key), lo, end=hi, keep_body=True)
-        pages = _carried(walk)
-        if _key(walk.position) != _key(hi):
+        """The pages walked for `[lo, hi)`: cached, walked again on a replay, or None for a
+        range to read on executors."""
+        cached = self.walks.take(key, lo, hi)
+        if cached is not None:
+            return cached
+        if isinstance(kind, RangeKind):
+            return None  # a walked range replays as a range: its ends fall between timestamps
+        walk = Walk(kind, self.fetcher, self.streams.row(key), lo, end=hi, keep_body=True)
+        pages = carried(walk)
+        if position_key(walk.position) != position_key(hi):
             raise RestOffsetError(
-                f"Replaying stream {key} from {_key(lo)} ended at {_key(walk.position)}, not "
-                f"at the logged end {_key(hi)}: the API no longer serves the same pages."
+                f"Replaying stream {self.options.redact(key)} from {position_key(lo)} ended at "
+                f"{position_key(walk.position)}, not at the logged end {position_key(hi)}: "
+                "the API no longer serves the same pages."
             )
         return pages
 
-    def _row(self, key: str) -> dict[str, Any]:
-        """The input row of a stream; a stream logged in the checkpoint but since removed
-        from `inputData` is still replayed (its key is its row)."""
-        row = self.streams.get(key)
-        return row if row is not None else json.loads(key)
-
     def commit(self, end: dict[str, Any]) -> None:
         """Forget walked pages of batches before `end`."""
-        done = {(k, _key(v)) for k, v in end.get(STREAMS, {}).items()}
-        self._walks = {k: v for k, v in self._walks.items() if k in done}
+        self.walks.forget_before(end.get(STREAMS, {}))
 
     def stop(self) -> None:
         """Close the driver's HTTP session."""
-        if self._fetcher is not None:
-            self._fetcher.close()
-            self._fetcher = None
+        with self._fetcher_lock:
+            fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None:
+            fetcher.close()
+        self.walks.clear()
 
     # -- executors --------------------------------------------------------------------------
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:

@@ -29,7 +29,7 @@ from rest_stream.errors import RestOffsetError
 from rest_stream.extract import compile_path, extract_records
 from rest_stream.offsets import offset_kind
 from rest_stream.options import parse_options
-from rest_stream.partitions import CarriedPage, PagesPartition, RangePartition, RowsPartition
+from rest_stream.partitions import CarriedPage, PagesUnit, RangeUnit, RowsPartition, WorkPartition
 from rest_stream.reading import PartitionReader
 from rest_stream.schema import ArrowConverter, as_record
 
@@ -283,7 +283,7 @@ def test_a_page_range_is_decoded_and_a_misfit_page_still_reads(
     httpx_mock.add_response(url=URL + "?page=2", content=misfit)
     httpx_mock.add_response(url=URL + "?page=3", content=page_body(3, 4))
     options = parse_options(PAGE_OPTIONS)
-    rows = read_all(PartitionReader(options, schema), RangePartition("s", {}, 3, 24))
+    rows = read_all(PartitionReader(options, schema), WorkPartition((RangeUnit("s", {}, 3, 24),)))
     assert [r["id"] for r in rows] == list(range(4, 25))
     assert rows[7] == {"id": 11, "name": "11"}  # the general path's string of a number
     assert rows[8] == {"id": 12, "name": "n12"} and rows[0] == {"id": 4, "name": "n4"}
@@ -309,7 +309,8 @@ def test_incremental_ranges_are_decoded_and_cut_to_the_range(
     httpx_mock.add_response(url=URL + "?since=6", content=ids_body(6, 9, 7, 12, 8))  # unsorted
     schema = StructType([StructField("id", LongType()), StructField("name", StringType())])
     rows = read_all(
-        PartitionReader(parse_options(INCREMENTAL), schema), RangePartition("s", {}, 3, 10)
+        PartitionReader(parse_options(INCREMENTAL), schema),
+        WorkPartition((RangeUnit("s", {}, 3, 10),)),
     )
     assert rows == [{"id": i, "name": f"n{i}"} for i in (3, 4, 5, 6, 9, 7, 8)]
     assert [c is not None for c in decode_calls] == [True, True]
@@ -324,7 +325,7 @@ def test_incremental_ranges_without_the_id_in_the_schema_are_not_decoded(
         StructType([StructField("id", StringType())]),  # ids read as strings
     ):
         reader = PartitionReader(parse_options(INCREMENTAL), schema)
-        assert len(read_all(reader, RangePartition("s", {}, 1, 3))) == 2
+        assert len(read_all(reader, WorkPartition((RangeUnit("s", {}, 1, 3),)))) == 2
     assert decode_calls == []
 
 
@@ -334,7 +335,10 @@ def test_a_decoded_page_with_a_record_missing_its_id_fails_naming_it(
     httpx_mock.add_response(url=URL + "?since=1", content=ids_body(1, None, 3))
     schema = StructType([StructField("id", LongType())])
     with pytest.raises(RestOffsetError, match=r"Record 1 of .* recordOffsetPath=\$\.id"):
-        read_all(PartitionReader(parse_options(INCREMENTAL), schema), RangePartition("s", {}, 1, 9))
+        read_all(
+            PartitionReader(parse_options(INCREMENTAL), schema),
+            WorkPartition((RangeUnit("s", {}, 1, 9),)),
+        )
 
 
 TIMESTAMPS = {
@@ -391,7 +395,7 @@ def test_timestamp_ranges_read_decoded_pages_as_the_general_path_does(
         httpx_mock.add_response(url=url, content=events_body(*times), is_reusable=True)
     options = parse_options({**TIMESTAMPS, **extra})
     schema = StructType([StructField("id", LongType()), StructField("ts", ts_type)])
-    partition = RangePartition("s", {}, start, end)
+    partition = WorkPartition((RangeUnit("s", {}, start, end),))
     decoded = PartitionReader(options, schema)
     general = PartitionReader(options, schema)
     general.decoder = None
@@ -412,7 +416,7 @@ def test_a_timestamp_page_that_names_its_next_offset_takes_the_general_path(
     httpx_mock.add_response(url=URL + "?since=14", content=events_body(15, 16))
     schema = StructType([StructField("id", LongType()), StructField("ts", LongType())])
     reader = PartitionReader(parse_options(TIMESTAMPS), schema)
-    rows = read_all(reader, RangePartition("s", {}, 10.0, 15))
+    rows = read_all(reader, WorkPartition((RangeUnit("s", {}, 10.0, 15),)))
     assert [r["ts"] for r in rows] == [11, 12, 13, 15]  # 13 is not held back: 14 was named
     assert [call is not None for call in decode_calls] == [False, True]
 
@@ -452,6 +456,6 @@ def test_carried_pages_are_decoded_and_cut_to_their_records(
         CarriedPage(page_body(1), URL, 200, 2, 5),
         CarriedPage(b'{"data":[{"id":"x"},{"id":7}]}', URL, 200, 1, 2),  # general path
     )
-    rows = read_all(PartitionReader(options, schema), PagesPartition("s", {}, pages))
+    rows = read_all(PartitionReader(options, schema), WorkPartition((PagesUnit("s", {}, pages),)))
     assert [r["id"] for r in rows] == [3, 4, 5, 7]
     assert [c is not None for c in decode_calls] == [True, False]

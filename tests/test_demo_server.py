@@ -454,13 +454,11 @@ def test_max_concurrency_with_latency() -> None:
                 barrier.wait()
                 assert c.get("/pages", params={"page": page, "per_page": 10}).status_code == 200
 
-        start = time.perf_counter()
         threads = [threading.Thread(target=fetch, args=(p,)) for p in range(1, 7)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert time.perf_counter() - start < 0.6  # served in parallel, not 6 x 150 ms
         assert demo.max_concurrency() == 6
         assert demo.max_concurrency("/pages") == 6
         assert demo.max_concurrency("/items") == 0

@@ -11,17 +11,19 @@ import pytest
 from rest_stream import planner
 from rest_stream.offsets import offset_kind
 from rest_stream.options import parse_options
-from rest_stream.partitions import CarriedPage, PagesPartition, RangePartition, RowsPartition
+from rest_stream.partitions import CarriedPage, PagesUnit, RangeUnit, RowsPartition, WorkPartition
 from rest_stream.planner import (
     STREAMS,
     make_offset,
-    parts_per_stream,
-    plan_pages,
-    plan_ranges,
+    pack,
+    page_units,
+    plan_batch,
     plan_rows,
+    range_units,
     share,
     stream_key,
     stream_rows,
+    task_count,
 )
 
 URL = "https://api.example.com/items"
@@ -72,15 +74,11 @@ def test_make_offset_is_independent_of_insertion_order() -> None:
     assert json.dumps(one) == json.dumps(two)
 
 
-def test_parts_per_stream_and_share(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert parts_per_stream(8, 1) == 8
-    assert parts_per_stream(8, 3) == 2
-    assert parts_per_stream(8, 8) == 1
-    assert parts_per_stream(8, 20) == 1
-    assert parts_per_stream(8, 0) == 8
+def test_task_count_and_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert task_count(8) == 8
     monkeypatch.setattr(planner.os, "cpu_count", lambda: 6)
     assert planner.default_parallelism() == 6
-    assert parts_per_stream(None, 2) == 3
+    assert task_count(None) == 6
     monkeypatch.setattr(planner.os, "cpu_count", lambda: None)
     assert planner.default_parallelism() == 2
     monkeypatch.setattr(planner.os, "cpu_count", lambda: 1)
@@ -88,49 +86,88 @@ def test_parts_per_stream_and_share(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (share(10, 3), share(10, 0), share(2, 5)) == (3, 10, 1)
 
 
-def test_plan_ranges() -> None:
-    kind = offset_kind(
+def incremental_kind() -> Any:
+    return offset_kind(
         parse_options({"url": URL, "offsetType": "incremental", "offsetField": "id"})
     )
-    ranges = [("k1", {"r": 1}, 0, 100), ("k2", {"r": 2}, 50, 53), ("k3", {"r": 3}, 7, 7)]
-    plan = plan_ranges(kind, ranges, 8)  # 8 // 3 = 2 parts per stream
-    assert plan == [
-        RangePartition("k1", {"r": 1}, 0, 50),
-        RangePartition("k1", {"r": 1}, 50, 100),
-        RangePartition("k2", {"r": 2}, 50, 51),
-        RangePartition("k2", {"r": 2}, 51, 53),
-    ]
-    assert plan_ranges(kind, [("k", {}, 0, 10)], 4) == [
-        RangePartition("k", {}, 0, 2),
-        RangePartition("k", {}, 2, 5),
-        RangePartition("k", {}, 5, 7),
-        RangePartition("k", {}, 7, 10),
-    ]
-    assert plan_ranges(kind, [], 4) == []
 
 
-def test_plan_ranges_for_pages_align_to_pages() -> None:
+def test_range_units_give_each_stream_pieces_by_size() -> None:
+    kind = incremental_kind()
+    ranges = [("k1", {"r": 1}, 0, 100), ("k2", {"r": 2}, 50, 53)]
+    units = range_units(kind, ranges, 8)
+    assert [(u.stream, u.start, u.end) for u in units if u.stream == "k2"] == [("k2", 50, 53)]
+    big = [(u.start, u.end) for u in units if u.stream == "k1"]
+    assert big[0][0] == 0 and big[-1][1] == 100 and len(big) == 8
+    assert all(a[1] == b[0] for a, b in zip(big, big[1:]))
+    assert sum(u.weight for u in units) == 103
+    assert range_units(kind, [], 4) == []
+
+
+def test_plan_batch_splits_one_backfill_over_every_task() -> None:
+    kind = incremental_kind()
+    plan = plan_batch(kind, [("k", {}, 0, 8000)], [], 8, 4)
+    assert len(plan) == 8
+    assert all(len(p.units) == 4 for p in plan)
+    covered = sorted((u.start, u.end) for p in plan for u in p.units)
+    assert covered[0][0] == 0 and covered[-1][1] == 8000
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))
+    loads = [sum(u.weight for u in p.units) for p in plan]
+    assert max(loads) - min(loads) <= 2
+
+
+def test_plan_batch_never_exceeds_num_partitions_with_many_small_streams() -> None:
+    kind = incremental_kind()
+    ranges = [(f"s{i:04}", {"i": i}, 0, 20 + i % 7) for i in range(1000)]
+    for tasks in (1, 2, 8, 13):
+        plan = plan_batch(kind, ranges, [], tasks, 4)
+        assert len(plan) == tasks
+        streams = sorted(u.stream for p in plan for u in p.units)
+        assert streams == sorted(key for key, *_ in ranges)  # every stream once
+        loads = [sum(u.weight for u in p.units) for p in plan]
+        assert max(loads) - min(loads) <= 26  # one unit at most between tasks
+
+
+def test_plan_batch_for_pages_aligns_units_to_pages() -> None:
     options = parse_options(
         {"url": URL, "offsetType": "page", "offsetField": "page", "pageSize": "25"}
     )
-    plan = plan_ranges(offset_kind(options), [("k", {}, 10, 110)], 3)
-    assert [(p.start, p.end) for p in plan] == [(10, 50), (50, 100), (100, 110)]
+    plan = plan_batch(offset_kind(options), [("k", {}, 10, 110)], [], 3, 1)
+    assert sorted((u.start, u.end) for p in plan for u in p.units) == [
+        (10, 50),
+        (50, 100),
+        (100, 110),
+    ]
 
 
-def test_plan_pages_chunks_adjacent_pages() -> None:
+def test_page_units_chunk_adjacent_pages() -> None:
     pages = [CarriedPage(b"[%d]" % i, f"{URL}?p={i}", 200, 0, 1) for i in range(5)]
-    plan = plan_pages("k", {"r": 1}, pages, 2)
-    assert plan == [
-        PagesPartition("k", {"r": 1}, tuple(pages[0:3])),
-        PagesPartition("k", {"r": 1}, tuple(pages[3:5])),
+    units = page_units("k", {"r": 1}, pages, 2)
+    assert units == [
+        PagesUnit("k", {"r": 1}, tuple(pages[0:3])),
+        PagesUnit("k", {"r": 1}, tuple(pages[3:5])),
     ]
     for parts in range(1, 9):
-        plan = plan_pages("k", {}, pages, parts)
-        assert 1 <= len(plan) <= min(parts, 5)
-        assert [p for part in plan for p in part.pages] == pages
-    assert len(plan_pages("k", {}, pages, 5)) == 5
-    assert plan_pages("k", {}, pages, 0) == [PagesPartition("k", {}, tuple(pages))]
-    assert plan_pages("k", {}, [], 4) == []
+        units = page_units("k", {}, pages, parts)
+        assert 1 <= len(units) <= min(parts, 5)
+        assert [p for unit in units for p in unit.pages] == pages
+    assert page_units("k", {}, pages, 0) == [PagesUnit("k", {}, tuple(pages))]
+    assert page_units("k", {}, [], 4) == []
+
+
+def test_walked_streams_share_tasks() -> None:
+    pages = [CarriedPage(b"[1]", URL, 200, 0, 1)]
+    walked = [(f"s{i}", {"i": i}, pages) for i in range(200)]
+    plan = plan_batch(None, [], walked, 4, 4)
+    assert len(plan) == 4
+    assert sorted(u.stream for p in plan for u in p.units) == sorted(w[0] for w in walked)
+
+
+def test_pack_is_deterministic() -> None:
+    kind = incremental_kind()
+    ranges = [(f"s{i}", {}, 0, 10 + i) for i in range(30)]
+    assert plan_batch(kind, ranges, [], 4, 2) == plan_batch(kind, ranges, [], 4, 2)
+    assert pack([], 4) == []
 
 
 def test_plan_rows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,14 +188,15 @@ def test_plan_rows(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_partitions_pickle_and_hide_rows_in_repr() -> None:
-    partition = RangePartition('{"r":1}', {"r": 1}, 0, 10)
+    unit = RangeUnit('{"r":1}', {"r": 1, "token": "x"}, 0, 10)
+    assert repr(unit) == "RangeUnit(stream='{\"r\":1}', start=0, end=10)"
+    pages = PagesUnit("k", {}, (CarriedPage(b"[1]", URL, 200, 0, 1),))
+    assert repr(pages) == "PagesUnit(stream='k', pages=1, bytes=3)"
+    partition = WorkPartition((unit, pages))
     assert pickle.loads(pickle.dumps(partition)) == partition
-    assert repr(partition) == "RangePartition(stream='{\"r\":1}', start=0, end=10)"
+    assert repr(partition) == "WorkPartition(units=2, streams=2)"
     rows = RowsPartition(({"token": "x"},))
     assert repr(rows) == "RowsPartition(rows=1)"
-    pages = PagesPartition("k", {}, (CarriedPage(b"[1]", URL, 200, 0, 1),))
-    assert repr(pages) == "PagesPartition(stream='k', pages=1, bytes=3)"
-    assert pickle.loads(pickle.dumps(pages)) == pages
 
 
 def test_with_rate_shares() -> None:
@@ -170,8 +208,13 @@ def test_with_rate_shares() -> None:
     assert [p.rows for p in shared] == [p.rows for p in plan]
     assert with_rate_shares(plan, None) == plan
     assert with_rate_shares([], 10.0) == []
-    ranges = [RangePartition("k", {}, 0, 5), RangePartition("k", {}, 5, 9)]
-    assert with_rate_shares(ranges, 1.0) == [
-        RangePartition("k", {}, 0, 5, 0.5),
-        RangePartition("k", {}, 5, 9, 0.5),
-    ]
+    work = [WorkPartition((RangeUnit("k", {}, 0, 5),)), WorkPartition((RangeUnit("k", {}, 5, 9),))]
+    assert [p.rate_limit for p in with_rate_shares(work, 1.0)] == [0.5, 0.5]
+
+
+def test_stream_key_fields_name_a_stream() -> None:
+    rows = stream_rows([{"repo": "a", "stars": 1}, {"repo": "b", "stars": 2}], ["repo"])
+    assert list(rows) == ['{"repo":"a"}', '{"repo":"b"}']
+    assert rows['{"repo":"a"}'] == {"repo": "a", "stars": 1}
+    grown = stream_rows([{"repo": "a", "stars": 5, "topic": "x"}], ["repo"])
+    assert list(grown) == ['{"repo":"a"}']  # another field does not restart the stream

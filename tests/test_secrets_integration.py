@@ -248,7 +248,7 @@ PLANS = {
     "rows": ({"inputData": '[{"region": "eu"}, {"region": "us"}]'}, "RowsPartition"),
     "incremental": (
         {"offsetType": "incremental", "offsetField": "since_id", "numPartitions": "2"},
-        "RangePartition",
+        "WorkPartition",
     ),
     "link": ({"offsetType": "link"}, "ChainPartition"),
 }

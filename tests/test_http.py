@@ -23,6 +23,7 @@ from rest_stream.http import (
     redact_url,
 )
 from rest_stream.options import RestOptions, parse_options
+from rest_stream.ratelimit import clear_budgets
 from rest_stream.request import RequestSpec
 
 URL = "https://api.example.com/items"
@@ -30,17 +31,28 @@ TOKEN_URL = "https://auth.example.com/token"
 
 
 class Sleeps(list[float]):
-    """A stand-in for `time.sleep` that records the waits instead of sleeping."""
+    """A stand-in for `time.sleep` that records the waits instead of sleeping, and the clock
+    those waits move forward (`clock`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
 
     def __call__(self, seconds: float) -> None:
         self.append(float(seconds))
+        self.now += float(seconds)
+
+    def clock(self) -> float:
+        return self.now
 
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
     clear_token_cache()
+    clear_budgets()
     yield
     clear_token_cache()
+    clear_budgets()
 
 
 @pytest.fixture
@@ -53,7 +65,7 @@ def options(**raw: str) -> RestOptions:
 
 
 def session(sleeps: Sleeps, **raw: str) -> HttpSession:
-    return HttpSession(options(**raw), sleep=sleeps)
+    return HttpSession(options(**raw), sleep=sleeps, clock=sleeps.clock)
 
 
 def get(url: str = URL) -> RequestSpec:
@@ -99,7 +111,7 @@ def test_client_is_built_from_the_options(sleeps: Sleeps) -> None:
     with http:
         client = http.client
         assert client.timeout == httpx.Timeout(7.0, connect=2.0)
-        assert client.follow_redirects is True
+        assert client.follow_redirects is False  # HttpSession follows them itself
         assert http.client is client
     assert client.is_closed
 

@@ -176,6 +176,51 @@ def test_retry_after_http_date_is_honoured(httpx_mock: HTTPXMock, sleeps: Sleeps
     assert len(sleeps) == 1 and 18.0 <= sleeps[0] <= 20.0
 
 
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(httpx_mock: HTTPXMock, sleeps: Sleeps, status: int) -> None:
+    httpx_mock.add_response(status_code=status)
+    httpx_mock.add_response(json=[1])
+    assert session(sleeps).fetch(get()).json() == [1]
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 501, 505])
+def test_final_statuses_are_not_retried(httpx_mock: HTTPXMock, sleeps: Sleeps, status: int) -> None:
+    httpx_mock.add_response(status_code=status)
+    with pytest.raises(RestHTTPError) as caught:
+        session(sleeps).fetch(get())
+    assert (caught.value.status, caught.value.attempts) == (status, 1)
+    assert sleeps == []
+
+
+def test_503_retry_after_is_honoured(httpx_mock: HTTPXMock, sleeps: Sleeps) -> None:
+    httpx_mock.add_response(status_code=503, headers={"Retry-After": "4"})
+    httpx_mock.add_response()
+    session(sleeps).fetch(get())
+    assert sleeps == [4.0]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "3"}, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"}],
+    ids=["retry-after", "remaining-0"],
+)
+def test_a_rate_limit_403_is_retried_after_the_wait_it_asks(
+    httpx_mock: HTTPXMock, sleeps: Sleeps, headers: dict[str, str]
+) -> None:
+    httpx_mock.add_response(status_code=403, headers=headers, text="rate limit exceeded")
+    httpx_mock.add_response(json=[1])
+    assert session(sleeps).fetch(get()).json() == [1]
+    assert sleeps == [3.0]
+
+
+def test_a_403_with_budget_left_is_not_retried(httpx_mock: HTTPXMock, sleeps: Sleeps) -> None:
+    httpx_mock.add_response(status_code=403, headers={"X-RateLimit-Remaining": "12"})
+    with pytest.raises(RestHTTPError) as caught:
+        session(sleeps).fetch(get())
+    assert caught.value.attempts == 1
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("0", 0.0), ("12", 12.0), ("-3", None), ("soon", None), ("", None), (None, None)],

@@ -391,7 +391,7 @@ class HttpSession:
             cause = _describe(exc, self.options)
             hint = tls_problem(exc)
             if hint is not None:
-                cause = f"{cause} ({hint})"
+                cause = f"{cause}. {hint}"
             raise RestConnectionError(spec.method, url, cause, self._attempts()) from None
         if response.is_error:
             raise self._http_error(spec, response)

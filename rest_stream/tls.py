@@ -72,9 +72,9 @@ def _load_client_certificate(context: ssl.SSLContext, options: RestOptions) -> N
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason)
-    return type(exc).__name__
+    if isinstance(exc, ssl.SSLError):
+        return str(exc)  # like "[SSL] PEM lib (_ssl.c:3900)": no path in it
+    return type(exc).__name__  # an OSError's text would show the path
 
 
 def _warn_unverified(url: str) -> None:

@@ -36,6 +36,7 @@ from rest_stream.auth import TokenRequestError, build_auth
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
 from rest_stream.options import SENSITIVE_HEADER, RestOptions
 from rest_stream.ratelimit import (
+    Budget,
     HeaderNames,
     budget_for,
     origin_of,
@@ -360,6 +361,7 @@ class HttpSession:
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._warned_origins: set[str] = set()
+        self._local = threading.local()
 
     @property
     def client(self) -> httpx.Client:
@@ -403,24 +405,44 @@ class HttpSession:
         An httpx request hook: it runs for every request the client sends, token requests
         of the auth flow included.
         """
-        budget_for(origin_of(request.url)).acquire(
-            clock=self._clock, sleep=self._sleep, max_wait=self.options.retry_max_wait_seconds
+        budget = budget_for(origin_of(request.url))
+        budget.acquire(
+            clock=self._clock,
+            sleep=self._sleep,
+            max_wait=self.options.retry_max_wait_seconds,
+            low_water=self.options.request_concurrency,
         )
+        self._in_flight().append(budget)
         if self.limiter is not None:
             self.limiter.acquire()
 
     def after_send(self, response: httpx.Response) -> None:
         """Tell the origin's budget what `response`'s rate-limit headers say (a response hook)."""
+        budget = budget_for(origin_of(response.request.url))
+        in_flight = self._in_flight()
+        if budget in in_flight:
+            in_flight.remove(budget)
         signal = read_signal(response, self._names)
-        if signal.remaining is not None or signal.reset is not None or signal.retry_after:
-            budget_for(signal.origin).observe(
-                signal, self._clock(), self.options.retry_max_wait_seconds
-            )
+        known = signal.remaining is not None or signal.reset is not None or signal.retry_after
+        budget.settle(signal if known else None, self._clock(), self.options.retry_max_wait_seconds)
+
+    def _in_flight(self) -> list[Budget]:
+        """The budgets this thread's requests in flight count against."""
+        sent: list[Budget] | None = getattr(self._local, "in_flight", None)
+        if sent is None:
+            sent = self._local.in_flight = []
+        return sent
 
     def _send_once(self, client: httpx.Client, *, spec: RequestSpec) -> httpx.Response:
         """One attempt: a fresh request (so auth runs again), its redirects followed."""
-        request = build_request(client, spec, self._credentials)
-        return self._follow_redirects(client, spec, request, client.send(request))
+        try:
+            request = build_request(client, spec, self._credentials)
+            return self._follow_redirects(client, spec, request, client.send(request))
+        finally:
+            in_flight = self._in_flight()
+            for budget in in_flight:  # requests that failed: no response said anything
+                budget.release()
+            in_flight.clear()
 
     def _follow_redirects(
         self,

@@ -43,6 +43,11 @@ EPOCH_MILLIS_THRESHOLD = 1e12
 #: Waits shorter than this are not worth a sleep (clock noise between two readings of a header).
 MIN_WAIT_SECONDS = 0.01
 
+#: How long a request near the end of the budget waits for the answers of the others in
+#: flight: in steps of `DRAIN_STEP_SECONDS`, `MAX_DRAIN_SECONDS` in all (then it goes).
+DRAIN_STEP_SECONDS = 0.5
+MAX_DRAIN_SECONDS = 10.0
+
 #: Two resets closer than this (seconds) belong to one window: APIs round resets to seconds.
 WINDOW_SLACK_SECONDS = 1.0
 
@@ -259,55 +264,87 @@ def origin_of(url: httpx.URL | str) -> str:
 class Budget:
     """What the API said about the budget of one origin, shared by the threads of a process.
 
-    `acquire` before each request: it counts the request against the remaining budget and
-    waits while that budget is spent until its reset, or while a `Retry-After` holds. `observe`
-    each response: the API's count wins when it is lower or belongs to a new window.
+    `acquire` before each request: it waits while the budget is spent until its reset, or
+    while a `Retry-After` holds, then counts the request as sent and in flight. `settle` each
+    answered request (`release` one that got no answer): the API's count, less this process's
+    requests still in flight, wins when it is lower or belongs to a new window.
+
+    Other processes spend the same budget unseen, so while nothing is known of it (the first
+    request to the origin, the first of a new window) and near its end (no more left than
+    `low_water`, the requests one task keeps in flight), a request goes only once this
+    process has no other in flight: each decision then stands on the API's latest count, and
+    a process loses about one request per window, at most, to the race with the others.
     Times are on the caller's monotonic clock.
     """
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
         self.remaining: int | None = None
         self.reset_at: float | None = None
+        self.in_flight = 0
+        self.answered = False  # some request of this origin got an answer
+        self.limited = False  # the origin announces a budget
         self._spent_signal: RateLimitSignal | None = None
         self.blocked_until: float | None = None
         self._blocked_status = 0
         self._logged_deadline: float | None = None
 
+    def settle(self, signal: RateLimitSignal | None, now: float, max_wait: float) -> None:
+        """A request of this origin got its answer (at `now`), which said `signal`."""
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            self.answered = True
+            if signal is not None:
+                self._observe(signal, now, max_wait)
+            self._settled.notify_all()
+
+    def release(self) -> None:
+        """A request counted by `acquire` got no answer (it failed, or was never sent)."""
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            self._settled.notify_all()
+
     def observe(self, signal: RateLimitSignal, now: float, max_wait: float) -> None:
         """Take in what a response of this origin said (received at `now`)."""
         with self._lock:
-            self._expire(now)
-            if signal.retry_after is not None:  # read on 403, 429 and 503 only
-                until = now + min(signal.retry_after, max_wait)
-                if self.blocked_until is None or until > self.blocked_until:
-                    self.blocked_until, self._blocked_status = until, signal.status
-            remaining = signal.remaining
-            if remaining is None and signal.status == 429 and signal.reset is not None:
-                remaining = 0  # a 429 with a reset but no count: nothing left until then
-            if remaining is None:
-                return
-            reset_at = now + signal.reset if signal.reset is not None else None
-            same_window = self.remaining is not None and (
-                reset_at is None
-                or self.reset_at is None
-                or reset_at <= self.reset_at + WINDOW_SLACK_SECONDS
-            )
-            if same_window:
-                assert self.remaining is not None
-                self.remaining = min(self.remaining, remaining)
-                if reset_at is not None:
-                    self.reset_at = max(self.reset_at or reset_at, reset_at)
-            else:
-                self.remaining, self.reset_at = remaining, reset_at
-            if self.remaining <= 0:
-                self._spent_signal = signal
+            self._observe(signal, now, max_wait)
 
-    def acquire(self, *, clock: Clock, sleep: Sleep, max_wait: float) -> None:
+    def _observe(self, signal: RateLimitSignal, now: float, max_wait: float) -> None:
+        self._expire(now)
+        if signal.retry_after is not None:  # read on 403, 429 and 503 only
+            until = now + min(signal.retry_after, max_wait)
+            if self.blocked_until is None or until > self.blocked_until:
+                self.blocked_until, self._blocked_status = until, signal.status
+        remaining = signal.remaining
+        if remaining is None and signal.status == 429 and signal.reset is not None:
+            remaining = 0  # a 429 with a reset but no count: nothing left until then
+        if remaining is None:
+            return
+        self.limited = True
+        remaining = max(0, remaining - self.in_flight)  # ours in flight may not be counted yet
+        reset_at = now + signal.reset if signal.reset is not None else None
+        same_window = self.remaining is not None and (
+            reset_at is None
+            or self.reset_at is None
+            or reset_at <= self.reset_at + WINDOW_SLACK_SECONDS
+        )
+        if same_window:
+            assert self.remaining is not None
+            self.remaining = min(self.remaining, remaining)
+            if reset_at is not None:
+                self.reset_at = max(self.reset_at or reset_at, reset_at)
+        else:
+            self.remaining, self.reset_at = remaining, reset_at
+        if self.remaining <= 0:
+            self._spent_signal = signal
+
+    def acquire(self, *, clock: Clock, sleep: Sleep, max_wait: float, low_water: int = 1) -> None:
         """Wait until a request may go, and count it; `RestRateLimitError` if the wait would be
         longer than `max_wait`. Logs one WARNING per wait (not per waiting thread)."""
         slept_until: float | None = None
+        drain_until = time.monotonic() + MAX_DRAIN_SECONDS
         while True:
             with self._lock:
                 now = clock()
@@ -317,8 +354,13 @@ class Budget:
                     self._expire(deadline)  # waited for it already (a coarse clock)
                     deadline = None
                 if deadline is None or deadline - now < MIN_WAIT_SECONDS:
+                    waiting = self._in_the_dark() or self._near_the_end(low_water)
+                    if waiting and time.monotonic() < drain_until:
+                        self._settled.wait(DRAIN_STEP_SECONDS)
+                        continue
                     if self.remaining is not None:
                         self.remaining -= 1
+                    self.in_flight += 1
                     return
                 wait = deadline - now
                 if wait > max_wait + 0.001:
@@ -335,6 +377,16 @@ class Budget:
                 )
             sleep(wait)
             slept_until = deadline
+
+    def _in_the_dark(self) -> bool:
+        """Nothing known of the budget (first contact, or a new window of a limited API) and a
+        request of ours in flight, whose answer will tell."""
+        unknown = not self.answered or (self.limited and self.remaining is None)
+        return unknown and self.in_flight > 0
+
+    def _near_the_end(self, low_water: int) -> bool:
+        """Little budget left and requests of ours in flight, whose answers will tell more."""
+        return self.remaining is not None and self.remaining <= low_water and self.in_flight > 0
 
     def _expire(self, now: float) -> None:
         if self.reset_at is not None and now >= self.reset_at:

@@ -12,6 +12,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +34,7 @@ class Seen:
     body: bytes
     peer_cert: dict[str, Any] | None = None
     status: int = 0  # the status it was answered with
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def text(self) -> str:
         """Everything about the request, as one string (to look for secrets in)."""

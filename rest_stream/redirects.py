@@ -32,9 +32,6 @@ MAX_REDIRECTS = 10
 #: Statuses that redirect to their `Location`.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
-#: Request headers that only describe a body, dropped when a redirect turns into a GET.
-BODY_HEADERS = ("Content-Type", "Content-Length", "Transfer-Encoding")
-
 
 def redirect_method(method: str, status: int) -> str:
     """The method of the request that follows a redirect `status` answered to `method`.
@@ -136,7 +133,6 @@ def uncredentialed_request(
     content = None
     if method == request.method:
         content = request.content
-        for name in BODY_HEADERS[:1]:
-            if name in request.headers:
-                sent[name] = request.headers[name]
+        if "Content-Type" in request.headers:
+            sent["Content-Type"] = request.headers["Content-Type"]
     return httpx.Request(method, target, headers=sent, content=content)

@@ -294,3 +294,12 @@ def test_an_http_to_https_upgrade_is_another_origin(httpx_mock: HTTPXMock) -> No
     http = HttpSession(parse_options({"url": "http://api.example.com", **KINDS["bearer"][0]}))
     with pytest.raises(RestRedirectError, match="https://api.example.com:443"):
         http.fetch(get("http://api.example.com/a"))
+
+
+def test_a_location_that_is_not_http_is_refused(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(
+        url=HTTPS_API + "/a", status_code=302, headers={"Location": "file:///etc/passwd"}
+    )
+    http = HttpSession(parse_options({"url": HTTPS_API, "followRedirects": "all"}))
+    with pytest.raises(RestRedirectError, match="not an http:// or https:// URL"):
+        http.fetch(get(HTTPS_API + "/a"))

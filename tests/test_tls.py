@@ -203,3 +203,10 @@ def test_the_environment_proxy_variables_are_honoured(monkeypatch: pytest.Monkey
         monkeypatch.setenv("http_proxy", proxy.url)
         assert fetch(api) == {"hello": "/x"}
         assert [s.target for s in proxy.requests] == [f"{api.url}/x"]
+
+
+def test_ssl_cert_file_is_honoured_when_tls_verify_is_true(
+    https: Loopback, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca"]))
+    assert fetch(https) == {"hello": "/x"}

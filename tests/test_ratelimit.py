@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -405,3 +406,20 @@ def test_a_failed_request_is_no_longer_counted_in_flight(
     with pytest.raises(RestConnectionError):
         session(clock, maxRetries="2").fetch(get())
     assert budget_for("https://api.example.com:443").in_flight == 0
+
+
+# --------------------------------------------------------------------------- the demo API
+
+
+@pytest.mark.parametrize("style", ["x-ratelimit", "ietf"])
+def test_one_process_never_exceeds_the_demo_api_budget(demo_api: Any, style: str) -> None:
+    api = demo_api(50, rate_limit=(6, 1.0), rate_limit_headers=style)
+    options = parse_options({"url": api.url + "/items", "retryMaxWaitSeconds": "5"})
+    http = HttpSession(options)
+    specs = [RequestSpec("GET", f"{api.url}/items?limit=2&since_id={i}") for i in range(18)]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [r.status_code for r in pool.map(http.fetch, specs)]
+    http.close()
+    assert statuses == [200] * 18
+    served = [r.status for r in api.requests if r.path == "/items"]
+    assert served.count(429) == 0, served

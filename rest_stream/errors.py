@@ -55,6 +55,38 @@ class RestHTTPError(RestStreamError):
         )
 
 
+class RestRedirectError(RestHTTPError):
+    """A redirect the `followRedirects` policy does not follow, or too long a redirect chain."""
+
+    def __init__(self, method: str, url: str, status: int, reason: str, attempts: int = 1) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body_start = ""
+        self.attempts = attempts
+        self.reason = reason
+        RestStreamError.__init__(self, f"HTTP {status} from {method} {url}: {reason}")
+
+
+class RestRateLimitError(RestHTTPError):
+    """The API's rate limit asks for a wait longer than `retryMaxWaitSeconds`."""
+
+    def __init__(self, origin: str, header: str, wait: float, max_wait: float, status: int) -> None:
+        self.method = ""
+        self.url = origin
+        self.status = status
+        self.body_start = ""
+        self.attempts = 1
+        self.header = header
+        self.wait = wait
+        RestStreamError.__init__(
+            self,
+            f"Rate limit of {origin}: {header} asks to wait {wait:.0f} s, longer than "
+            f"retryMaxWaitSeconds={max_wait:g}. Raise retryMaxWaitSeconds to wait it out, or "
+            "lower maxRequestsPerSecond to stay under the API's budget.",
+        )
+
+
 class RestConnectionError(RestStreamError):
     """The API could not be reached (connection refused, dropped, timed out) after retries."""
 

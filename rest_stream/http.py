@@ -1,21 +1,22 @@
-"""HTTP for one Spark task: a shared httpx client, the retry policy, rate limiting, JSON bodies.
+"""HTTP for one Spark task: a shared httpx client, the retry policy, redirects, TLS, JSON bodies.
 
 `HttpSession.fetch` sends a `RequestSpec` with auth and retries and returns the response or
 raises `RestHTTPError` / `RestConnectionError`. The retry rule lives in `retry_policy`, built
-from tenacity parts with a wait that honours `Retry-After`. Every URL or text that reaches an
-error or a log passes through `redact_url` first.
+from tenacity parts with a wait that honours `Retry-After` and the rate-limit reset. Every
+request on the wire (data, OAuth 2 token, redirect hop) first passes the session's
+`maxRequestsPerSecond` limiter and its origin's budget (`rest_stream.ratelimit`). Redirects
+are followed here, not by httpx, under `followRedirects`: credentials never leave their
+origin. Every URL or text that reaches an error or a log passes through `redact_url` first.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -33,9 +34,26 @@ from tenacity.wait import wait_base
 
 from rest_stream.auth import TokenRequestError, build_auth
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
-from rest_stream.options import RestOptions
+from rest_stream.options import SENSITIVE_HEADER, RestOptions
+from rest_stream.ratelimit import (
+    Budget,
+    HeaderNames,
+    budget_for,
+    origin_of,
+    parse_retry_after,
+    read_signal,
+)
+from rest_stream.redirects import (
+    REDIRECT_STATUSES,
+    check_redirect,
+    not_followed,
+    redirect_method,
+    redirect_target,
+    uncredentialed_request,
+)
 from rest_stream.request import RequestSpec
 from rest_stream.secrets import Secret
+from rest_stream.tls import ssl_context, tls_problem
 
 logger = logging.getLogger("rest_stream.http")
 
@@ -101,56 +119,58 @@ def _describe(exc: BaseException, options: RestOptions) -> str:
 # --- retry policy -----------------------------------------------------------------------------
 
 
+#: Error statuses never worth another attempt although >= 500: the server says it cannot.
+NOT_RETRYABLE_5XX = frozenset({501, 505})
+
+
 def is_retryable_status(status: int) -> bool:
-    """429 Too Many Requests and every 5xx are worth another attempt."""
-    return status == 429 or status >= 500
+    """408 Request Timeout, 429 Too Many Requests and 5xx but 501 and 505 are worth retrying.
+
+    >>> [s for s in (400, 403, 408, 429, 500, 501, 503, 505) if is_retryable_status(s)]
+    [408, 429, 500, 503]
+    """
+    return status in (408, 429) or (status >= 500 and status not in NOT_RETRYABLE_5XX)
 
 
-def _is_retryable_response(result: object) -> bool:
-    return isinstance(result, httpx.Response) and is_retryable_status(result.status_code)
+def rate_limit_headers(options: RestOptions) -> HeaderNames:
+    """The rate-limit header names of `options` (`rateLimitRemainingHeader`, ...ResetHeader)."""
+    return HeaderNames(options.rate_limit_remaining_header, options.rate_limit_reset_header)
+
+
+class retry_if_retryable_response(retry_if_result):  # noqa: N801 - named like tenacity's parts
+    """Retry a response of a retryable status, or a 403 that is about the rate limit."""
+
+    def __init__(self, names: HeaderNames) -> None:
+        def retryable(result: object) -> bool:
+            if not isinstance(result, httpx.Response):
+                return False
+            if result.status_code == 403:
+                return read_signal(result, names).is_rate_limited
+            return is_retryable_status(result.status_code)
+
+        super().__init__(retryable)
 
 
 def _is_transient_error(exc: BaseException) -> bool:
     if isinstance(exc, TokenRequestError):
         return is_retryable_status(exc.status)
-    return isinstance(exc, TRANSIENT_ERRORS)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait per a `Retry-After` value (delay seconds or HTTP-date), else None.
-
-    >>> parse_retry_after("7")
-    7.0
-    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-    ...                   now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc))
-    30.0
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until(value, now)
-    return seconds if seconds >= 0 and seconds == seconds else None
-
-
-def _seconds_until(http_date: str, now: datetime | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    return isinstance(exc, TRANSIENT_ERRORS) and tls_problem(exc) is None
 
 
 class wait_retry_after(wait_base):  # noqa: N801 - named like tenacity's wait parts
-    """Wait what the response's `Retry-After` asks (capped), else defer to `fallback`."""
+    """Wait what the response asks, else defer to `fallback`.
 
-    def __init__(self, fallback: wait_base, max_wait: float) -> None:
+    A `Retry-After` (capped at `max_wait`); else, for a rate-limited response (429, rate-limit
+    403, or a remaining budget of 0), until the reset its rate-limit headers announce —
+    `RestRateLimitError` when that reset is further away than `max_wait`.
+    """
+
+    def __init__(
+        self, fallback: wait_base, max_wait: float, names: HeaderNames | None = None
+    ) -> None:
         self.fallback = fallback
         self.max_wait = max_wait
+        self.names = names or HeaderNames()
 
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
@@ -160,24 +180,33 @@ class wait_retry_after(wait_base):  # noqa: N801 - named like tenacity's wait pa
                 asked = parse_retry_after(response.headers.get("Retry-After"))
                 if asked is not None:
                     return min(asked, self.max_wait)
+                reset = read_signal(response, self.names).reset_wait(self.max_wait)
+                if reset is not None:
+                    return reset
         return self.fallback(retry_state)
 
 
 def retry_policy(options: RestOptions, *, sleep: Sleep = time.sleep) -> Retrying:
-    """The retry rule: transient errors, 429 and 5xx, up to `maxRetries` more attempts.
+    """The retry rule: transient errors, 408, 429, rate-limit 403s and 5xx (but 501 and 505),
+    up to `maxRetries` more attempts.
 
-    Waits `Retry-After` when the response has one, else exponential backoff with jitter from
-    `retryBackoffSeconds`; both capped at `retryMaxWaitSeconds`. When retries run out the last
-    response is returned (or the last exception raised) for the caller to turn into an error.
-    The retried callable must take the `RequestSpec` as keyword `spec` (used in logs).
+    Waits `Retry-After` when the response has one, else until the rate-limit reset of a
+    rate-limited response, else exponential backoff with jitter from `retryBackoffSeconds`;
+    all capped at `retryMaxWaitSeconds` (a reset further away is a `RestRateLimitError`).
+    When retries run out the last response is returned (or the last exception raised) for
+    the caller to turn into an error. The retried callable must take the `RequestSpec` as
+    keyword `spec` (used in logs).
     """
     backoff = options.retry_backoff_seconds
     max_wait = options.retry_max_wait_seconds
+    names = rate_limit_headers(options)
     return Retrying(
         stop=stop_after_attempt(options.max_retries + 1),
-        retry=retry_if_exception(_is_transient_error) | retry_if_result(_is_retryable_response),
+        retry=retry_if_exception(_is_transient_error) | retry_if_retryable_response(names),
         wait=wait_retry_after(
-            wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=backoff), max_wait
+            wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=backoff),
+            max_wait,
+            names,
         ),
         sleep=sleep,
         before_sleep=_log_retry(options),
@@ -297,11 +326,16 @@ def _install_log_redactor() -> None:
 
 
 class HttpSession:
-    """One httpx client per Spark task, with auth, retries and an optional rate limit.
+    """One httpx client per options and process, with auth, retries, redirects and rate limits.
 
     Create it on the executor (it is not picklable once used). `fetch` may be called from
     several threads at once; the client is created on first use. Use it as a context
     manager or call `close()`.
+
+    Every request it puts on the wire — data requests, OAuth 2 token requests, redirect
+    hops — first passes `before_send`: the budget of the request's origin (the API's
+    rate-limit headers, shared by the whole process) and `limiter` (`rate_limit` requests
+    per second for this session, if given). `sleep` and `clock` are for tests.
 
     >>> from rest_stream.options import parse_options
     >>> with HttpSession(parse_options({"url": "https://api.example.com"})) as http:
@@ -314,28 +348,38 @@ class HttpSession:
         *,
         rate_limit: float | None = None,
         sleep: Sleep = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options
-        self._limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
+        self._sleep = sleep
+        self._clock = clock
+        #: The `maxRequestsPerSecond` share of this session, or None: every request waits here.
+        self.limiter = RateLimiter(rate_limit, sleep=sleep, clock=clock) if rate_limit else None
+        self._names = rate_limit_headers(options)
         self._retrying = retry_policy(options, sleep=sleep)
+        self._credentials = credential_headers(options)
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._warned_origins: set[str] = set()
+        self._local = threading.local()
 
     @property
     def client(self) -> httpx.Client:
         """The shared `httpx.Client`, created on first use."""
         with self._lock:
             if self._client is None:
-                self._client = _build_client(self.options)
+                self._client = _build_client(self.options, self.before_send, self.after_send)
                 _install_log_redactor()
                 _LOG_REDACTOR.add(self)
             return self._client
 
     def fetch(self, spec: RequestSpec) -> httpx.Response:
-        """Send `spec` with auth and retries; the response of a successful status.
+        """Send `spec` with auth, retries and redirects; the response of a successful status.
 
-        Raises `RestHTTPError` for an error status (after retries for 429 and 5xx) and
-        `RestConnectionError` when the API cannot be reached.
+        Raises `RestHTTPError` for an error status (after retries for 408, 429, rate-limit
+        403s and 5xx), `RestRedirectError` for a redirect `followRedirects` does not follow,
+        `RestRateLimitError` when the API's rate limit asks for a wait longer than
+        `retryMaxWaitSeconds`, and `RestConnectionError` when the API cannot be reached.
         """
         client = self.client
         try:
@@ -347,16 +391,124 @@ class HttpSession:
         except httpx.RequestError as exc:
             url = redact_url(spec.url, self.options)
             cause = _describe(exc, self.options)
+            hint = tls_problem(exc)
+            if hint is not None:
+                cause = f"{cause}. {hint}"
             raise RestConnectionError(spec.method, url, cause, self._attempts()) from None
         if response.is_error:
             raise self._http_error(spec, response)
         return response
 
+    def before_send(self, request: httpx.Request) -> None:
+        """Wait until `request` may go: its origin's budget, then this session's limiter.
+
+        An httpx request hook: it runs for every request the client sends, token requests
+        of the auth flow included.
+        """
+        budget = budget_for(origin_of(request.url))
+        budget.acquire(
+            clock=self._clock,
+            sleep=self._sleep,
+            max_wait=self.options.retry_max_wait_seconds,
+            low_water=self.options.request_concurrency,
+        )
+        self._in_flight().append(budget)
+        if self.limiter is not None:
+            self.limiter.acquire()
+
+    def after_send(self, response: httpx.Response) -> None:
+        """Tell the origin's budget what `response`'s rate-limit headers say (a response hook)."""
+        budget = budget_for(origin_of(response.request.url))
+        in_flight = self._in_flight()
+        if budget in in_flight:
+            in_flight.remove(budget)
+        signal = read_signal(response, self._names)
+        known = signal.remaining is not None or signal.reset is not None or signal.retry_after
+        budget.settle(signal if known else None, self._clock(), self.options.retry_max_wait_seconds)
+
+    def _in_flight(self) -> list[Budget]:
+        """The budgets this thread's requests in flight count against."""
+        sent: list[Budget] | None = getattr(self._local, "in_flight", None)
+        if sent is None:
+            sent = self._local.in_flight = []
+        return sent
+
     def _send_once(self, client: httpx.Client, *, spec: RequestSpec) -> httpx.Response:
-        """One attempt: a fresh request (so auth runs again), after the rate limit."""
-        if self._limiter is not None:
-            self._limiter.acquire()
-        return client.send(build_request(client, spec))
+        """One attempt: a fresh request (so auth runs again), its redirects followed."""
+        try:
+            request = build_request(client, spec, self._credentials)
+            return self._follow_redirects(client, spec, request, client.send(request))
+        finally:
+            in_flight = self._in_flight()
+            for budget in in_flight:  # requests that failed: no response said anything
+                budget.release()
+            in_flight.clear()
+
+    def _follow_redirects(
+        self,
+        client: httpx.Client,
+        spec: RequestSpec,
+        request: httpx.Request,
+        response: httpx.Response,
+    ) -> httpx.Response:
+        """The end of `response`'s redirect chain, followed under `followRedirects`: within
+        the origin with credentials, past it (`all`) without any."""
+        policy = self.options.follow_redirects
+        origin = origin_of(request.url)
+        credentialed = True
+        hops = 0
+        while response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
+            shown = redact_url(str(request.url), self.options)
+            target = redirect_target(request, response, shown)
+            check_redirect(policy, request, response, target, shown, origin, hops)
+            method = redirect_method(request.method, response.status_code)
+            if credentialed and origin_of(target) != origin:
+                credentialed = False
+                self._warn_cross_origin(origin, origin_of(target))
+            if credentialed:
+                keep_body = method == request.method
+                hop = RequestSpec(
+                    method,
+                    str(target),
+                    json_body=spec.json_body if keep_body else None,
+                    form_body=spec.form_body if keep_body else None,
+                    headers=spec.headers,
+                )
+                request = build_request(client, hop, self._credentials)
+                response = client.send(request)
+            else:
+                headers = self._plain_request_headers(client, spec)
+                strip = (
+                    (self.options.auth.api_key_param,) if self.options.auth.api_key_param else ()
+                )
+                request = uncredentialed_request(request, target, method, headers, strip)
+                response = client.send(request, auth=_NO_AUTH)
+            hops += 1
+        if 300 <= response.status_code < 400:
+            shown = redact_url(str(request.url), self.options)
+            raise not_followed(request, response, shown, policy)
+        return response
+
+    def _plain_request_headers(self, client: httpx.Client, spec: RequestSpec) -> dict[str, str]:
+        """The client's and the request's headers that are not credentials."""
+        key_header = self.options.auth.api_key_header.lower()
+        headers = dict(client.headers.items())
+        for name, value in spec.headers:
+            if not SENSITIVE_HEADER.search(name) and name.lower() != key_header:
+                headers[name] = value
+        return headers
+
+    def _warn_cross_origin(self, origin: str, target: str) -> None:
+        with self._lock:
+            if target in self._warned_origins:
+                return
+            self._warned_origins.add(target)
+        logger.warning(
+            "Following a redirect from %s to another origin, %s, without credentials "
+            "(followRedirects=all)",
+            origin,
+            target,
+        )
 
     def _attempts(self) -> int:
         return int(self._retrying.statistics.get("attempt_number", 1))
@@ -384,22 +536,49 @@ class HttpSession:
         return f"HttpSession(url={redact_url(self.options.url, self.options)!r})"
 
 
-def _build_client(options: RestOptions) -> httpx.Client:
-    headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in options.headers.items()}
+#: Sends a request without running any auth flow (a redirect hop to another origin).
+_NO_AUTH = httpx.Auth()
+
+
+def plain_headers(options: RestOptions) -> dict[str, str]:
+    """The `headers` of `options` that are not credentials: sent with every request."""
+    return {k: v for k, v in options.headers.items() if not isinstance(v, Secret)}
+
+
+def credential_headers(options: RestOptions) -> dict[str, str]:
+    """The secret `headers` and the `cookie` of `options`: sent only to the API's origin."""
+    headers = {k: v.reveal() for k, v in options.headers.items() if isinstance(v, Secret)}
     if options.cookie is not None:
         headers["Cookie"] = options.cookie.reveal()
+    return headers
+
+
+def _build_client(
+    options: RestOptions,
+    before_send: Callable[[httpx.Request], None],
+    after_send: Callable[[httpx.Response], None],
+) -> httpx.Client:
+    """The client of `options`: auth, plain headers, timeouts, TLS and proxy; it follows no
+    redirect (`HttpSession` does) and runs the hooks around every request it sends. The
+    environment's proxy variables and `SSL_CERT_FILE` apply as httpx applies them."""
     return httpx.Client(
         auth=build_auth(options.auth),
-        headers=headers,
+        headers=plain_headers(options),
         timeout=httpx.Timeout(options.read_timeout, connect=options.connection_timeout),
         limits=httpx.Limits(max_connections=max(options.request_concurrency, 4) * 2),
-        follow_redirects=True,
+        follow_redirects=False,
+        verify=ssl_context(options),
+        proxy=options.proxy.reveal() if options.proxy is not None else None,
+        event_hooks={"request": [before_send], "response": [after_send]},
     )
 
 
-def build_request(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
-    """The `httpx.Request` of `spec`: params appended to the URL's query, JSON or form body."""
-    headers = dict(spec.headers)
+def build_request(
+    client: httpx.Client, spec: RequestSpec, credentials: Mapping[str, str] | None = None
+) -> httpx.Request:
+    """The `httpx.Request` of `spec`: params appended to the URL's query, JSON or form body;
+    `credentials` (secret headers, cookie) added under the request's own headers."""
+    headers = {**(credentials or {}), **dict(spec.headers)}
     content: bytes | None = None
     if spec.form_body is not None:
         content = urlencode(spec.form_body).encode()

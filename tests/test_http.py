@@ -23,6 +23,7 @@ from rest_stream.http import (
     redact_url,
 )
 from rest_stream.options import RestOptions, parse_options
+from rest_stream.ratelimit import clear_budgets
 from rest_stream.request import RequestSpec
 
 URL = "https://api.example.com/items"
@@ -30,17 +31,28 @@ TOKEN_URL = "https://auth.example.com/token"
 
 
 class Sleeps(list[float]):
-    """A stand-in for `time.sleep` that records the waits instead of sleeping."""
+    """A stand-in for `time.sleep` that records the waits instead of sleeping, and the clock
+    those waits move forward (`clock`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
 
     def __call__(self, seconds: float) -> None:
         self.append(float(seconds))
+        self.now += float(seconds)
+
+    def clock(self) -> float:
+        return self.now
 
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
     clear_token_cache()
+    clear_budgets()
     yield
     clear_token_cache()
+    clear_budgets()
 
 
 @pytest.fixture
@@ -53,7 +65,7 @@ def options(**raw: str) -> RestOptions:
 
 
 def session(sleeps: Sleeps, **raw: str) -> HttpSession:
-    return HttpSession(options(**raw), sleep=sleeps)
+    return HttpSession(options(**raw), sleep=sleeps, clock=sleeps.clock)
 
 
 def get(url: str = URL) -> RequestSpec:
@@ -99,7 +111,7 @@ def test_client_is_built_from_the_options(sleeps: Sleeps) -> None:
     with http:
         client = http.client
         assert client.timeout == httpx.Timeout(7.0, connect=2.0)
-        assert client.follow_redirects is True
+        assert client.follow_redirects is False  # HttpSession follows them itself
         assert http.client is client
     assert client.is_closed
 
@@ -162,6 +174,51 @@ def test_retry_after_http_date_is_honoured(httpx_mock: HTTPXMock, sleeps: Sleeps
     httpx_mock.add_response()
     session(sleeps).fetch(get())
     assert len(sleeps) == 1 and 18.0 <= sleeps[0] <= 20.0
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(httpx_mock: HTTPXMock, sleeps: Sleeps, status: int) -> None:
+    httpx_mock.add_response(status_code=status)
+    httpx_mock.add_response(json=[1])
+    assert session(sleeps).fetch(get()).json() == [1]
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 501, 505])
+def test_final_statuses_are_not_retried(httpx_mock: HTTPXMock, sleeps: Sleeps, status: int) -> None:
+    httpx_mock.add_response(status_code=status)
+    with pytest.raises(RestHTTPError) as caught:
+        session(sleeps).fetch(get())
+    assert (caught.value.status, caught.value.attempts) == (status, 1)
+    assert sleeps == []
+
+
+def test_503_retry_after_is_honoured(httpx_mock: HTTPXMock, sleeps: Sleeps) -> None:
+    httpx_mock.add_response(status_code=503, headers={"Retry-After": "4"})
+    httpx_mock.add_response()
+    session(sleeps).fetch(get())
+    assert sleeps == [4.0]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "3"}, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"}],
+    ids=["retry-after", "remaining-0"],
+)
+def test_a_rate_limit_403_is_retried_after_the_wait_it_asks(
+    httpx_mock: HTTPXMock, sleeps: Sleeps, headers: dict[str, str]
+) -> None:
+    httpx_mock.add_response(status_code=403, headers=headers, text="rate limit exceeded")
+    httpx_mock.add_response(json=[1])
+    assert session(sleeps).fetch(get()).json() == [1]
+    assert sleeps == [3.0]
+
+
+def test_a_403_with_budget_left_is_not_retried(httpx_mock: HTTPXMock, sleeps: Sleeps) -> None:
+    httpx_mock.add_response(status_code=403, headers={"X-RateLimit-Remaining": "12"})
+    with pytest.raises(RestHTTPError) as caught:
+        session(sleeps).fetch(get())
+    assert caught.value.attempts == 1
 
 
 @pytest.mark.parametrize(

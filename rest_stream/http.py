@@ -437,6 +437,10 @@ class HttpSession:
         """One attempt: a fresh request (so auth runs again), its redirects followed."""
         try:
             request = build_request(client, spec, self._credentials)
+            if self._foreign(request.url):
+                request = self._without_credentials(client, spec, request, request.url)
+                response = client.send(request, auth=_NO_AUTH)
+                return self._follow_redirects(client, spec, request, response, credentialed=False)
             return self._follow_redirects(client, spec, request, client.send(request))
         finally:
             in_flight = self._in_flight()
@@ -450,12 +454,13 @@ class HttpSession:
         spec: RequestSpec,
         request: httpx.Request,
         response: httpx.Response,
+        *,
+        credentialed: bool = True,
     ) -> httpx.Response:
         """The end of `response`'s redirect chain, followed under `followRedirects`: within
         the origin with credentials, past it (`all`) without any."""
         policy = self.options.follow_redirects
         origin = origin_of(request.url)
-        credentialed = True
         hops = 0
         while response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
             shown = redact_url(str(request.url), self.options)
@@ -477,17 +482,49 @@ class HttpSession:
                 request = build_request(client, hop, self._credentials)
                 response = client.send(request)
             else:
-                headers = self._plain_request_headers(client, spec)
-                strip = (
-                    (self.options.auth.api_key_param,) if self.options.auth.api_key_param else ()
-                )
-                request = uncredentialed_request(request, target, method, headers, strip)
+                request = self._without_credentials(client, spec, request, target, method)
                 response = client.send(request, auth=_NO_AUTH)
             hops += 1
         if 300 <= response.status_code < 400:
             shown = redact_url(str(request.url), self.options)
             raise not_followed(request, response, shown, policy)
         return response
+
+    def _foreign(self, url: httpx.URL) -> bool:
+        """Whether `url` is on none of the origins the options name (`url`,
+        `latestOffsetUrl`, `inputDataUrl`, `oauthTokenUrl`): a next link elsewhere gets no
+        credential. Unknown when `url`'s host is a placeholder."""
+        home = self._home_origins()
+        return bool(home) and origin_of(url) not in home
+
+    def _home_origins(self) -> frozenset[str]:
+        options = self.options
+        urls = (
+            options.url,
+            options.stream.latest_offset_url,
+            options.input_data_url,
+            options.auth.oauth_token_url,
+        )
+        origins = set()
+        for url in urls:
+            if url is None:
+                continue
+            if "{" in url.split("?")[0].split("/")[2]:
+                return frozenset()  # a placeholder in the host: origins are not known
+            origins.add(origin_of(httpx.URL(url)))
+        return frozenset(origins)
+
+    def _without_credentials(
+        self,
+        client: httpx.Client,
+        spec: RequestSpec,
+        request: httpx.Request,
+        target: httpx.URL,
+        method: str | None = None,
+    ) -> httpx.Request:
+        headers = self._plain_request_headers(client, spec)
+        strip = (self.options.auth.api_key_param,) if self.options.auth.api_key_param else ()
+        return uncredentialed_request(request, target, method or request.method, headers, strip)
 
     def _plain_request_headers(self, client: httpx.Client, spec: RequestSpec) -> dict[str, str]:
         """The client's and the request's headers that are not credentials."""

@@ -704,7 +704,8 @@ def link(**raw: str) -> LinkOffset:
     ],
 )
 def test_link_header_parsing(header: str, expected: str | None) -> None:
-    page = page_of([1], link=header) if header else page_of([1])
+    here = "https://a.io/x?page=1"
+    page = page_of([1], here, link=header) if header else page_of([1], here)
     assert link().next_cursor(page) == expected
 
 
@@ -714,13 +715,21 @@ def test_link_header_parsing(header: str, expected: str | None) -> None:
         ("?page=2", "https://api.example.com/v1/items?page=2"),
         ("items?page=2", "https://api.example.com/v1/items?page=2"),
         ("/v2/items?page=2", "https://api.example.com/v2/items?page=2"),
-        ("//other.example.com/items?page=2", "https://other.example.com/items?page=2"),
     ],
 )
 def test_link_relative_urls(target: str, expected: str) -> None:
     request_url = "https://api.example.com/v1/items?page=1"
     page = Page([1], [1], {"link": f'<{target}>; rel="next"'}, request_url, 200, b"", request_url)
     assert link().next_cursor(page) == expected
+
+
+def test_a_next_link_to_another_origin_needs_follow_redirects_all() -> None:
+    request_url = "https://api.example.com/v1/items?page=1"
+    header = '<//other.example.com/items?page=2>; rel="next"'
+    page = Page([1], [1], {"link": header}, request_url, 200, b"", request_url)
+    with pytest.raises(RestOffsetError, match=r"another origin, https://other.example.com:443"):
+        link().next_cursor(page)
+    assert link(followRedirects="all").next_cursor(page) == "https://other.example.com/items?page=2"
 
 
 def test_link_strips_api_key_param() -> None:

@@ -303,3 +303,20 @@ def test_a_location_that_is_not_http_is_refused(httpx_mock: HTTPXMock) -> None:
     http = HttpSession(parse_options({"url": HTTPS_API, "followRedirects": "all"}))
     with pytest.raises(RestRedirectError, match="not an http:// or https:// URL"):
         http.fetch(get(HTTPS_API + "/a"))
+
+
+# --------------------------------------------------------------------------- next links elsewhere
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_request_to_an_origin_the_options_do_not_name_carries_no_credential(
+    api: Loopback, other: Loopback, kind: str
+) -> None:
+    """A next link (followRedirects=all) to another origin is sent without credentials."""
+    raw, sent, forms = KINDS[kind]
+    with session(api, followRedirects="all", **raw) as http:
+        http.fetch(get(f"{other.url}/landing?page=2"))
+        http.fetch(get(api.url + "/final"))
+    assert len(other.requests) == 1 and other.requests[0].query.get("page") == "2"
+    assert not leaked(other.requests, forms), other.requests[0].text()
+    assert sent in api.requests[0].text()  # the API's own origin still gets them

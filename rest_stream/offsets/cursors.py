@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from rest_stream.errors import RestOffsetError
 from rest_stream.offsets.base import ChainKind, Position, Step
+from rest_stream.ratelimit import origin_of
 from rest_stream.request import RequestSpec
 from rest_stream.template import build_request
 
@@ -84,6 +85,12 @@ class LinkOffset(CursorOffset):
         resolved = urljoin(page.request_url, url)
         if urlsplit(resolved).scheme.lower() not in ("http", "https"):
             raise RestOffsetError(f"{page.source} names a next page that is not http(s): {url!r}")
+        there, here = origin_of(resolved), origin_of(page.request_url)
+        if there != here and self.options.follow_redirects != "all":
+            raise RestOffsetError(
+                f"{page.source} names a next page on another origin, {there}: credentials never "
+                "go there (set followRedirects=all to follow it without credentials)"
+            )
         param = self.options.auth.api_key_param
         if not param:
             return resolved

@@ -387,7 +387,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "offsetType", "choice", STREAM,
         "`incremental` (next = largest id + 1), `timestamp`, `cursor`, `page` (page numbers), "
         "`offset` (records skipped, offset/limit paging; `pageSize` is the limit), `link` "
-        "(next URL from the `Link` header). See [offsets.md](offsets.md). Required by "
+        "(next URL from the `Link` header, or from the body at `offsetPath`). See "
+        "[offsets.md](offsets.md). Required by "
         "`readStream`; with `spark.read` it reads every page from `initialOffset` to the "
         "current end.",
         "`incremental`", choices=OFFSET_TYPES,
@@ -407,8 +408,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "offsetPath", "jsonpath", STREAM,
-        "JSONPath to the next offset in a response (a list match takes its last element).",
-        "`$.meta.next_cursor`", default_doc="`$.<offsetField>`",
+        "JSONPath to the next offset in a response (a list match takes its last element); "
+        "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`).",
+        "`$.meta.next_cursor`", default_doc="`$.<offsetField>`; `link`: the `Link` header",
         when=_offsets("timestamp", "cursor", "link"),
     ),
     OptionSpec(
@@ -443,9 +445,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "latestOffsetUrl", "url", STREAM,
-        "A cheap probe for the newest value (largest id, newest timestamp, last page number), "
-        "so the planner knows where a range ends without searching. `url`-style placeholders "
-        "from the input row are filled.",
+        "A cheap probe for the newest value (largest id, newest timestamp, last page number, "
+        "total count), so the planner knows where a range ends without searching. `url`-style "
+        "placeholders from the input row are filled. `timestamp` needs `recordOffsetPath` "
+        "(without it the driver walks pages: nothing to probe).",
         "`https://api.example.com/items/latest`",
         when=_offsets("incremental", "timestamp", "page", "offset"),
     ),

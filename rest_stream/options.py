@@ -446,6 +446,14 @@ def _refuse_pairs(r: _Reader) -> None:
             raise RestOptionError(
                 ignored, value, f"no value beside {winner} ({why}; set one of the two)"
             )
+    probe = r.str("latestOffsetUrl")
+    if probe and r.choice_or_none("offsetType") == "timestamp" and not r.str("recordOffsetPath"):
+        raise RestOptionError(
+            "latestOffsetUrl",
+            probe,
+            "recordOffsetPath beside it (without it a timestamp stream is a chain of pages the "
+            "driver walks, with no end to probe)",
+        )
 
 
 def _url(r: _Reader, name: str) -> str | None:

@@ -255,6 +255,12 @@ INAPPLICABLE = [
         "does not use latestOffsetUrl)",
     ),
     (
+        {"latestOffsetUrl": URL + "/max", "latestOffsetPath": "$.t", "offsetType": "timestamp"},
+        "latestOffsetUrl",
+        "recordOffsetPath beside it (without it a timestamp stream is a chain of pages the "
+        "driver walks, with no end to probe)",
+    ),
+    (
         {"latestOffsetPath": "$.max", "offsetType": "incremental", "offsetField": "id"},
         "latestOffsetPath",
         "latestOffsetUrl beside it (latestOffsetUrl is not set, so latestOffsetPath would be "

@@ -638,7 +638,9 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         )
     initial = r.str("initialOffset", DEFAULT_INITIAL_OFFSET[offset_type]) or ""
     if offset_type in ("page", "offset", "incremental"):
-        _require_int("initialOffset", initial)
+        _require_int("initialOffset", initial, minimum=0 if offset_type != "incremental" else None)
+    if offset_type == "link" and initial:
+        _url(r, "initialOffset")  # the first page's URL
     timestamp_format = r.choice("timestampFormat")
     if offset_type == "timestamp":
         _require_timestamp(initial, timestamp_format)
@@ -686,10 +688,12 @@ def _require_timestamp(value: str, timestamp_format: str) -> None:
         )
 
 
-def _require_int(name: str, value: str) -> None:
+def _require_int(name: str, value: str, minimum: int | None = None) -> None:
     try:
         number = int(value)
     except ValueError:
         raise RestOptionError(name, value, "a whole number") from None
+    if minimum is not None and number < minimum:
+        raise RestOptionError(name, value, f"a whole number >= {minimum}")
     if not -(2**63) <= number < 2**63:
         raise RestOptionError(name, value, "a whole number that fits in 64 bits")

@@ -431,6 +431,9 @@ def test_integer_initial_offset(kind: str) -> None:
         parse(offsetType=kind, offsetField="x", **size, initialOffset="42").stream.initial_offset
         == "42"
     )
+    if kind != "incremental":
+        negative = error(offsetType=kind, offsetField="x", **size, initialOffset="-1")
+        assert negative.expected == "a whole number >= 0"
     exc = error(offsetType=kind, offsetField="x", **size, initialOffset="abc")
     assert str(exc) == "Invalid option initialOffset='abc': expected a whole number."
 
@@ -450,6 +453,13 @@ def test_timestamp_initial_offset_parses_in_format(fmt: str, good: str, bad: str
     assert str(exc) == (
         f"Invalid option initialOffset={bad!r}: expected a timestamp in timestampFormat {fmt}."
     )
+
+
+def test_link_initial_offset_is_a_url() -> None:
+    first = "https://api.example.com/items?page=3"
+    assert parse(offsetType="link", initialOffset=first).stream.initial_offset == first
+    exc = error(offsetType="link", initialOffset="page=3")
+    assert (exc.option, exc.expected) == ("initialOffset", "an http:// or https:// URL")
 
 
 def test_cursor_initial_offset_is_free_text() -> None:

@@ -6,7 +6,7 @@ from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStrea
 from pyspark.sql.types import StructType
 
 from rest_stream.batch import RestBatchReader
-from rest_stream.options import RestOptions, parse_options
+from rest_stream.options import RestOptions, missing_offset_type, parse_options
 from rest_stream.sampling import sample_schema
 from rest_stream.stream import RestStreamReader
 
@@ -19,6 +19,12 @@ class RestDataSource(DataSource):
     """
 
     def __init__(self, options: dict[str, str]) -> None:
+        """Parse and check every option: a bad one fails `load()` with `RestOptionError`.
+
+        Spark passes the same options to `spark.read` and `spark.readStream` (plus `path` /
+        `paths` from `load(...)`), and nothing here tells the two apart: a stream read without
+        `offsetType` is refused here only with `streaming=true`, else in `streamReader()`.
+        """
         super().__init__(options)
         self.rest_options: RestOptions = parse_options(options)
 
@@ -36,7 +42,10 @@ class RestDataSource(DataSource):
         return RestBatchReader(self.rest_options, schema)
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
-        """The stream reader (a full `DataSourceStreamReader`, partitioned offsets)."""
+        """The stream reader (a full `DataSourceStreamReader`, partitioned offsets); a
+        `RestOptionError` naming `offsetType` when it is not set."""
+        if self.rest_options.stream.offset_type is None:
+            raise missing_offset_type("spark.readStream")
         return RestStreamReader(self.rest_options, schema)
 
     def __repr__(self) -> str:

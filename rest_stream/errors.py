@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-SECRET_OPTION_NAMES = frozenset(
-    {
-        "userpassword",
-        "oauthtoken",
-        "oauthtokensecret",
-        "oauthconsumersecret",
-        "oauthclientsecret",
-        "apikey",
-        "cookie",
-        "clientkey",
-        "proxy",
-    }
-)
+from rest_stream.option_registry import SECRET_NAMES
+
+#: Lower-cased names of the options whose values are secrets (from the option registry).
+SECRET_OPTION_NAMES = SECRET_NAMES
 #: Options whose values error messages never show: the secrets, and headers (credentials).
 MASKED_OPTION_NAMES = SECRET_OPTION_NAMES | {"headers"}
 
@@ -26,9 +17,14 @@ class RestStreamError(Exception):
 class RestOptionError(RestStreamError, ValueError):
     """An option is missing or has a value that is not accepted."""
 
-    def __init__(self, option: str, value: str | None, expected: str) -> None:
+    def __init__(
+        self, option: str, value: str | None, expected: str, *, message: str | None = None
+    ) -> None:
         self.option = option
         self.expected = expected
+        if message is not None:
+            super().__init__(message)
+            return
         if value is None:
             shown = "missing"
         elif option.lower() in MASKED_OPTION_NAMES:
@@ -36,6 +32,27 @@ class RestOptionError(RestStreamError, ValueError):
         else:
             shown = repr(value if len(value) <= 200 else value[:200] + "...")
         super().__init__(f"Invalid option {option}={shown}: expected {expected}.")
+
+
+class RestUnknownOptionError(RestOptionError):
+    """An option name `format("rest")` does not know (its value is never shown: it may be a
+    misspelt secret option)."""
+
+    def __init__(self, option: str, suggestion: str | None) -> None:
+        self.suggestion = suggestion
+        hint = f"did you mean `{suggestion}`?" if suggestion else "no known option is close"
+        super().__init__(
+            option,
+            None,
+            f"a known option name ({hint})",
+            message=f"Unknown option {option}: {hint} "
+            "(option names are case-insensitive; docs/options.md lists every option).",
+        )
+
+
+class RestOptionWarning(UserWarning):
+    """An option is set where it does nothing, and refusing it would be too strict (e.g.
+    credentials of another `authType` in a shared option set)."""
 
 
 class RestHTTPError(RestStreamError):

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from rest_stream.errors import RestOptionError
+from rest_stream.errors import RestOptionError, RestOptionWarning
 from rest_stream.options import (
     AUTH_TYPES,
     METHODS,
@@ -71,6 +71,15 @@ def test_defaults() -> None:
     assert o.stream.streaming_interval == 10.0
     assert o.stream.max_pages_per_batch == 100
     assert o.stream.on_bad_offset == "error"
+    assert o.stream.max_bytes_per_batch == 256 * 1024 * 1024
+    assert (o.follow_redirects, o.tls_verify, o.client_cert, o.client_key) == (
+        "same-origin",
+        True,
+        None,
+        None,
+    )
+    assert (o.proxy, o.rate_limit_remaining_header, o.rate_limit_reset_header) == (None,) * 3
+    assert (o.input_data_url, o.input_data_path, o.stream_key) == (None,) * 3
 
 
 @pytest.mark.parametrize(
@@ -80,12 +89,14 @@ def test_defaults() -> None:
         ("incremental", "id", "0", "$.id"),
         ("page", "page", "1", None),
         ("timestamp", "since", "0", None),
+        ("offset", "skip", "0", None),
     ],
 )
 def test_stream_defaults_per_offset_type(
     kind: str, field: str, initial: str, record_path: str | None
 ) -> None:
-    s = parse(offsetType=kind, offsetField=field, pageSize="10").stream
+    size = {"pageSize": "10"} if kind in ("page", "offset") else {}
+    s = parse(offsetType=kind, offsetField=field, **size).stream
     assert s.offset_type == kind
     assert s.offset_field == field
     assert s.offset_path == f"$.{field}"
@@ -106,13 +117,23 @@ def test_link_needs_no_offset_field() -> None:
 
 
 def test_option_names_are_case_insensitive_and_blank_is_missing() -> None:
-    o = parse(METHOD="post", QueryType="INLINE", readtimeout="5", recordsPath="  ")
-    assert (o.method, o.query_type, o.read_timeout, o.records_path) == ("POST", "inline", 5.0, None)
+    o = parse(METHOD="delete", QueryType="INLINE", readtimeout="5", recordsPath="  ")
+    assert (o.method, o.query_type, o.read_timeout, o.records_path) == (
+        "DELETE",
+        "inline",
+        5.0,
+        None,
+    )
 
 
-def test_stream_options_without_offset_type() -> None:
-    s = parse(streamingInterval="2.5", batchSize="7").stream
-    assert (s.offset_type, s.streaming_interval, s.batch_size) == (None, 2.5, 7)
+@pytest.mark.parametrize("name", ["streamingInterval", "batchSize", "initialOffset"])
+def test_stream_options_without_offset_type_are_refused(name: str) -> None:
+    exc = error(**{name: "7"})
+    assert exc.option == name
+    assert str(exc) == (
+        f"Invalid option {name}='7': expected offsetType beside it "
+        f"(offsetType is not set, so {name} would be ignored)."
+    )
 
 
 # --- choices ----------------------------------------------------------------------------------
@@ -120,9 +141,18 @@ def test_stream_options_without_offset_type() -> None:
 CHOICES = [
     ("method", METHODS, {}),
     ("queryType", QUERY_TYPES, {}),
-    ("postInputFormat", POST_INPUT_FORMATS, {}),
+    ("postInputFormat", POST_INPUT_FORMATS, {"method": "POST"}),
     ("authType", AUTH_TYPES, {}),
-    ("oauthClientAuthMethod", OAUTH2_CLIENT_AUTH_METHODS, {}),
+    (
+        "oauthClientAuthMethod",
+        OAUTH2_CLIENT_AUTH_METHODS,
+        {
+            "authType": "oauth2",
+            "oauthTokenUrl": "https://auth.example.com/token",
+            "oauthClientId": "cid",
+            "oauthClientSecret": "sec-1",
+        },
+    ),
     ("onTypeMismatch", ON_TYPE_MISMATCH, {}),
     ("offsetType", OFFSET_TYPES, {"offsetField": "id"}),
     ("timestampFormat", TIMESTAMP_FORMATS, {"offsetType": "timestamp", "offsetField": "t"}),
@@ -210,7 +240,7 @@ def test_integers_parse() -> None:
         ("maxRetries", 0, {}),
         ("numPartitions", 1, {}),
         ("requestConcurrency", 1, {}),
-        ("batchSize", 1, {}),
+        ("batchSize", 1, {"offsetType": "link"}),
         ("pageSize", 1, {"offsetType": "page", "offsetField": "p"}),
         ("maxPagesPerBatch", 1, {"offsetType": "cursor", "offsetField": "c"}),
     ],
@@ -305,12 +335,23 @@ def test_long_values_are_cut_in_messages() -> None:
     assert "X" * 201 not in message
 
 
-@pytest.mark.parametrize(
-    "name", ["recordsPath", "recordOffsetPath", "offsetPath", "latestOffsetPath"]
-)
+JSONPATH_CONTEXT = {
+    "recordsPath": {},
+    "recordOffsetPath": {"offsetType": "incremental", "offsetField": "id"},
+    "offsetPath": {"offsetType": "cursor", "offsetField": "c"},
+    "latestOffsetPath": {
+        "offsetType": "incremental",
+        "offsetField": "id",
+        "latestOffsetUrl": "https://api.example.com/max",
+    },
+    "inputDataPath": {"inputDataUrl": "https://api.example.com/parents"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(JSONPATH_CONTEXT))
 def test_jsonpath_options_are_compiled(name: str) -> None:
     with pytest.raises(RestOptionError) as info:
-        parse(offsetType="incremental", offsetField="id", **{name: "$.data[?(@.x >"})
+        parse(**JSONPATH_CONTEXT[name], **{name: "$.data[?(@.x >"})
     assert info.value.option == name
     assert info.value.expected.startswith("a valid JSONPath, e.g. $.data[*]")
 
@@ -351,13 +392,14 @@ def test_auth_values_are_parsed() -> None:
         oauthClientSecret="sec-1",
         oauthScope="read write",
         oauthClientAuthMethod="client_secret_post",
-        apiKeyHeader="X-Key",
-        apiKeyParam="key",
     ).auth
     assert a.oauth_client_secret == Secret("sec-1")
     assert a.oauth_client_secret.reveal() == "sec-1"
     assert (a.oauth_scope, a.oauth_client_auth_method) == ("read write", "client_secret_post")
-    assert (a.api_key_header, a.api_key_param) == ("X-Key", "key")
+    a = parse(authType="ApiKey", apiKey="k-1", apiKeyHeader="X-Key").auth
+    assert (a.api_key_header, a.api_key_param) == ("X-Key", None)
+    a = parse(authType="ApiKey", apiKey="k-1", apiKeyParam="key").auth
+    assert (a.api_key_header, a.api_key_param) == ("X-API-Key", "key")
 
 
 # --- stream options ---------------------------------------------------------------------------
@@ -365,7 +407,7 @@ def test_auth_values_are_parsed() -> None:
 
 @pytest.mark.parametrize("kind", ["timestamp", "cursor", "incremental", "page"])
 def test_offset_type_requires_offset_field(kind: str) -> None:
-    exc = error(offsetType=kind, pageSize="10")
+    exc = error(offsetType=kind, **({"pageSize": "10"} if kind == "page" else {}))
     assert exc.option == "offsetField"
     assert str(exc) == (
         "Invalid option offsetField=missing: expected the offset's name "
@@ -382,15 +424,17 @@ def test_page_requires_page_size() -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["incremental", "page"])
+@pytest.mark.parametrize("kind", ["incremental", "page", "offset"])
 def test_integer_initial_offset(kind: str) -> None:
+    size = {} if kind == "incremental" else {"pageSize": "5"}
     assert (
-        parse(
-            offsetType=kind, offsetField="x", pageSize="5", initialOffset="42"
-        ).stream.initial_offset
+        parse(offsetType=kind, offsetField="x", **size, initialOffset="42").stream.initial_offset
         == "42"
     )
-    exc = error(offsetType=kind, offsetField="x", pageSize="5", initialOffset="abc")
+    if kind != "incremental":
+        negative = error(offsetType=kind, offsetField="x", **size, initialOffset="-1")
+        assert negative.expected == "a whole number >= 0"
+    exc = error(offsetType=kind, offsetField="x", **size, initialOffset="abc")
     assert str(exc) == "Invalid option initialOffset='abc': expected a whole number."
 
 
@@ -409,6 +453,13 @@ def test_timestamp_initial_offset_parses_in_format(fmt: str, good: str, bad: str
     assert str(exc) == (
         f"Invalid option initialOffset={bad!r}: expected a timestamp in timestampFormat {fmt}."
     )
+
+
+def test_link_initial_offset_is_a_url() -> None:
+    first = "https://api.example.com/items?page=3"
+    assert parse(offsetType="link", initialOffset=first).stream.initial_offset == first
+    exc = error(offsetType="link", initialOffset="page=3")
+    assert (exc.option, exc.expected) == ("initialOffset", "an http:// or https:// URL")
 
 
 def test_cursor_initial_offset_is_free_text() -> None:
@@ -434,7 +485,6 @@ def test_stream_values() -> None:
         offsetType="timestamp",
         offsetField="since",
         offsetPath="$.meta.next",
-        offsetHeader="X-Next",
         recordOffsetPath="$.updated",
         timestampFormat="millis",
         timestampLagSeconds="1.5",
@@ -443,7 +493,9 @@ def test_stream_values() -> None:
         onBadOffset="stop",
     ).stream
     assert s.offset_path == "$.meta.next"
-    assert s.offset_header == "X-Next"
+    assert s.offset_header is None
+    cursor = parse(offsetType="cursor", offsetField="c", offsetHeader="X-Next").stream
+    assert cursor.offset_header == "X-Next"
     assert s.record_offset_path == "$.updated"
     assert (s.timestamp_format, s.timestamp_lag_seconds) == ("millis", 1.5)
     assert (s.batch_size, s.streaming_interval, s.on_bad_offset) == (100, 0.25, "stop")
@@ -459,13 +511,18 @@ SECRETS = {
     "oauthClientSecret": "clsec-Secret-5",
     "apiKey": "key-Secret-6",
     "cookie": "sid=cookie-Secret-7",
-    "clientKey": "/keys/client-Secret-8.pem",
+    "clientKey": "/keys/client-Secret-8.pem",  # with clientCert: see secret_options
     "proxy": "http://proxyuser:proxy-Secret-9@127.0.0.1:3128",
 }
 
 
+CLIENT_CERT = __file__  # any existing file: the parser checks the path only
+
+
 def secret_options() -> RestOptions:
-    return parse(authType="basic", userId="ann", **SECRETS)
+    """Every secret option at once (those of other auth kinds warn: they are unused)."""
+    with pytest.warns(RestOptionWarning):
+        return parse(authType="basic", userId="ann", clientCert=CLIENT_CERT, **SECRETS)
 
 
 def test_secret_options_cover_every_secret() -> None:
@@ -504,6 +561,8 @@ def test_secret_values_never_in_error_messages(name: str) -> None:
 def test_errors_in_other_options_do_not_show_secrets() -> None:
     exc = error(authType="basic", userPassword="pw-Secret-1")  # userId missing
     assert "pw-Secret-1" not in str(exc)
+    exc = error(apiKey="key-Secret-6")  # authType missing
+    assert (exc.option, "key-Secret-6" in str(exc)) == ("apiKey", False)
     exc = error(apiKey="key-Secret-6", method="TRACE")
     assert "key-Secret-6" not in str(exc)
 

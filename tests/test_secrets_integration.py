@@ -226,9 +226,8 @@ def test_exhausted_retries_with_the_api_key_in_the_url_do_not_show_it(
 
 
 def test_the_repr_of_parsed_options_masks_every_secret() -> None:
-    options = parse_options(
-        {"url": "https://api.example.com/items", "authType": "basic", **all_secret_options()}
-    )
+    secrets = {"authType": "basic", **all_secret_options()}  # other kinds' options: unused
+    options = parse_options({"url": "https://api.example.com/items", **secrets})
     assert options.auth.user_password is not None
     assert options.auth.user_password.reveal() == PASSWORD  # parsed, only hidden
     assert options.cookie is not None and options.cookie.reveal() == COOKIE
@@ -237,7 +236,7 @@ def test_the_repr_of_parsed_options_masks_every_secret() -> None:
         repr(options),
         str(options),
         repr(options.auth),
-        repr(RestDataSource({"url": "https://api.example.com/items", **all_secret_options()})),
+        repr(RestDataSource({"url": "https://api.example.com/items", **secrets})),
     ):
         assert_clean(text, "repr of the options")
     assert "Secret('***')" in repr(options)

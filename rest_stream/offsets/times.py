@@ -150,7 +150,11 @@ class TimestampRange(TimestampOffset, RangeKind):
         return times
 
     def split(self, start: Any, end: Any, parts: int) -> list[tuple[Any, Any]]:
-        cuts = even_cuts(self.micros(start), self.micros(end), parts, align=self.unit)
+        """Cut points on whole seconds (milliseconds with `millis`): an API comparing ISO
+        strings orders `...:15Z` after `...:15.75Z`, so a cut inside a second would not
+        bound the same records."""
+        align = 1_000 if self.format == "millis" else 1_000_000
+        cuts = even_cuts(self.micros(start), self.micros(end), parts, align=align)
         return [(self.native(a), self.native(b)) for a, b in cuts]
 
     def weight(self, start: Any, end: Any) -> float:

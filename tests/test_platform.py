@@ -53,8 +53,9 @@ def run_check(
 
 
 def _filtered(log: str) -> str:
-    """Spark's log less its start-up warnings."""
-    return "\n".join(line for line in log.splitlines() if " WARN " not in line)
+    """The log less Spark's warnings and JVM stack frames: Python tracebacks and messages."""
+    noise = (" WARN ", "\tat ", "\t... ")
+    return "\n".join(line for line in log.splitlines() if not any(n in line for n in noise))
 
 
 def test_spark_connect_batch_and_stream_exactly_once():

@@ -2,10 +2,11 @@
 
     python tests/platform_check.py connect   # a Spark Connect client (gRPC) to a local server
     python tests/platform_check.py cluster   # local-cluster[2,1,1024]: two executor JVMs
-    python tests/platform_check.py wheel     # local[2], `format("rest")` with no register call
+    python tests/platform_check.py local     # local[2]
+    ... --installed   # rest_stream is an installed wheel: the batch read comes before any
+                      # register call (`format("rest")` through `pyspark_rest` alone)
 
-Each mode serves the demo API on loopback and batch-reads every record. Then (not `wheel`,
-whose point is the installed package) it streams
+Each run serves the demo API on loopback, batch-reads every record, then streams
 `incremental` ids with `trigger(availableNow=True)` in several micro-batches into a parquet
 sink, appends records to the API and runs again from the same checkpoint. It checks that the
 batch read and the sink hold exactly the API's records (no duplicates, none missing), prints
@@ -121,19 +122,32 @@ def sink_ids(spark: Any, work: Path) -> list[int]:
     return sorted(row["id"] for row in rows)
 
 
-def check(spark: Any, facts: dict[str, Any], stream: bool = True) -> None:
-    """Batch read, stream, append, stream again: exactly the API's records each time."""
+def register(spark: Any) -> None:
+    """The explicit registration (on a Connect session, the class is sent to the server)."""
+    from rest_stream import RestDataSource
+
+    spark.dataSource.register(RestDataSource)
+
+
+def check(spark: Any, facts: dict[str, Any], installed: bool) -> None:
+    """Batch read, stream, append, stream again: exactly the API's records each time.
+
+    `installed`: the batch read runs before any register call (auto-registration of the
+    installed `pyspark_rest`), the stream after one.
+    """
     from rest_stream.demo import DemoApi
 
     with DemoApi(RECORDS) as api, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         expected = sorted(r["id"] for r in api.records())
         started = time.perf_counter()
+        if not installed:
+            register(spark)
         got = batch_ids(spark, api.url)
         assert got == expected, f"batch read: {len(got)} rows, expected {len(expected)}"
         facts["batch_rows"] = len(got)
-        if not stream:
-            return
+        if installed:
+            register(spark)
 
         first = stream_once(spark, api.url, work)
         assert sum(first) == RECORDS and max(first) <= BATCH_SIZE, first
@@ -155,17 +169,22 @@ def check(spark: Any, facts: dict[str, Any], stream: bool = True) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["connect", "cluster", "wheel"])
-    mode = parser.parse_args(argv).mode
+    parser.add_argument("session", choices=["connect", "cluster", "local"])
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="rest_stream is an installed wheel: batch-read before any register call",
+    )
+    args = parser.parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    facts: dict[str, Any] = {"mode": mode, "python": sys.executable}
+    facts: dict[str, Any] = {"session": args.session, "python": sys.executable}
     started = time.perf_counter()
     server = None
-    if mode == "connect":
+    if args.session == "connect":
         spark, server = connect_session()
-        facts["session"] = type(spark).__module__
-    elif mode == "cluster":
+        facts["client"] = type(spark).__module__
+    elif args.session == "cluster":
         spark = classic_session(
             "local-cluster[2,1,1024]",
             **{
@@ -177,19 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         spark = classic_session("local[2]")
     facts["startup_s"] = round(time.perf_counter() - started, 1)
 
-    if mode != "wheel":  # `wheel`: no register call, Spark finds `pyspark_rest` by itself
-        from rest_stream import RestDataSource
-
-        spark.dataSource.register(RestDataSource)
-
-    check(spark, facts, stream=mode != "wheel")
-    if mode == "wheel":  # where the code that just ran came from
+    check(spark, facts, args.installed)
+    if args.installed:  # where the code that just ran came from
         import pyspark_rest
         import rest_stream
 
         facts["rest_stream"] = rest_stream.__file__
         facts["pyspark_rest"] = pyspark_rest.__file__
-    if mode == "cluster":
+    if args.session == "cluster":
         # Executors register asynchronously: by now both have (two JVMs besides the driver).
         executors = spark.sparkContext._jsc.sc().getExecutorIds().mkString(",")
         facts["executors"] = sorted(executors.split(","))

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+DOCS_STAMP := $(VENV)/.docs-installed-stamp
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
@@ -30,6 +31,15 @@ test: java-check $(STAMP) lint
 demo: java-check $(STAMP)
 	$(PY) -m rest_stream.demo
 
+# The documentation site (mkdocs.yml) into site/; strict: a broken link or reference fails.
+.PHONY: docs
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]' --config-settings editable_mode=compat
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 bench: java-check $(STAMP)
 	$(PY) -m benchmarks.run --preset full
 
@@ -37,4 +47,4 @@ bench-smoke: java-check $(STAMP)
 	$(PY) -m benchmarks.run --preset smoke
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache

@@ -1,8 +1,12 @@
 """rest_stream: a generic REST API data source for Apache Spark, batch and streaming.
 
+Here `spark` is a `SparkSession` and `api` a started demo API (`rest_stream.demo.DemoApi`):
+
 >>> from rest_stream import RestDataSource
 >>> spark.dataSource.register(RestDataSource)
->>> spark.readStream.format("rest").option("url", "...").load()
+>>> spark.readStream.format("rest").option("url", api.url + "/cursor?cursor={next_cursor}") \\
+...     .option("offsetType", "cursor").option("offsetField", "next_cursor").load().isStreaming
+True
 """
 
 from rest_stream.datasource import RestDataSource

@@ -25,8 +25,11 @@ class RestBatchReader(DataSourceReader):
     `numPartitions` tasks. With `offsetType`: every page from `initialOffset` to the current
     end, with the stream reader's plans (split ranges, or one chain per stream).
 
-    >>> spark.read.format("rest").option("url", "https://api/users/{id}") \\
-    ...     .option("inputData", '[{"id": 1}, {"id": 2}]').option("queryType", "inline").load()
+    >>> rows = '[{"id": 3}, {"id": 7}]'
+    >>> df = (spark.read.format("rest").option("url", api.url + "/items?since_id={id}&limit=1")
+    ...       .option("inputData", rows).option("queryType", "inline").load())
+    >>> sorted(row.id for row in df.collect())
+    [3, 7]
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:

@@ -15,7 +15,8 @@ class RestDataSource(DataSource):
     """Any REST API as a Spark source, batch (`spark.read`) or streaming (`spark.readStream`).
 
     >>> spark.dataSource.register(RestDataSource)
-    >>> spark.read.format("rest").option("url", "https://api.example.com/items").load()
+    >>> spark.read.format("rest").option("url", api.url + "/items").load().count()
+    100
     """
 
     def __init__(self, options: dict[str, str]) -> None:

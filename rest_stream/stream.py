@@ -44,6 +44,11 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Streams a REST API: one position per `inputData` row, exactly once across restarts.
 
     Spark builds it through `spark.readStream.format("rest")`; see `docs/offsets.md`.
+
+    >>> df = (spark.readStream.format("rest").option("url", api.url + "/items?since_id={id}")
+    ...       .option("offsetType", "incremental").option("offsetField", "id").load())
+    >>> df.isStreaming
+    True
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:

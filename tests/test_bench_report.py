@@ -1,4 +1,4 @@
-"""The benchmark report's arithmetic (`benchmarks.report`, `benchmarks.variants`): medians,
+"""The benchmark report's arithmetic (`harness.report`, `measurements.variants`): medians,
 records/s on the wall time excluding Spark start-up, the ratios (also across several
 requestConcurrency values sharing one baseline), failed runs, and the harness's schedule. No
 Spark, no server: hand-built `RunResult`s, and fakes for the `Runner` and `run_all` tests."""
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from benchmarks.config import PRESETS
-from benchmarks.report import Summary, format_table, summarize, write_json
-from benchmarks.run import parse_args, run_all, schedule
-from benchmarks.variants import Runner, RunResult
+from benchmarks.harness.config import PRESETS
+from benchmarks.harness.report import Summary, format_table, summarize, write_json
+from benchmarks.harness.run import parse_args, run_all, schedule
+from benchmarks.measurements.variants import Runner, RunResult
 
 RECORDS, PAGES = 20_000, 40
 

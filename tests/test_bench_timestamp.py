@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.baseline import SeedStreamReader
-from benchmarks.limit import measure_chain, timestamp_shares
-from benchmarks.run import parse_args
-from benchmarks.server import (
+from benchmarks.comparators.baseline import SeedStreamReader
+from benchmarks.comparators.limit import measure_chain, timestamp_shares
+from benchmarks.harness.run import parse_args
+from benchmarks.harness.server import (
     TIMESTAMP_BASE,
     BenchServer,
     page_address,

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from benchmarks.rss import WorkerRssSampler
-from benchmarks.server import BenchServer
-from benchmarks.variants import Runner
+from benchmarks.diagnostics.rss import WorkerRssSampler
+from benchmarks.harness.server import BenchServer
+from benchmarks.measurements.variants import Runner
 
 TARGET_MB = 300.0
 

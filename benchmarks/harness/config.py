@@ -15,7 +15,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 
 #: batch = spark.read, stream = readStream availableNow, baseline = seed-style simple reader,

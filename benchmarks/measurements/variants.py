@@ -6,7 +6,7 @@ its workers already exist (the harness warms each variant up once). `startup_s` 
 before the first request the API logged (Spark's query start, plus whatever the source does
 before it asks for anything) and `wall_s` the rest: the wall time excluding start-up, which
 records/s and the ratios use. For `limit` (no Spark) `wall_s` = `e2e_s` is its child
-processes' own span, from the first request to the last parse (`benchmarks.limit`), and
+processes' own span, from the first request to the last parse (`benchmarks.comparators.limit`), and
 `startup_s` is 0.
 
 `request_concurrency` is rest_stream's `requestConcurrency` of the run (requests in flight per
@@ -25,11 +25,11 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from benchmarks.config import SCHEMA
-from benchmarks.limit import run_processes
-from benchmarks.load import CpuWatch
-from benchmarks.rss import WorkerRssSampler
-from benchmarks.server import BenchServer
+from benchmarks.comparators.limit import run_processes
+from benchmarks.diagnostics.rss import WorkerRssSampler
+from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.load import CpuWatch
+from benchmarks.harness.server import BenchServer
 
 
 @dataclass

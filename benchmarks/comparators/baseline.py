@@ -4,10 +4,10 @@ This is how a first REST source is usually written: the driver fetches every pag
 the other with one reused `httpx.Client`, parses each body with `json` and returns tuples.
 Spark then converts and ships the rows from the driver; there is no partitioning and no
 concurrency. Registered as format `bench_seed`; options `url` (the API's base URL),
-`pageSize` and `offsetKind` (`page`, `incremental` or `timestamp`, as in `benchmarks.server`).
+`pageSize` and `offsetKind` (`page`, `incremental` or `timestamp`, see `benchmarks.harness.server`).
 
 With `timestamp` the offset is `{"since": T}` (`initialOffset`, default
-`benchmarks.server.TIMESTAMP_BASE`) and the reader walks `/events?since=T` page by page, the
+`benchmarks.harness.server.TIMESTAMP_BASE`) and the reader walks `/events?since=T` page by page, the
 next `since` being the largest `ts` of the page, as a seed reader would: right for the demo,
 whose timestamps are unique, but it would skip records that share a page's last timestamp.
 """
@@ -22,8 +22,8 @@ import httpx
 from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.types import StructType
 
-from benchmarks.config import SCHEMA
-from benchmarks.server import TIMESTAMP_BASE, page_address
+from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.server import TIMESTAMP_BASE, page_address
 
 Row = tuple[Any, ...]
 

@@ -8,7 +8,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from benchmarks.config import ROOT
+from benchmarks.harness.config import ROOT
 
 
 def create_session(master: str = "local[2]") -> SparkSession:
@@ -26,8 +26,8 @@ def create_session(master: str = "local[2]") -> SparkSession:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    from benchmarks.baseline import SeedDataSource
-    from benchmarks.floor import FloorDataSource
+    from benchmarks.comparators.baseline import SeedDataSource
+    from benchmarks.comparators.floor import FloorDataSource
     from rest_stream import RestDataSource
 
     spark.dataSource.register(RestDataSource)

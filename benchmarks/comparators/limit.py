@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 import httpx
 import orjson
 
-from benchmarks.config import ROOT
-from benchmarks.server import KINDS, page_address
+from benchmarks.harness.config import ROOT
+from benchmarks.harness.server import KINDS, page_address
 
 POOL_SIZE = 8
 
@@ -144,7 +144,7 @@ def run_processes(
     `span` is the `(since, newest)` range of `ts` for `timestamp` (where `concurrency` is
     ignored: a chain has one request in flight)."""
     commands = []
-    base = [sys.executable, "-m", "benchmarks.limit", f"--url={url}", f"--kind={kind}"]
+    base = [sys.executable, "-m", "benchmarks.comparators.limit", f"--url={url}", f"--kind={kind}"]
     base += [f"--page-size={page_size}", f"--concurrency={concurrency}", "--wait"]
     if kind == "timestamp":
         if span is None:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.variants import RunResult
+from benchmarks.measurements.variants import RunResult
 
 TABLE_ORDER = ("baseline", "batch", "stream", "limit")
 

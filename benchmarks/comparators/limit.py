@@ -1,16 +1,21 @@
-"""The raw limit: async httpx fetching and parsing every page, no Spark. The ceiling.
+"""The limit: the best ANY client could do against the same API with the same number of
+requests in flight. No Spark, no Arrow, no schema: async httpx and orjson.
 
-Shaped like the Spark read it bounds: `processes` child processes (as many as Spark runs
-tasks at once), each taking a contiguous share of the pages (like `numPartitions` ranges) with
-`concurrency` requests in flight (like `requestConcurrency`) on an asyncio loop, parsing every
-body with orjson. Children start together; the wall time runs from the first child's first
-request to the last child's last parse. Child processes also keep the client off the GIL of
-the benchmark server, as Spark's Python workers are.
+It is not rest_stream's algorithm without Spark: the limit may know what a reader has to
+discover. For kinds whose pages can be addressed (`page` numbers, `incremental` `since_id`
+starts, `timestamp` `since` windows; `harness.kinds`), it asks `/latest` once for the size of
+the data, then fetches every page start concurrently. A `cursor` chain is inherently
+sequential: each next cursor is in the last answer, so the limit of one cursor stream is one
+request in flight, whatever the client. The many-streams case (`streams` regions of one page
+each) fetches every stream's page concurrently; a short page says the stream has no more.
 
-With `timestamp` offsets the processes split the `ts` range `(since, newest]` instead
-(`timestamp_shares`: contiguous, on whole pages from `since`), and each walks its share as a
-chain, `/events?since=T`, the next `T` being the page's `next_since`: one request in flight
-per process, as a rest_stream task has for a chain.
+`N` requests in flight are `processes` × `concurrency`: as many child processes as the Spark
+read it is compared with runs tasks at once (the same CPU parallelism; the children also stay
+off the GIL of the benchmark server), each with `concurrency` requests in flight on an asyncio
+loop (its share of the pages, contiguous). The harness pairs a Spark run of `numPartitions` P
+and `requestConcurrency` C on S task slots with the limit at N = C × min(P, S) (1 for a
+chain). Children start together; the wall time runs from the first child's first request
+(`/latest` included) to the last child's last parse.
 """
 
 from __future__ import annotations
@@ -28,19 +33,40 @@ import httpx
 import orjson
 
 from benchmarks.harness.config import ROOT
-from benchmarks.harness.server import KINDS, page_address
+from benchmarks.harness.kinds import KINDS, kind
 
 POOL_SIZE = 8
 
 
 @dataclass(frozen=True)
 class LimitResult:
-    """Records and pages read, wall seconds, and the peak RSS of the process (MB)."""
+    """Records and pages read (data requests), wall seconds, the peak RSS of the largest
+    process (MB) and the requests it had in flight at most."""
 
     records: int
     pages: int
     seconds: float
     peak_rss_mb: float
+    in_flight: int = 1
+
+
+def in_flight(
+    kind_name: str, concurrency: int, partitions: int, slots: int, streams: int = 1
+) -> int:
+    """Requests in flight of the limit paired with a Spark run: `concurrency` ×
+    min(`partitions`, `slots`), or 1 for one stream of a chain kind."""
+    if kind(kind_name).chain and streams == 1:
+        return 1
+    return concurrency * max(1, min(partitions, slots))
+
+
+def split(total: int, processes: int) -> tuple[int, int]:
+    """`(processes, concurrency)` holding `total` requests in flight on at most `processes`
+    processes (fewer when `total` does not divide)."""
+    for count in range(max(1, min(processes, total)), 0, -1):
+        if total % count == 0:
+            return count, total // count
+    return 1, total
 
 
 async def _fetch_all(urls: Sequence[str], concurrency: int) -> tuple[int, int]:
@@ -78,97 +104,96 @@ async def _fetch_all(urls: Sequence[str], concurrency: int) -> tuple[int, int]:
     return sum(r for r, _ in done), sum(p for _, p in done)
 
 
-async def _walk_chain(base: str, page_size: int, since: int, until: int) -> tuple[int, int]:
-    """(records, pages) of the records with `since < ts <= until`, `/events` page by page."""
+def walk_chain(base: str, kind_name: str, page_size: int) -> tuple[int, int]:
+    """(records, pages) of a chain kind, one request in flight, until a short page or no next
+    address."""
+    row = kind(kind_name)
+    assert row.first_url is not None and row.next_url is not None
     records = pages = 0
-    async with httpx.AsyncClient(timeout=60.0) as client:
-        while since < until:
-            response = await client.get(f"{base}/events?limit={page_size}&since={since}")
+    url: str | None = row.first_url(base, page_size)
+    with httpx.Client(timeout=60.0) as client:
+        while url is not None:
+            response = client.get(url)
             response.raise_for_status()
             body = orjson.loads(response.content)
-            data = body["data"]
             pages += 1
-            if not data:
+            records += len(body["data"])
+            if len(body["data"]) < page_size:
                 break
-            newest = data[-1]["ts"]
-            records += len(data) if newest <= until else sum(1 for r in data if r["ts"] <= until)
-            if len(data) < page_size or newest >= until:
-                break
-            since = body["next_since"]
+            url = row.next_url(base, page_size, body)
     return records, pages
 
 
-def timestamp_shares(
-    since: int, newest: int, processes: int, page_size: int
-) -> list[tuple[int, int]]:
-    """`(since, newest]` (whole seconds) cut into `processes` contiguous shares `(a, b]`, the
-    cuts on whole pages from `since` (as the page kind's shares are); shares may be empty
-    (`a == b`) when there are fewer pages than processes."""
-    if processes < 1 or page_size < 1:
-        raise ValueError("processes and page_size must be at least 1")
-    pages = max(0, -(-(newest - since) // page_size))
-    cuts = [min(newest, since + page_size * (pages * i // processes)) for i in range(processes)]
-    cuts.append(max(since, newest))
-    return list(zip(cuts, cuts[1:]))
+def share_urls(
+    base: str, kind_name: str, page_size: int, share: int, shares: int, streams: int = 1
+) -> list[str]:
+    """The page URLs of share `share` of `shares` (contiguous); asks `/latest` for the size of
+    the data (not for the many-streams case, whose streams are one page each)."""
+    if streams > 1:
+        first, stop = streams * share // shares, streams * (share + 1) // shares
+        return [
+            f"{base}/items?limit={page_size}&since_id=1&region=r{i}" for i in range(first, stop)
+        ]
+    address = kind(kind_name).address
+    assert address is not None
+    total = int(httpx.get(f"{base}/latest", timeout=60.0).raise_for_status().json()["total"])
+    pages = -(-total // page_size)
+    first, stop = pages * share // shares, pages * (share + 1) // shares
+    return [address(base, page_size, n * page_size)[0] for n in range(first, stop)]
 
 
-def measure_chain(base: str, page_size: int, since: int, until: int) -> LimitResult:
-    """Walk `(since, until]` once in this process; wall time from client creation to the last
+def measure(
+    base: str,
+    kind_name: str,
+    page_size: int,
+    concurrency: int,
+    *,
+    share: int = 0,
+    shares: int = 1,
+    streams: int = 1,
+) -> LimitResult:
+    """One share, in this process: wall time from the first request (`/latest`) to the last
     parse."""
     started = time.perf_counter()
-    records, pages = asyncio.run(_walk_chain(base, page_size, since, until))
+    if kind(kind_name).chain and streams == 1:
+        records, pages = walk_chain(base, kind_name, page_size)
+        concurrency = 1
+    else:
+        urls = share_urls(base, kind_name, page_size, share, shares, streams)
+        records, pages = asyncio.run(_fetch_all(urls, concurrency))
     seconds = time.perf_counter() - started
-    return LimitResult(records, pages, seconds, peak_rss_mb())
-
-
-def measure(urls: Sequence[str], concurrency: int) -> LimitResult:
-    """Fetch and parse `urls` once in this process; wall time from client creation to the
-    last parse."""
-    started = time.perf_counter()
-    records, pages = asyncio.run(_fetch_all(urls, concurrency))
-    seconds = time.perf_counter() - started
-    return LimitResult(records, pages, seconds, peak_rss_mb())
+    return LimitResult(records, pages, seconds, peak_rss_mb(), concurrency)
 
 
 def run_processes(
     url: str,
-    kind: str,
+    kind_name: str,
     page_size: int,
-    pages: int,
     *,
     processes: int,
     concurrency: int,
-    span: tuple[int, int] | None = None,
+    streams: int = 1,
 ) -> LimitResult:
-    """The limit over `processes` children started together (see the module docstring);
-    `span` is the `(since, newest)` range of `ts` for `timestamp` (where `concurrency` is
-    ignored: a chain has one request in flight)."""
-    commands = []
-    base = [sys.executable, "-m", "benchmarks.comparators.limit", f"--url={url}", f"--kind={kind}"]
-    base += [f"--page-size={page_size}", f"--concurrency={concurrency}", "--wait"]
-    if kind == "timestamp":
-        if span is None:
-            raise ValueError("timestamp needs span=(since, newest)")
-        for since, until in timestamp_shares(*span, processes, page_size):
-            commands.append([*base, f"--since={since}", f"--until={until}"])
-    else:
-        for i in range(processes):
-            first, stop = pages * i // processes, pages * (i + 1) // processes
-            commands.append([*base, f"--first-page={first}", f"--pages={stop - first}"])
-    children = []
-    for command in commands:
-        children.append(
-            subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+    """The limit over `processes` children started together (see the module docstring); a
+    chain kind runs one child with one request in flight."""
+    if kind(kind_name).chain and streams == 1:
+        processes = concurrency = 1
+    base = [sys.executable, "-m", "benchmarks.comparators.limit", f"--url={url}"]
+    base += [f"--kind={kind_name}", f"--page-size={page_size}", f"--concurrency={concurrency}"]
+    base += [f"--streams={streams}", f"--shares={processes}", "--wait"]
+    children = [
+        subprocess.Popen(
+            [*base, f"--share={i}"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        for i in range(processes)
+    ]
     try:
-        for child in children:  # each says "ready" once imported and its URLs built
+        for child in children:  # each says "ready" once imported
             assert child.stdout is not None
             if child.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"limit child failed: {child.communicate()[1][-300:]}")
@@ -176,7 +201,7 @@ def run_processes(
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
-        done = [child.communicate(timeout=600) for child in children]
+        done = [child.communicate(timeout=900) for child in children]
     finally:
         for child in children:
             if child.poll() is None:
@@ -190,6 +215,7 @@ def run_processes(
         pages=sum(r["pages"] for r in results),
         seconds=max(r["end"] for r in results) - min(r["start"] for r in results),
         peak_rss_mb=max(r["peak_rss_mb"] for r in results),
+        in_flight=sum(r["in_flight"] for r in results),
     )
 
 
@@ -206,33 +232,31 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """One child: `--url BASE --page-size S --first-page F --pages P --concurrency C [--wait]`
-    prints JSON (records, pages, seconds, peak RSS, and monotonic start and end)."""
+    """One child: prints JSON (records, pages, seconds, peak RSS, in flight, and monotonic
+    start and end)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True, help="the benchmark API's base URL")
-    parser.add_argument("--kind", default="page", choices=KINDS)
+    parser.add_argument("--kind", default="page", choices=sorted(KINDS))
     parser.add_argument("--page-size", type=int, required=True)
-    parser.add_argument("--first-page", type=int, default=0, help="0-based")
-    parser.add_argument("--pages", type=int, default=0, help="page/incremental: pages to read")
-    parser.add_argument("--since", type=int, help="timestamp: the share's exclusive start")
-    parser.add_argument("--until", type=int, help="timestamp: the share's newest ts")
     parser.add_argument("--concurrency", type=int, required=True)
+    parser.add_argument("--share", type=int, default=0, help="0-based share of the pages")
+    parser.add_argument("--shares", type=int, default=1)
+    parser.add_argument("--streams", type=int, default=1, help="regions of the many-streams case")
     parser.add_argument("--wait", action="store_true", help='print "ready", start on "go"')
     args = parser.parse_args(argv)
-    numbers = range(args.first_page, args.first_page + args.pages)
-    urls = [
-        page_address(args.url, args.kind, args.page_size, n * args.page_size)[0] for n in numbers
-    ]
-    if args.kind == "timestamp" and (args.since is None or args.until is None):
-        parser.error("--kind timestamp needs --since and --until")
     if args.wait:
         print("ready", flush=True)
         sys.stdin.readline()
     start = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
-    if args.kind == "timestamp":
-        result = measure_chain(args.url, args.page_size, args.since, args.until)
-    else:
-        result = measure(urls, args.concurrency)
+    result = measure(
+        args.url,
+        args.kind,
+        args.page_size,
+        args.concurrency,
+        share=args.share,
+        shares=args.shares,
+        streams=args.streams,
+    )
     json.dump({**asdict(result), "start": start, "end": start + result.seconds}, sys.stdout)
 
 

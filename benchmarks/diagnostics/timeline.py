@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from benchmarks.diagnostics.rss import WorkerRssSampler
 from benchmarks.harness.server import BenchServer
-from benchmarks.measurements.variants import Runner
+from benchmarks.measurements.variants import Job, Runner
 
 PHASES = (
     "start → first request",
@@ -72,13 +72,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with BenchServer(args.records, args.page_size, latency_ms=args.latency_ms) as server:
             server.warm()
-            runner = Runner(
-                spark, server, sampler, concurrency=args.concurrency, slots=task_slots(spark)
-            )
+            runner = Runner(spark, server, sampler, slots=task_slots(spark))
             for repeat in range(-1, args.repeats):
                 for variant in variants:
                     started = time.perf_counter()
-                    result = runner.run(variant, args.partitions, repeat)
+                    job = Job(variant, args.partitions, args.concurrency)
+                    result = runner.run(job, repeat)
                     finished = time.perf_counter()
                     if result.error:
                         raise RuntimeError(f"{variant}: {result.error}")

@@ -1,4 +1,12 @@
-"""What a benchmark run measures: presets, CLI overrides and the schema every variant reads."""
+"""What a benchmark run measures: presets of scenarios, CLI overrides, the schema every
+variant reads.
+
+A scenario is one dataset (records, streams) read with a set of offset kinds at a set of
+latencies, by a set of variants, each Spark variant under a set of *settings*
+(`numPartitions`, `requestConcurrency`; None = not set, i.e. rest_stream's default). The limit
+runs once per distinct number of requests in flight its Spark runs need (see
+`comparators.limit`), the baseline once per kind and latency.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 
 #: batch = spark.read, stream = readStream availableNow, baseline = seed-style simple reader,
-#: limit = async httpx without Spark (the ceiling).
+#: limit = the best any client can do with the same requests in flight (no Spark).
 VARIANTS = ("batch", "stream", "baseline", "limit")
-OFFSET_KINDS = ("page", "incremental", "timestamp")
+SPARK_VARIANTS = ("batch", "stream")
+OFFSET_KINDS = ("page", "incremental", "timestamp", "cursor")
+#: rest_stream's `requestConcurrency` default (`rest_stream.options`).
+DEFAULT_CONCURRENCY = 4
+
+Setting = tuple[int | None, int | None]
+"""(numPartitions, requestConcurrency) of a Spark run; None = the option is not set."""
+DEFAULT: Setting = (None, None)
 
 #: The records of `rest_stream.demo.DemoApi`, given explicitly so no variant samples a schema.
 SCHEMA = StructType(
@@ -40,34 +55,52 @@ SCHEMA = StructType(
 )
 
 
+def setting_label(setting: Setting) -> str:
+    """`default`, `numPartitions 8`, `requestConcurrency 8`, or both."""
+    partitions, concurrency = setting
+    parts = [f"numPartitions {partitions}"] if partitions is not None else []
+    parts += [f"requestConcurrency {concurrency}"] if concurrency is not None else []
+    return ", ".join(parts) or "default"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One dataset and what reads it. `streams` > 1: that many `inputData` streams of
+    `records / streams` records each (incremental ids; `harness.server`). `partition_counts`
+    records each micro-batch's input partitions (a `foreachBatch` sink instead of noop);
+    `probe` finds an incremental stream's end with `/latest` instead of an end search (always
+    so with several streams)."""
+
+    name: str
+    records: int
+    kinds: tuple[str, ...]
+    latencies_ms: tuple[float, ...]
+    settings: tuple[Setting, ...]
+    variants: tuple[str, ...]
+    repeats: int
+    streams: int = 1
+    warmup: bool = True
+    partition_counts: bool = False
+    probe: bool = False
+
+    def replace(self, **changes: object) -> Scenario:
+        """A copy with `changes` (None values are ignored)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **given)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class BenchConfig:
-    """One invocation of the harness; every field can be overridden from the command line.
-
-    `concurrency` holds the `requestConcurrency` values (requests in flight per task) the
-    batch, stream and limit variants run at; the baseline (one request in flight) runs once
-    for all of them, and the memory check uses the first.
-    """
+    """One invocation of the harness."""
 
     preset: str
-    records: int
-    page_size: int
-    latencies_ms: tuple[float, ...]
-    partitions: tuple[int, ...]
-    repeats: int
-    variants: tuple[str, ...] = VARIANTS
-    concurrency: tuple[int, ...] = (4,)
-    offset_kind: str = "page"
+    scenarios: tuple[Scenario, ...]
+    page_size: int = 500
     memory: bool = False
     memory_records: int = 1_000_000
-    warmup: bool = True
     floor_runs: int = 5
     output: Path = RESULTS
-
-    @property
-    def pages(self) -> int:
-        """Data pages the dataset fills."""
-        return -(-self.records // self.page_size)
+    charts: bool = True
 
     def replace(self, **changes: object) -> BenchConfig:
         """A copy with `changes` (None values are ignored)."""
@@ -75,24 +108,91 @@ class BenchConfig:
         return dataclasses.replace(self, **given)  # type: ignore[arg-type]
 
 
+N8: Setting = (8, None)
+
 PRESETS: dict[str, BenchConfig] = {
     "full": BenchConfig(
         preset="full",
-        records=200_000,
-        page_size=500,
-        latencies_ms=(20.0, 0.0),
-        partitions=(1, 2, 4, 8),
-        repeats=5,
-        concurrency=(4, 8),
+        scenarios=(
+            Scenario(
+                "kinds",
+                records=200_000,
+                kinds=OFFSET_KINDS,
+                latencies_ms=(0.0, 20.0),
+                settings=(DEFAULT, N8),
+                variants=VARIANTS,
+                repeats=3,
+            ),
+            Scenario(
+                "1M",
+                records=1_000_000,
+                kinds=("page",),
+                latencies_ms=(0.0, 20.0),
+                settings=(DEFAULT, N8),
+                variants=("stream", "limit"),
+                repeats=3,
+                warmup=False,
+            ),
+            Scenario(
+                "sweep",
+                records=200_000,
+                kinds=("page",),
+                latencies_ms=(20.0,),
+                settings=((1, None), (2, None), (4, None), (8, None)),
+                variants=("stream", "limit"),
+                repeats=3,
+                warmup=False,
+            ),
+            Scenario(
+                "1 stream",
+                records=20_000,
+                kinds=("incremental",),
+                latencies_ms=(0.0, 20.0),
+                settings=(DEFAULT, N8),
+                variants=("stream", "limit"),
+                repeats=3,
+                partition_counts=True,
+                probe=True,
+            ),
+            Scenario(
+                "1000 streams",
+                records=20_000,
+                kinds=("incremental",),
+                latencies_ms=(0.0, 20.0),
+                settings=(DEFAULT, N8),
+                variants=("stream", "limit"),
+                repeats=3,
+                streams=1000,
+                partition_counts=True,
+            ),
+        ),
         memory=True,
     ),
     "smoke": BenchConfig(
         preset="smoke",
-        records=20_000,
-        page_size=500,
-        latencies_ms=(5.0,),
-        partitions=(1, 4),
-        repeats=1,
+        scenarios=(
+            Scenario(
+                "kinds",
+                records=20_000,
+                kinds=OFFSET_KINDS,
+                latencies_ms=(5.0,),
+                settings=(DEFAULT, N8),
+                variants=VARIANTS,
+                repeats=1,
+            ),
+            Scenario(
+                "100 streams",
+                records=2_000,
+                kinds=("incremental",),
+                latencies_ms=(5.0,),
+                settings=(DEFAULT,),
+                variants=("stream", "limit"),
+                repeats=1,
+                streams=100,
+                partition_counts=True,
+            ),
+        ),
         floor_runs=3,
+        charts=True,
     ),
 }

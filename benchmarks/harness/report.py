@@ -1,14 +1,14 @@
 """Medians over repeats, the ratios against baseline and limit, the table and the JSON file.
 
-Records/s, pages/s and the ratios use the wall time excluding Spark start-up (first request →
-done), as the harness's issue specifies; the table also shows the start-up, the end-to-end
-time and the end-to-end ratio against the limit (which has no start-up), so the two views
-sit side by side.
+The headline is **end to end**: from `query.start()` (or the batch `save()`) to the last
+record in the sink; records/s e2e, ÷ baseline and ÷ limit use it. The wall time excluding
+Spark's start-up (first request → done) and its ratio to the limit are the secondary columns.
+Every ratio compares medians of runs interleaved in the SAME invocation:
 
-Rows are grouped by latency, then requestConcurrency: the baseline (one request in flight,
-whatever the setting) comes first in its latency and is the ÷ baseline reference of every
-requestConcurrency; ÷ limit pairs the limit of the same latency, requestConcurrency and
-numPartitions.
+- ÷ baseline: the seed-style baseline of the same scenario, kind and latency;
+- ÷ limit: the limit of the same scenario, kind and latency at the number of requests in
+  flight the Spark run is paired with (`requestConcurrency` × task slots used; 1 for a
+  cursor chain), shown in the column's header cell as `@ N`.
 """
 
 from __future__ import annotations
@@ -20,52 +20,69 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness.config import setting_label
 from benchmarks.measurements.variants import RunResult
 
 TABLE_ORDER = ("baseline", "batch", "stream", "limit")
 
 LEGEND = (
-    "wall: first request the API logged → sink done, i.e. excluding Spark start-up; records/s, "
-    "pages/s, ÷ baseline and ÷ limit use it.\n"
-    "start-up: load() → that first request (Spark's query start plus any work the source does "
-    "before its first request); 0 for limit, which has no Spark.\n"
-    "e2e: load() → sink done; ÷ limit e2e is end-to-end records/s over the limit's (its wall is "
-    "its end to end).\n"
-    "requestConcurrency: requests in flight per task (limit: per process); in flight max = "
-    "tasks at once × requestConcurrency. The baseline (–) always has one in flight and runs "
-    "once per latency for every requestConcurrency.\n"
-    "÷ baseline: multiple of the baseline's records/s (same latency); ÷ limit: share of the "
-    "limit's at the same latency, requestConcurrency and numPartitions. Each column is its own "
-    "median over repeats, so start-up + wall need not equal e2e exactly."
+    "e2e: query.start() (batch: save()) → the last record in the sink, Spark session already "
+    "up; records/s e2e, ÷ baseline and ÷ limit use it (the limit has no start-up: its e2e is "
+    "its first request → last parse, /latest included).\n"
+    "start-up: start() → the first request the API logged; excl. start-up: that request → "
+    "done, and ÷ limit on it.\n"
+    "setting: the options set besides the kind's (default = numPartitions and "
+    "requestConcurrency left to rest_stream: max(2, CPUs) and 4).\n"
+    "in flight: paired = requestConcurrency × task slots the run uses (1 for a cursor chain; "
+    "limit: its own), seen = most requests the API had open at once.\n"
+    "÷ limit @ N: over the limit at N requests in flight, same scenario, kind and latency; "
+    "÷ baseline: over the seed-style baseline, same scenario, kind and latency.\n"
+    "batch partitions: input partitions of each micro-batch (foreachBatch + "
+    "df.rdd.getNumPartitions()), max over runs, checked ≤ numPartitions."
 )
 
 
 @dataclass
 class Summary:
-    """One table row: a variant at one latency, requestConcurrency (None for the baseline)
-    and partition count, medians over repeats; `concurrency` is the in-flight maximum."""
+    """One table row: a variant at one scenario, kind, latency and setting, medians over
+    repeats; `concurrency` is the paired number of requests in flight."""
 
+    scenario: str
+    kind: str
+    streams: int
+    records: int
     latency_ms: float
-    request_concurrency: int | None
     variant: str
     partitions: int | None
+    request_concurrency: int | None
+    concurrency: int
     runs: int
-    wall_s: float | None
-    wall_range: tuple[float, float] | None
-    startup_s: float | None
     e2e_s: float | None
-    span_s: float | None
+    e2e_range: tuple[float, float] | None
+    e2e_records_per_s: float | None
+    startup_s: float | None
+    wall_s: float | None
     records_per_s: float | None
     pages_per_s: float | None
-    e2e_records_per_s: float | None
-    concurrency: int
+    span_s: float | None
     peak_in_flight: int
     rss_mb: float | None
     other_load: float | None
+    batch_partitions: list[int] | None = None
+    partitions_ok: bool | None = None
     vs_baseline: float | None = None
     vs_limit: float | None = None
-    vs_limit_e2e: float | None = None
+    vs_limit_wall: float | None = None
     errors: int = 0
+
+    @property
+    def setting(self) -> str:
+        """`default`, `numPartitions 8`, …; `N in flight` for the limit, `–` for the baseline."""
+        if self.variant == "limit":
+            return f"{self.concurrency} in flight"
+        if self.variant == "baseline":
+            return "–"
+        return setting_label((self.partitions, self.request_concurrency))
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -73,89 +90,113 @@ def _median(values: Iterable[float]) -> float | None:
     return statistics.median(found) if found else None
 
 
-def summarize(results: Sequence[RunResult]) -> list[Summary]:
-    """Timed runs (not warm-ups) grouped by (latency, requestConcurrency, variant,
-    partitions), with ratios; sorted by latency, then requestConcurrency (baseline first), in
-    the order they ran."""
-    groups: dict[tuple[float, int | None, str, int | None], list[RunResult]] = {}
+Key = tuple[str, str, float, str, int | None, int | None, int]
+
+
+def _key(r: RunResult) -> Key:
+    return (
+        r.scenario,
+        r.kind,
+        r.latency_ms,
+        r.variant,
+        r.partitions,
+        r.request_concurrency,
+        r.concurrency,
+    )
+
+
+def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list[Summary]:
+    """Timed runs (not warm-ups) grouped by (scenario, kind, latency, variant, setting), with
+    ratios; in the order the scenarios, kinds and latencies ran, then `TABLE_ORDER`.
+    `default_partitions` is rest_stream's `numPartitions` when it is not set (the bound of
+    the batch-partitions check)."""
+    groups: dict[Key, list[RunResult]] = {}
     for result in results:
         if result.repeat >= 0:
-            key = (result.latency_ms, result.request_concurrency, result.variant, result.partitions)
-            groups.setdefault(key, []).append(result)
+            groups.setdefault(_key(result), []).append(result)
     rows = []
-    for (latency, level, variant, partitions), runs in groups.items():
+    for key, runs in groups.items():
+        scenario, kind, latency, variant, partitions, level, concurrency = key
         good = [r for r in runs if r.error is None]
         wall = _median(r.wall_s for r in good)
         e2e = _median(r.e2e_s for r in good)
         pages = good[0].pages if good else 0
         records = good[0].records if good else 0
+        counts = [n for r in good for n in (r.batch_partitions or [])]
+        bound = partitions or default_partitions
         rows.append(
             Summary(
+                scenario=scenario,
+                kind=kind,
+                streams=runs[0].streams,
+                records=max((r.records for r in runs), default=0),
                 latency_ms=latency,
-                request_concurrency=level,
                 variant=variant,
                 partitions=partitions,
+                request_concurrency=level,
+                concurrency=concurrency,
                 runs=len(good),
-                wall_s=wall,
-                wall_range=(min(r.wall_s for r in good), max(r.wall_s for r in good))
+                e2e_s=e2e,
+                e2e_range=(min(r.e2e_s for r in good), max(r.e2e_s for r in good))
                 if good
                 else None,
+                e2e_records_per_s=records / e2e if e2e else None,
                 startup_s=_median(r.startup_s for r in good),
-                e2e_s=e2e,
-                span_s=_median(r.span_s for r in good),
+                wall_s=wall,
                 records_per_s=records / wall if wall else None,
                 pages_per_s=pages / wall if wall else None,
-                e2e_records_per_s=records / e2e if e2e else None,
-                concurrency=runs[0].concurrency,
+                span_s=_median(r.span_s for r in good),
                 peak_in_flight=max(r.peak_in_flight for r in runs),
                 rss_mb=max((r.rss_mb for r in good if r.rss_mb is not None), default=None),
                 other_load=_median(r.other_load for r in good),
+                batch_partitions=sorted(set(counts)) if counts else None,
+                partitions_ok=max(counts) <= bound if counts else None,
                 errors=len(runs) - len(good),
             )
         )
     _add_ratios(rows)
     order = {v: i for i, v in enumerate(TABLE_ORDER)}
-    latencies = list(dict.fromkeys(r.latency_ms for r in results))
-    levels = [None] + list(dict.fromkeys(k[1] for k in groups if k[1] is not None))
+    blocks = list(dict.fromkeys((r.scenario, r.kind, r.latency_ms) for r in results))
+    settings = list(dict.fromkeys((r.partitions, r.request_concurrency) for r in results))
     rows.sort(
         key=lambda r: (
-            latencies.index(r.latency_ms),
-            levels.index(r.request_concurrency),
+            blocks.index((r.scenario, r.kind, r.latency_ms)),
             order[r.variant],
-            r.partitions or 0,
+            settings.index((r.partitions, r.request_concurrency)),
+            r.concurrency,
         )
     )
     return rows
 
 
 def _add_ratios(rows: list[Summary]) -> None:
-    """Batch and stream rows against the baseline (same latency; one for every
-    requestConcurrency) and the limit (same latency, requestConcurrency and partitions):
-    excluding start-up, and end to end against the limit."""
-    by_key = {(r.latency_ms, r.request_concurrency, r.variant, r.partitions): r for r in rows}
+    """Batch and stream rows against the baseline and the paired limit (module docstring)."""
+    baselines = {(r.scenario, r.kind, r.latency_ms): r for r in rows if r.variant == "baseline"}
+    limits = {
+        (r.scenario, r.kind, r.latency_ms, r.concurrency): r for r in rows if r.variant == "limit"
+    }
     for row in rows:
-        if row.variant not in ("batch", "stream") or not row.records_per_s:
+        if row.variant not in ("batch", "stream") or not row.e2e_records_per_s:
             continue
-        baseline = by_key.get((row.latency_ms, None, "baseline", None))
-        limit = by_key.get((row.latency_ms, row.request_concurrency, "limit", row.partitions))
-        if baseline and baseline.records_per_s:
-            row.vs_baseline = row.records_per_s / baseline.records_per_s
-        if limit and limit.records_per_s:
-            row.vs_limit = row.records_per_s / limit.records_per_s
-        if limit and limit.e2e_records_per_s and row.e2e_records_per_s:
-            row.vs_limit_e2e = row.e2e_records_per_s / limit.e2e_records_per_s
+        baseline = baselines.get((row.scenario, row.kind, row.latency_ms))
+        limit = limits.get((row.scenario, row.kind, row.latency_ms, row.concurrency))
+        if baseline and baseline.e2e_records_per_s:
+            row.vs_baseline = row.e2e_records_per_s / baseline.e2e_records_per_s
+        if limit and limit.e2e_records_per_s:
+            row.vs_limit = row.e2e_records_per_s / limit.e2e_records_per_s
+        if limit and limit.records_per_s and row.records_per_s:
+            row.vs_limit_wall = row.records_per_s / limit.records_per_s
 
 
 def _num(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _wall(row: Summary) -> str:
-    if row.wall_s is None or row.wall_range is None:
+def _spread(value: float | None, spread: tuple[float, float] | None, runs: int) -> str:
+    if value is None or spread is None:
         return "–"
-    low, high = row.wall_range
-    spread = f" ({low:.2f}–{high:.2f})" if row.runs > 1 else ""
-    return f"{row.wall_s:.2f}{spread}"
+    low, high = spread
+    return f"{value:.2f}" + (f" ({low:.2f}–{high:.2f})" if runs > 1 else "")
 
 
 def _times(value: float | None) -> str:
@@ -166,23 +207,40 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
+def _limit_ratio(row: Summary, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{_pct(value)} @ {row.concurrency}"
+
+
+def _batches(row: Summary) -> str:
+    if not row.batch_partitions:
+        return "–"
+    counts = ", ".join(map(str, row.batch_partitions))
+    return counts + ("" if row.partitions_ok else " (> numPartitions!)")
+
+
+HEADER = (
+    "| scenario | kind | latency | variant | setting | in flight (paired / seen) | "
+    "e2e s (min–max) | records/s e2e | ÷ baseline | ÷ limit @ N | start-up s | "
+    "s excl. start-up | records/s excl. start-up | ÷ limit excl. start-up | "
+    "batch partitions | peak RSS MB | other load | runs |"
+)
+
+
 def format_table(rows: Sequence[Summary]) -> str:
     """A Markdown table of `rows` (`LEGEND` explains the columns)."""
-    header = (
-        "| latency | requestConcurrency | variant | numPartitions | in flight (max / seen) | "
-        "records/s | pages/s | wall s excl. start-up (min–max) | start-up s | e2e s | "
-        "API span s | peak RSS MB | ÷ baseline | ÷ limit | ÷ limit e2e | other load | runs |"
-    )
-    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
     for r in rows:
         runs = f"{r.runs}" + (f" ({r.errors} failed)" if r.errors else "")
+        scenario = f"{r.scenario} ({r.records:,} rec.)"
         lines.append(
-            f"| {r.latency_ms:g} ms | {r.request_concurrency or '–'} | {r.variant} | "
-            f"{r.partitions or '–'} | {r.concurrency} / {r.peak_in_flight} | "
-            f"{_num(r.records_per_s, ',.0f')} | {_num(r.pages_per_s, ',.1f')} | {_wall(r)} | "
-            f"{_num(r.startup_s, '.2f')} | "
-            f"{_num(r.e2e_s, '.2f')} | {_num(r.span_s, '.2f')} | {_num(r.rss_mb, '.0f')} | "
-            f"{_times(r.vs_baseline)} | {_pct(r.vs_limit)} | {_pct(r.vs_limit_e2e)} | "
+            f"| {scenario} | {r.kind} | {r.latency_ms:g} ms | {r.variant} | {r.setting} | "
+            f"{r.concurrency} / {r.peak_in_flight} | {_spread(r.e2e_s, r.e2e_range, r.runs)} | "
+            f"{_num(r.e2e_records_per_s, ',.0f')} | {_times(r.vs_baseline)} | "
+            f"{_limit_ratio(r, r.vs_limit)} | {_num(r.startup_s, '.2f')} | "
+            f"{_num(r.wall_s, '.2f')} | {_num(r.records_per_s, ',.0f')} | "
+            f"{_limit_ratio(r, r.vs_limit_wall)} | {_batches(r)} | {_num(r.rss_mb, '.0f')} | "
             f"{_pct(r.other_load)} | {runs} |"
         )
     return "\n".join(lines)

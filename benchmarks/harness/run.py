@@ -1,15 +1,16 @@
-"""`python -m benchmarks.run --preset smoke|full`: every variant in ONE invocation, interleaved.
+"""`python -m benchmarks.run --preset smoke|full`: every scenario in ONE invocation.
 
-Each configuration (latency × requestConcurrency × variant × numPartitions) runs `--repeats`
-times; a repeat walks the partition counts and, within each, the requestConcurrency values (in
-reverse every other repeat), and alternates the variants (their order rotates between
-repeats), so drift on a shared machine hits every variant alike. The baseline (one request in
-flight, no numPartitions) runs once per repeat, first or last in turn, and serves as the
-÷ baseline reference of every requestConcurrency. The table shows medians; records/s and
-the ratios use the wall time excluding Spark start-up (first request → done), next to the
-start-up and end-to-end times. Under it, the floor: Spark's own cost per `availableNow` query
-of a source that returns one row. Nothing about timing is asserted: the exit status is 1 only
-when a variant, the floor or the memory check failed or lost records.
+A preset is a list of scenarios (`harness.config`). Per scenario, one loopback API serves its
+records; per offset kind its pages are warmed once at 0 ms, then per latency each variant
+is warmed up once (if the scenario says so) and the repeats run. A repeat walks the settings
+(in reverse on odd repeats); at each setting the Spark variants and, the first time its
+number of requests in flight comes up, the limit they pair with, in an order rotated by
+repeat; the baseline once, first on even repeats and last on odd ones. So drift on a shared
+machine hits every variant alike, and every ratio compares runs of the same invocation. The
+table shows medians; the headline is end to end (`harness.report`). Under it, the floor
+(Spark's own per-query cost) and, in `full`, the memory check; next to the JSON, SVG charts
+(`harness.charts`). Nothing about timing is asserted: the exit status is 1 only when a
+variant, the floor or the memory check failed or lost records.
 """
 
 from __future__ import annotations
@@ -24,46 +25,73 @@ from benchmarks.comparators.floor import describe as describe_floor
 from benchmarks.comparators.floor import measure as measure_floor
 from benchmarks.diagnostics.memory import describe as describe_memory
 from benchmarks.diagnostics.memory import memory_check
-from benchmarks.harness.config import OFFSET_KINDS, PRESETS, VARIANTS, BenchConfig
+from benchmarks.harness.config import (
+    OFFSET_KINDS,
+    PRESETS,
+    SPARK_VARIANTS,
+    VARIANTS,
+    BenchConfig,
+    Scenario,
+    Setting,
+)
 from benchmarks.harness.machine import describe as describe_machine
 from benchmarks.harness.machine import machine_info
 from benchmarks.harness.report import LEGEND, format_table, summarize, write_json
-from benchmarks.measurements.variants import Runner, RunResult
+from benchmarks.measurements.variants import Job, Runner, RunResult, paired_in_flight
+from rest_stream.planner import default_parallelism
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(",") if part.strip())
+def _names(text: str, known: Sequence[str], what: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; known: {', '.join(known)}")
+    return names
+
+
+def _optional_ints(text: str) -> tuple[int | None, ...]:
+    """`default,8` → (None, 8)."""
+    values: list[int | None] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part in ("default", "-"):
+            values.append(None)
+        elif part:
+            if int(part) < 1:
+                raise argparse.ArgumentTypeError("values must be ≥ 1 (or 'default')")
+            values.append(int(part))
+    if not values:
+        raise argparse.ArgumentTypeError("give one or more values")
+    return tuple(values)
 
 
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.split(",") if part.strip())
 
 
-def _variants(text: str) -> tuple[str, ...]:
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown variants {unknown}; known: {VARIANTS}")
-    return names
-
-
 def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     """The preset with the command line's overrides applied."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness.run", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
-    parser.add_argument("--records", type=int, help="records the API serves")
-    parser.add_argument("--page-size", type=int, help="records per page")
-    parser.add_argument("--latency-ms", type=_floats, help="per-request latency(ies), e.g. 20,0")
-    parser.add_argument("--partitions", type=_ints, help="numPartitions values, e.g. 1,2,4,8")
-    parser.add_argument("--repeats", type=int, help="timed runs of each configuration")
-    parser.add_argument("--variants", type=_variants, help=f"subset of {','.join(VARIANTS)}")
+    parser.add_argument("--scenarios", help="subset of the preset's scenarios, by name")
+    parser.add_argument("--records", type=int, help="records of the single-stream scenarios")
+    parser.add_argument("--page-size", type=int, help="records per page (500)")
+    parser.add_argument("--latency-ms", type=_floats, help="per-request latency(ies), e.g. 0,20")
     parser.add_argument(
-        "--concurrency",
-        type=_ints,
-        help="requestConcurrency value(s) per task, e.g. 4,8 (smoke 4, full 4,8)",
+        "--offset-kind",
+        "--kinds",
+        dest="kinds",
+        type=lambda t: _names(t, OFFSET_KINDS, "offset kinds"),
+        help=f"kinds of the single-stream scenarios, some of {','.join(OFFSET_KINDS)}",
     )
     parser.add_argument(
-        "--offset-kind", choices=OFFSET_KINDS, help="page (default), incremental or timestamp"
+        "--partitions", type=_optional_ints, help="numPartitions values, e.g. default,8"
+    )
+    parser.add_argument(
+        "--concurrency", type=_optional_ints, help="requestConcurrency values, e.g. default,8"
+    )
+    parser.add_argument("--repeats", type=int, help="timed runs of each configuration")
+    parser.add_argument(
+        "--variants", type=lambda t: _names(t, VARIANTS, "variants"), help=",".join(VARIANTS)
     )
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--memory", action="store_true", default=None, help="run the memory check")
@@ -72,83 +100,150 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--no-warmup", dest="warmup", action="store_false", default=None, help="skip warm-ups"
     )
+    parser.add_argument("--floor-runs", type=int, help="queries of the one-row floor (0 skips)")
     parser.add_argument(
-        "--floor-runs", type=int, help="timed queries of the one-row floor source (0 skips)"
+        "--no-charts", dest="charts", action="store_false", default=None, help="no SVG charts"
     )
     parser.add_argument("--output", help="JSON path (default benchmarks/results/latest.json)")
     args = parser.parse_args(argv)
-    if args.concurrency is not None and (not args.concurrency or min(args.concurrency) < 1):
-        parser.error("--concurrency needs one or more values ≥ 1")
-    return PRESETS[args.preset].replace(
-        records=args.records,
+    config = PRESETS[args.preset]
+    scenarios = list(config.scenarios)
+    if args.scenarios:
+        known = [s.name for s in scenarios]
+        wanted = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+        if not wanted or set(wanted) - set(known):
+            parser.error(f"--scenarios: known are {', '.join(known)}")
+        scenarios = [s for s in scenarios if s.name in wanted]
+    settings: tuple[Setting, ...] | None = None
+    if args.partitions or args.concurrency:
+        settings = tuple(
+            (n, c) for n in args.partitions or (None,) for c in args.concurrency or (None,)
+        )
+    changed = []
+    for scenario in scenarios:
+        single = scenario.streams == 1 and not scenario.partition_counts
+        variants = args.variants and tuple(v for v in args.variants if v in VARIANTS)
+        if variants and scenario.streams > 1:
+            variants = tuple(v for v in variants if v != "baseline")
+        changed.append(
+            scenario.replace(
+                records=args.records if single else None,
+                kinds=args.kinds if single else None,
+                latencies_ms=args.latency_ms,
+                settings=settings,
+                repeats=args.repeats,
+                variants=variants or None,
+                warmup=False if args.warmup is False else None,
+            )
+        )
+    return config.replace(
+        scenarios=tuple(changed),
         page_size=args.page_size,
-        latencies_ms=args.latency_ms,
-        partitions=args.partitions,
-        repeats=args.repeats,
-        variants=args.variants,
-        concurrency=args.concurrency,
-        offset_kind=args.offset_kind,
         memory=args.memory,
         memory_records=args.memory_records,
-        warmup=args.warmup,
         floor_runs=args.floor_runs,
+        charts=args.charts,
         output=Path(args.output) if args.output else None,
     )
 
 
-Run = tuple[str, int | None, int | None]
-"""(variant, numPartitions, requestConcurrency); both None for the baseline."""
-
-
-def schedule(config: BenchConfig, repeat: int) -> list[Run]:
-    """The runs of one repeat: per partition count and requestConcurrency (reversed on odd
-    repeats) the variants, in an order rotated by repeat; the baseline once, first on even
-    repeats and last on odd ones."""
-    split = [v for v in config.variants if v != "baseline"]
-    turn = repeat % max(1, len(split))
-    order = split[turn:] + split[:turn]
-    levels = config.concurrency if repeat % 2 == 0 else config.concurrency[::-1]
-    runs: list[Run] = [(v, n, c) for n in config.partitions for c in levels for v in order]
-    if "baseline" in config.variants:
-        runs.insert(0 if repeat % 2 == 0 else len(runs), ("baseline", None, None))
+def schedule(scenario: Scenario, kind: str, repeat: int, slots: int) -> list[Job]:
+    """The runs of one repeat of one kind and latency (module docstring)."""
+    spark = [v for v in SPARK_VARIANTS if v in scenario.variants]
+    settings = scenario.settings if repeat % 2 == 0 else scenario.settings[::-1]
+    runs: list[Job] = []
+    limits: set[int] = set()
+    for partitions, concurrency in settings:
+        group = [Job(v, partitions, concurrency) for v in spark]
+        if "limit" in scenario.variants:
+            paired = paired_in_flight(
+                Job("stream", partitions, concurrency), kind, slots, scenario.streams
+            )
+            if paired not in limits:
+                limits.add(paired)
+                group.append(Job("limit", in_flight=paired))
+        turn = repeat % max(1, len(group))
+        runs += group[turn:] + group[:turn]
+    if "baseline" in scenario.variants and scenario.streams == 1:
+        runs.insert(0 if repeat % 2 == 0 else len(runs), Job("baseline"))
     return runs
+
+
+def warmups(scenario: Scenario, kind: str, slots: int) -> list[Job]:
+    """One run of each variant at the scenario's first setting (none if it has no warm-up)."""
+    if not scenario.warmup:
+        return []
+    first = schedule(scenario.replace(settings=scenario.settings[:1]), kind, 0, slots)
+    return sorted(first, key=lambda job: job.variant != "baseline")
+
+
+def plan(scenario: Scenario, slots: int) -> list[tuple[str, float, list[tuple[Job, int]]]]:
+    """Per (kind, latency): the jobs with their repeat (-1 = warm-up), in order."""
+    blocks = []
+    for kind in scenario.kinds:
+        for latency in scenario.latencies_ms:
+            jobs = [(job, -1) for job in warmups(scenario, kind, slots)]
+            for repeat in range(scenario.repeats):
+                jobs += [(job, repeat) for job in schedule(scenario, kind, repeat, slots)]
+            blocks.append((kind, latency, jobs))
+    return blocks
 
 
 def _log(result: RunResult) -> None:
     label = "warm-up" if result.repeat < 0 else f"repeat {result.repeat + 1}"
     status = result.error or (
-        f"{result.wall_s:6.2f} s (+{result.startup_s:.2f} s start-up)  "
-        f"{result.records_per_s:10,.0f} rec/s  "
-        f"in flight {result.peak_in_flight}  RSS {result.rss_mb or 0:.0f} MB"
+        f"e2e {result.e2e_s:6.2f} s (start-up {result.startup_s:.2f} s)  "
+        f"{result.e2e_records_per_s:10,.0f} rec/s e2e  "
+        f"in flight {result.concurrency}/{result.peak_in_flight}  RSS {result.rss_mb or 0:.0f} MB"
     )
-    parts = f"N={result.partitions}" if result.partitions else "N=–"
-    level = f"c={result.request_concurrency or '–'}"
+    if result.batch_partitions:
+        status += f"  batch partitions {result.batch_partitions}"
+    setting = "–"
+    if result.variant == "limit":
+        setting = f"N={result.concurrency}"
+    elif result.variant != "baseline":
+        setting = f"P={result.partitions or 'dflt'},c={result.request_concurrency or 'dflt'}"
     print(
-        f"  [{result.latency_ms:g} ms] {result.variant:8} {parts:5} {level:5} {label:9} {status}",
+        f"  [{result.scenario} {result.kind} {result.latency_ms:g} ms] {result.variant:8} "
+        f"{setting:14} {label:9} {status}",
         flush=True,
     )
 
 
-def run_all(config: BenchConfig, runner: Runner) -> list[RunResult]:
-    """Per latency: warm every variant up once (at the most partitions and the highest
-    requestConcurrency), then the interleaved repeats."""
+def run_scenario(scenario: Scenario, runner: Runner) -> list[RunResult]:
+    """Every block of `scenario` on `runner`'s server (module docstring)."""
     results: list[RunResult] = []
-    for latency in config.latencies_ms:
-        runner.server.latency_ms = latency
-        runner.server.warm()
-        plan: list[tuple[Run, int]] = []
-        if config.warmup:
-            top, most = max(config.partitions), max(config.concurrency)
-            plan += [
-                ((v, None, None) if v == "baseline" else (v, top, most), -1)
-                for v in config.variants
-            ]
-        for repeat in range(config.repeats):
-            plan += [(run, repeat) for run in schedule(config, repeat)]
-        for (variant, partitions, concurrency), repeat in plan:
-            results.append(runner.run(variant, partitions, repeat, concurrency))
+    server = runner.server
+    warmed = None
+    for kind, latency, jobs in plan(scenario, runner.slots):
+        if kind != warmed:
+            server.offset_kind = kind
+            server.latency_ms = 0.0
+            server.warm()  # every page cached at 0 ms, before the latency applies
+            warmed = kind
+        server.latency_ms = latency
+        for job, repeat in jobs:
+            results.append(runner.run(job, repeat))
             _log(results[-1])
     return results
+
+
+def describe_plan(config: BenchConfig, slots: int) -> str:
+    """The planned runs per scenario and in total, for the console."""
+    lines, total = [], 0
+    for scenario in config.scenarios:
+        blocks = plan(scenario, slots)
+        runs = sum(len(jobs) for _, _, jobs in blocks)
+        warm = sum(1 for _, _, jobs in blocks for _, r in jobs if r < 0)
+        total += runs
+        streams = f", {scenario.streams} streams" if scenario.streams > 1 else ""
+        lines.append(
+            f"  {scenario.name}: {scenario.records:,} records{streams}, "
+            f"kinds {'/'.join(scenario.kinds)}, "
+            f"latency {'/'.join(f'{x:g}' for x in scenario.latencies_ms)} ms, "
+            f"{scenario.repeats} repeat(s): {runs} runs ({warm} warm-ups)"
+        )
+    return f"Planned: {total} runs\n" + "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,32 +259,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = create_session()
     slots = task_slots(spark)
     print(f"Spark session up in {time.perf_counter() - started:.1f} s ({slots} task slots)")
+    print(describe_plan(config, slots), flush=True)
     sampler = WorkerRssSampler().start()
+    results: list[RunResult] = []
     check = floor = None
     try:
-        with BenchServer(config.records, config.page_size, offset_kind=config.offset_kind) as api:
-            runner = Runner(spark, api, sampler, concurrency=config.concurrency[0], slots=slots)
-            results = run_all(config, runner)
+        for scenario in config.scenarios:
+            server = BenchServer(
+                scenario.records,
+                config.page_size,
+                offset_kind=scenario.kinds[0],
+                streams=scenario.streams,
+                probe=scenario.probe,
+            )
+            with server:
+                runner = Runner(
+                    spark,
+                    server,
+                    sampler,
+                    slots=slots,
+                    scenario=scenario.name,
+                    partition_counts=scenario.partition_counts,
+                )
+                results += run_scenario(scenario, runner)
         if config.floor_runs > 0:
-            floor = measure_floor(spark, config.floor_runs, warmup=config.warmup)
+            floor = measure_floor(spark, config.floor_runs, warmup=True)
         if config.memory:
             check = memory_check(
-                spark,
-                sampler,
-                records=config.memory_records,
-                page_size=config.page_size,
-                concurrency=config.concurrency[0],
-                slots=slots,
+                spark, sampler, records=config.memory_records, page_size=config.page_size
             )
     finally:
         sampler.stop()
         spark.stop()
-    rows = summarize(results)
+    rows = summarize(results, default_partitions=default_parallelism())
     print(
-        f"\n{config.records:,} records, {config.page_size}/page ({config.pages} pages), "
-        f"{config.offset_kind} offsets, requestConcurrency "
-        f"{', '.join(map(str, config.concurrency))}, "
-        f"{slots} task slots; medians of {config.repeats} repeat(s)"
+        f"\n{config.page_size} records/page, {slots} task slots, rest_stream's default "
+        f"numPartitions {default_parallelism()}; medians over repeats"
     )
     print(format_table(rows))
     print(LEGEND)
@@ -200,7 +305,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload = {"config": config, "machine": machine, "summary": rows, "floor": floor}
     payload |= {"memory": check}
     payload |= {"runs": results, "total_seconds": time.perf_counter() - started}
-    print(f"\nJSON: {write_json(config.output, payload)}")
+    path = write_json(config.output, payload)
+    print(f"\nJSON: {path}")
+    if config.charts:
+        from benchmarks.harness.charts import write_charts
+
+        charts = write_charts(
+            rows, path.parent, stem=path.stem, default_partitions=default_parallelism()
+        )
+        for chart in charts:
+            print(f"chart: {chart}")
     print(f"Total {time.perf_counter() - started:.0f} s")
     failed = [r for r in results if r.error] + [x for x in (check, floor) if x and x.error]
     return 1 if failed else 0

@@ -1,46 +1,39 @@
 """The benchmark API: `rest_stream.demo.DemoApi` on loopback, with the addresses of its pages.
 
-Records are deterministic (`id` 1..N) and pages are served from pre-encoded cached bytes, so
-the server costs little next to the client under test. Three offset kinds address the same
-pages: `page` (`/pages?page=P&per_page=S`), `incremental` (`/items?since_id=X&limit=S`) and
-`timestamp` (`/events?since=T&limit=S`: records with `ts > T`, by `ts`). The demo's `ts` is
-`TIMESTAMP_BASE + id` (whole seconds, one per record), so `since = TIMESTAMP_BASE + k` starts
-at record index k, and `/latest` reports the newest `ts` (`max_ts`).
+Records are deterministic (`id` 1..N, `ts = TIMESTAMP_BASE + id`) and pages are served from
+pre-encoded cached bytes, so the server costs little next to the client under test. Every
+offset kind of `harness.kinds` addresses the same records; `offset_kind` picks the one the
+next runs read (one server serves every kind of a scenario).
+
+With `streams > 1` the records are spread over that many regions `r0, r1, …` (the demo
+assigns record `id` to region `(id - 1) % streams`), and the options read them as that many
+`inputData` streams `{"region": "rK"}` of `/items` (incremental ids): the many-streams case.
+There (and with `probe=True`) incremental reads find each stream's end with one `/latest`
+probe (`latestOffsetUrl`), not with an end search per stream.
 """
 
 from __future__ import annotations
 
 import gc
-import math
+import json
 import re
 import subprocess
 import sys
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
 import httpx
 
+from benchmarks.harness.kinds import KINDS, TIMESTAMP_BASE, Kind, kind, page_address
 from rest_stream.demo import DemoApi
 from rest_stream.demo.server import RequestLog
 
-KINDS = ("page", "incremental", "timestamp")
-#: `ts` of record `id` is `TIMESTAMP_BASE + id` (the demo's default `base_ts`; its CLI sets no
-#: other), so `since=TIMESTAMP_BASE` is just below the first record.
-TIMESTAMP_BASE = 1_700_000_000
-#: The data endpoint of each offset kind.
-DATA_PATHS = {"page": "/pages", "incremental": "/items", "timestamp": "/events"}
+__all__ = ["KINDS", "TIMESTAMP_BASE", "BenchServer", "page_address", "uncovered_ids"]
 
 
-def page_address(base: str, kind: str, page_size: int, position: int) -> tuple[str, int]:
-    """The URL of the page holding record index `position` (0-based), and its index there."""
-    if kind == "page":
-        return f"{base}/pages?per_page={page_size}&page={position // page_size + 1}", (
-            position % page_size
-        )
-    if kind == "incremental":
-        return f"{base}/items?limit={page_size}&since_id={position + 1}", 0
-    if kind == "timestamp":
-        return f"{base}/events?limit={page_size}&since={TIMESTAMP_BASE + position}", 0
-    raise ValueError(f"unknown offset kind {kind!r}")
+def region(index: int) -> str:
+    """The name of stream `index` of the many-streams case."""
+    return f"r{index}"
 
 
 class BenchServer:
@@ -59,14 +52,22 @@ class BenchServer:
         latency_ms: float = 0.0,
         offset_kind: str = "page",
         own_process: bool = False,
+        streams: int = 1,
+        probe: bool = False,
     ) -> None:
-        if offset_kind not in KINDS:
-            raise ValueError(f"offset_kind must be one of {KINDS}, not {offset_kind!r}")
+        self.kind: Kind = kind(offset_kind)
+        if streams > 1 and records // streams > page_size:
+            raise ValueError("the many-streams case needs records / streams <= page_size")
         self.records = records
         self.page_size = page_size
-        self.offset_kind = offset_kind
+        self.streams = streams
+        self.probe = probe or streams > 1
+        regions = tuple(region(i) for i in range(streams)) if streams > 1 else ("eu", "us")
         self.api = DemoApi(
-            0 if own_process else records, latency_ms=latency_ms, base_ts=TIMESTAMP_BASE
+            0 if own_process else records,
+            latency_ms=latency_ms,
+            base_ts=TIMESTAMP_BASE,
+            regions=regions,
         )
         self._process: subprocess.Popen[str] | None = None
         self._own_process = own_process
@@ -123,49 +124,69 @@ class BenchServer:
     def latency_ms(self, value: float) -> None:
         self.api.latency_ms = value
 
+    @property
+    def offset_kind(self) -> str:
+        """The name of the kind the next runs read."""
+        return self.kind.name
+
+    @offset_kind.setter
+    def offset_kind(self, name: str) -> None:
+        self.kind = kind(name)
+
     # -- addresses -------------------------------------------------------------------------
     @property
     def pages(self) -> int:
-        """Number of data pages."""
+        """Number of data pages (one per stream in the many-streams case)."""
+        if self.streams > 1:
+            return self.streams
         return -(-self.records // self.page_size)
 
     def page_urls(self) -> list[str]:
-        """The URL of every data page, in order."""
-        return [self.address(n * self.page_size)[0] for n in range(self.pages)]
+        """The URL of every data page, in order (a chain's pages are walked to find them)."""
+        if self.streams > 1:
+            return [self.stream_url(i) for i in range(self.streams)]
+        if self.kind.address is not None:
+            return [self.address(n * self.page_size)[0] for n in range(self.pages)]
+        assert self.kind.first_url is not None and self.kind.next_url is not None
+        urls, url = [], self.kind.first_url(self.url, self.page_size)
+        with httpx.Client() as client:
+            while url is not None:
+                urls.append(url)
+                body = client.get(url).raise_for_status().json()
+                if len(body["data"]) < self.page_size:
+                    break
+                url = self.kind.next_url(self.url, self.page_size, body)
+        return urls
+
+    def stream_url(self, index: int) -> str:
+        """The one page of stream `index` of the many-streams case."""
+        return f"{self.url}/items?limit={self.page_size}&since_id=1&region={region(index)}"
 
     def address(self, position: int) -> tuple[str, int]:
         """`page_address` on this server."""
-        return page_address(self.url, self.offset_kind, self.page_size, position)
+        return page_address(self.url, self.kind.name, self.page_size, position)
 
-    def rest_options(self, partitions: int, concurrency: int) -> dict[str, str]:
-        """Options of `format("rest")` that read every record with this offset kind."""
-        size = str(self.page_size)
-        common = {
-            "recordsPath": "$.data",
-            "numPartitions": str(partitions),
-            "requestConcurrency": str(concurrency),
-        }
-        if self.offset_kind == "page":
-            url = f"{self.url}/pages?per_page={size}&page={{page}}"
-            kind = {"offsetType": "page", "offsetField": "page", "pageSize": size}
-        elif self.offset_kind == "incremental":
-            url = f"{self.url}/items?limit={size}&since_id={{since_id}}"
-            kind = {"offsetType": "incremental", "offsetField": "since_id", "initialOffset": "1"}
-        else:
-            url = f"{self.url}/events?limit={size}&since={{since}}"
-            kind = {
-                "offsetType": "timestamp",
-                "offsetField": "since",
-                "recordOffsetPath": "$.ts",
-                "initialOffset": str(TIMESTAMP_BASE),
-                "latestOffsetUrl": f"{self.url}/latest",
-                "latestOffsetPath": "$.max_ts",
-            }
-        return {"url": url, **kind, **common}
-
-    def timestamp_span(self) -> tuple[int, int]:
-        """`(since, newest)`: the `ts` range `since < ts <= newest` holding every record."""
-        return TIMESTAMP_BASE, TIMESTAMP_BASE + self.records
+    def rest_options(
+        self, partitions: int | None = None, concurrency: int | None = None
+    ) -> dict[str, str]:
+        """Options of `format("rest")` that read every record with this offset kind; None
+        leaves `numPartitions` / `requestConcurrency` at rest_stream's defaults."""
+        options = {**self.kind.options(self.url, self.page_size), "recordsPath": "$.data"}
+        if self.streams > 1:
+            if self.kind.name != "incremental":
+                raise ValueError("the many-streams case reads incremental ids")
+            rows = [{"region": region(i)} for i in range(self.streams)]
+            options["inputData"] = json.dumps(rows)
+        if self.probe and options["offsetType"] == "incremental":
+            # one probe per stream instead of an end search per stream
+            query = "?region={region}" if self.streams > 1 else ""
+            options["latestOffsetUrl"] = f"{self.url}/latest{query}"
+            options["latestOffsetPath"] = "$.max_id"
+        if partitions is not None:
+            options["numPartitions"] = str(partitions)
+        if concurrency is not None:
+            options["requestConcurrency"] = str(concurrency)
+        return options
 
     # -- checks and statistics -------------------------------------------------------------
     def warm(self) -> None:
@@ -173,6 +194,7 @@ class BenchServer:
         with httpx.Client() as client:
             for url in self.page_urls():
                 client.get(url).raise_for_status()
+            client.get(f"{self.url}/latest").raise_for_status()
         self.reset()
 
     def reset(self) -> None:
@@ -181,23 +203,41 @@ class BenchServer:
 
     def requests(self) -> int:
         """Data requests served since the last `reset`."""
-        return sum(1 for _ in self._data_requests())
+        return sum(1 for _ in self._data_entries())
 
     def uncovered(self) -> list[tuple[int, int]]:
-        """Id ranges `(first, last)` in 1..records that no request since `reset` asked for
-        (ids are dense: page P holds ids `(P-1)·S+1 .. P·S`, `since_id=X` ids `X .. X+S-1`,
-        `since=T&limit=L` ids `T-TIMESTAMP_BASE+1 .. T-TIMESTAMP_BASE+L`)."""
-        return uncovered_ids(self._data_requests(), self.records, self.page_size)
+        """Id ranges `(first, last)` in 1..records that no data request since `reset` asked
+        for (many streams: ids of a region that no request of that region reached)."""
+        queries = [entry.query for entry in self._data_entries()]
+        if self.streams > 1:
+            return self._uncovered_regions(queries)
+        return uncovered_ids(queries, self.records, self.page_size, self.kind)
+
+    def _uncovered_regions(self, queries: Iterable[dict[str, str]]) -> list[tuple[int, int]]:
+        seen: set[int] = set()
+        for query in queries:
+            index = int(query.get("region", "r-1")[1:])
+            if not 0 <= index < self.streams:
+                continue
+            ids = range(index + 1, self.records + 1, self.streams)
+            start = bisect_left(ids, int(query.get("since_id", "0")))
+            seen.update(ids[start : start + int(query.get("limit", self.page_size))])
+        missing = sorted(set(range(1, self.records + 1)) - seen)
+        return [(i, i) for i in missing]
 
     def peak_in_flight(self) -> int:
         """Most data requests in flight at once since the last `reset`."""
-        return self.api.max_concurrency(DATA_PATHS[self.offset_kind])
+        return self.api.max_concurrency(self.kind.path)
 
     def first_request_at(self) -> float | None:
         """`time.perf_counter()` at which the first request since `reset` arrived (any path or
         status), or None if none was logged. The log is stamped with `perf_counter` in this
         process, so the value compares with this process's `perf_counter` readings."""
         return min((entry.start for entry in list(self.api.requests)), default=None)
+
+    def last_answer_at(self) -> float | None:
+        """`time.perf_counter()` at which the last data request was answered."""
+        return max((entry.end for entry in self._data_entries()), default=None)
 
     def span_s(self) -> float:
         """Seconds from the first data request's arrival to the last one's answer."""
@@ -207,36 +247,22 @@ class BenchServer:
         return max(e.end for e in entries) - min(e.start for e in entries)
 
     def _data_entries(self) -> Iterator[RequestLog]:
-        path = DATA_PATHS[self.offset_kind]
         for entry in list(self.api.requests):
-            if entry.path == path and entry.status == 200:
+            if entry.path == self.kind.path and entry.status == 200:
                 yield entry
 
-    def _data_requests(self) -> Iterator[dict[str, str]]:
-        for entry in self._data_entries():
-            yield entry.query
 
-
-def requested_ids(query: dict[str, str], page_size: int) -> tuple[int, int]:
-    """The ids `(first, last)` one data request asks for (its logged query)."""
-    if "page" in query:
-        size = int(query.get("per_page", page_size))
-        first = (int(query["page"]) - 1) * size + 1
-    elif "since" in query:
-        size = int(query.get("limit", page_size))
-        first = max(1, math.floor(float(query["since"]) - TIMESTAMP_BASE) + 1)
-    else:
-        size = int(query.get("limit", page_size))
-        first = max(1, int(query.get("since_id", "0")))
-    return first, first + size - 1
+def requested_ids(query: dict[str, str], page_size: int, kind_: Kind) -> tuple[int, int]:
+    """The ids `(first, last)` one data request of `kind_` asks for (its logged query)."""
+    return kind_.requested(query, page_size)
 
 
 def uncovered_ids(
-    queries: Iterable[dict[str, str]], records: int, page_size: int
+    queries: Iterable[dict[str, str]], records: int, page_size: int, kind_: Kind
 ) -> list[tuple[int, int]]:
     """Id ranges `(first, last)` in 1..records that none of `queries` asked for."""
     gaps, expected = [], 1
-    for first, last in sorted(requested_ids(query, page_size) for query in queries):
+    for first, last in sorted(kind_.requested(query, page_size) for query in queries):
         if first > expected:
             gaps.append((expected, min(first - 1, records)))
         expected = max(expected, last + 1)

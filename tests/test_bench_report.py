@@ -368,6 +368,8 @@ def test_plan_counts_and_warm_ups() -> None:
     text = describe_plan(PRESETS["smoke"].replace(scenarios=(SCENARIO,)), SLOTS)
     total = sum(len(jobs) for _, _, jobs in blocks)
     assert text.startswith(f"Planned: {total} runs")
+    later = [[j.variant for j, r in jobs if r < 0] for _, _, jobs in blocks[1:]]
+    assert later == [[], ["batch", "stream", "limit"], []]  # per kind; the baseline once
 
 
 def test_full_preset_covers_every_kind_both_latencies_and_the_extra_cases() -> None:

@@ -2,7 +2,8 @@
 
 A preset is a list of scenarios (`harness.config`). Per scenario, one loopback API serves its
 records; per offset kind its pages are warmed once at 0 ms, then per latency each variant
-is warmed up once (if the scenario says so) and the repeats run. A repeat walks the settings
+is warmed up once per kind (if the scenario says so; the baseline once per scenario) and the
+repeats run. A repeat walks the settings
 (in reverse on odd repeats); at each setting the Spark variants and, the first time its
 number of requests in flight comes up, the limit they pair with, in an order rotated by
 repeat; the baseline once, first on even repeats and last on odd ones. So drift on a shared
@@ -169,20 +170,25 @@ def schedule(scenario: Scenario, kind: str, repeat: int, slots: int) -> list[Job
     return runs
 
 
-def warmups(scenario: Scenario, kind: str, slots: int) -> list[Job]:
-    """One run of each variant at the scenario's first setting (none if it has no warm-up)."""
+def warmups(scenario: Scenario, kind: str, slots: int, *, baseline: bool = True) -> list[Job]:
+    """One run of each variant at the scenario's first setting (none if the scenario has no
+    warm-up; the baseline only if `baseline`)."""
     if not scenario.warmup:
         return []
     first = schedule(scenario.replace(settings=scenario.settings[:1]), kind, 0, slots)
+    first = [job for job in first if baseline or job.variant != "baseline"]
     return sorted(first, key=lambda job: job.variant != "baseline")
 
 
 def plan(scenario: Scenario, slots: int) -> list[tuple[str, float, list[tuple[Job, int]]]]:
-    """Per (kind, latency): the jobs with their repeat (-1 = warm-up), in order."""
+    """Per (kind, latency): the jobs with their repeat (-1 = warm-up), in order. Warm-ups
+    come in the first latency of each kind (the code paths do not depend on latency), the
+    baseline's only in the scenario's first block."""
     blocks = []
-    for kind in scenario.kinds:
-        for latency in scenario.latencies_ms:
-            jobs = [(job, -1) for job in warmups(scenario, kind, slots)]
+    for k, kind in enumerate(scenario.kinds):
+        for i, latency in enumerate(scenario.latencies_ms):
+            warm = warmups(scenario, kind, slots, baseline=k == 0) if i == 0 else []
+            jobs = [(job, -1) for job in warm]
             for repeat in range(scenario.repeats):
                 jobs += [(job, repeat) for job in schedule(scenario, kind, repeat, slots)]
             blocks.append((kind, latency, jobs))

@@ -100,16 +100,18 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
                     )
         axis.set_xticks(range(len(kinds)), kinds)
         axis.set_yscale("log")
+        lowest = min((r.e2e_records_per_s or 1.0) for r in mine if r.latency_ms == latency)
+        axis.set_ylim(bottom=lowest / 2)
         axis.set_ylabel("records/s, end to end (log)")
         axis.set_title(f"{scenario}: {latency:g} ms per request")
         axis.grid(axis="y", which="both", alpha=0.3)
-        handles, labels = axis.get_legend_handles_labels()
-        unique = dict(zip(labels, handles))
-        axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=len(unique), fontsize=8)
     figure.suptitle(
         "rest_stream, the seed-style baseline and the limit (number: requests in flight)"
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, format="svg")
     plt.close(figure)
     return path
@@ -174,6 +176,8 @@ def partitions_chart(
                             fontsize=7,
                         )
     axis.set_xscale("log", base=2)
+    ticks = sorted({r.partitions or default_partitions for r in mine if r.variant != "limit"})
+    axis.set_xticks(ticks, [str(x) for x in ticks])
     axis.set_xlabel("numPartitions")
     axis.set_ylabel("records/s")
     axis.set_ylim(bottom=0)

@@ -42,6 +42,7 @@ def test_every_benchmarked_kind_has_a_row() -> None:
         ("timestamp", {"since": str(TIMESTAMP_BASE + 1000), "limit": "500"}, (1001, 1500)),
         ("timestamp", {"since": str(TIMESTAMP_BASE + 999), "limit": "500"}, (1000, 1499)),
         ("timestamp", {"since": "0", "limit": "10"}, (1, 10)),
+        ("offset", {"offset": "1000", "limit": "500"}, (1001, 1500)),
         ("cursor", {"cursor": "", "limit": "500"}, (1, 500)),
         ("cursor", {"cursor": encode_cursor(1000), "limit": "500"}, (1001, 1500)),
     ],

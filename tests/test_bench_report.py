@@ -383,6 +383,11 @@ def test_full_preset_covers_every_kind_both_latencies_and_the_extra_cases() -> N
     many, one = full["1000 streams"], full["1 stream"]
     assert (many.streams, many.records) == (1000, 20_000) and one.records == 20_000
     assert many.partition_counts and one.partition_counts
+    assert (many.kinds, many.latencies_ms, many.settings) == (
+        one.kinds,
+        one.latencies_ms,
+        one.settings,
+    )
     assert PRESETS["full"].page_size == 500
 
 

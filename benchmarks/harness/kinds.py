@@ -15,18 +15,8 @@ A row says everything the harness needs about a kind of the demo API (`rest_stre
 
 The demo's records are dense: ids 1..N, `ts = TIMESTAMP_BASE + id`.
 
-To add a kind (e.g. `offset`: `offsetType=offset`, `{offset}` = records to skip, `pageSize` =
-the limit), add a row here and its name to the scenarios of `harness/config.py`:
-
-    "offset": Kind(
-        "offset", "/offset",
-        address=lambda base, size, k: (f"{base}/offset?limit={size}&offset={k}", 0),
-        options=lambda base, size: {
-            "url": f"{base}/offset?limit={size}&offset={{offset}}",
-            "offsetType": "offset", "offsetField": "offset", "pageSize": str(size),
-        },
-        first_id=lambda query, size: int(query.get("offset", "0")) + 1,
-    ),
+To add a kind, add a row here (the `offset` row shows an addressable one, the `cursor` row a
+chain) and its name to `OFFSET_KINDS` in `harness/config.py`.
 """
 
 from __future__ import annotations
@@ -132,6 +122,18 @@ KINDS: dict[str, Kind] = {
             "latestOffsetPath": "$.max_ts",
         },
         first_id=_since_first,
+    ),
+    "offset": Kind(  # offset/limit paging: `{offset}` = records to skip, `pageSize` = limit
+        "offset",
+        "/offset",
+        address=lambda base, size, k: (f"{base}/offset?limit={size}&offset={k}", 0),
+        options=lambda base, size: {
+            "url": f"{base}/offset?limit={size}&offset={{offset}}",
+            "offsetType": "offset",
+            "offsetField": "offset",
+            "pageSize": str(size),
+        },
+        first_id=lambda query, size: int(query.get("offset", "0")) + 1,
     ),
     "cursor": Kind(
         "cursor",

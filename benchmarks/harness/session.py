@@ -23,6 +23,9 @@ def create_session(master: str = "local[2]") -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        # a Python worker that connects back late (a busy shared machine) is waited for, not
+        # failed after the default 15 s
+        .config("spark.python.authenticate.socketTimeout", "120s")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

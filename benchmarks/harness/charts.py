@@ -112,7 +112,7 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
         "rest_stream, the seed-style baseline and the limit (number: requests in flight)"
     )
     figure.tight_layout(rect=(0, 0.07, 1, 1))
-    figure.savefig(path, format="svg")
+    figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
     return path
 
@@ -185,7 +185,7 @@ def partitions_chart(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, format="svg")
+    figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
     return path
 

@@ -5,8 +5,8 @@
   the limit bars labelled with their requests in flight.
 - `<stem>-partitions.svg`: end-to-end records/s (and excluding start-up, dotted) of the Spark
   variants against `numPartitions` (default = rest_stream's, i.e. max(2, CPUs)), with the
-  paired limit dashed, one line per kind and latency of the scenario that varies
-  `numPartitions` the most (the `sweep` of `full`).
+  paired limit dashed, per latency, for the first kind of the scenario that varies
+  `numPartitions` the most (the `sweep` of `full`: page numbers at 20 ms).
 
 Text stays text (`svg.fonttype` none), so a chart can be searched for its kinds.
 """
@@ -64,9 +64,8 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
     kinds = list(dict.fromkeys(r.kind for r in mine))
     series = list(dict.fromkeys(_series(r) for r in mine if r.variant != "limit"))
     series.append("limit")
-    figure, axes = plt.subplots(
-        1, max(1, len(latencies)), figsize=(6.5 * max(1, len(latencies)), 5), squeeze=False
-    )
+    panels = max(1, len(latencies))
+    figure, axes = plt.subplots(1, panels, figsize=(max(10.0, 6.5 * panels), 5.5), squeeze=False)
     width = 0.8 / len(series)
     for axis, latency in zip(axes[0], latencies):
         for i, name in enumerate(series):
@@ -107,11 +106,12 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
         axis.grid(axis="y", which="both", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=len(unique), fontsize=8)
+    columns = min(len(unique), 3 * panels)
+    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=columns, fontsize=8)
     figure.suptitle(
         "rest_stream, the seed-style baseline and the limit (number: requests in flight)"
     )
-    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
     return path
@@ -122,25 +122,29 @@ def partitions_chart(
 ) -> Path:
     """Records/s against numPartitions for `scenario`'s rows."""
     plt = _pyplot()
-    mine = [r for r in rows if r.scenario == scenario]
-    figure, axis = plt.subplots(figsize=(7, 5))
-    blocks = list(dict.fromkeys((r.kind, r.latency_ms) for r in mine))
-    limits = {(r.kind, r.latency_ms, r.concurrency): r for r in mine if r.variant == "limit"}
-    for kind, latency in blocks:
+    kind = next(r.kind for r in rows if r.scenario == scenario)
+    mine = [r for r in rows if r.scenario == scenario and r.kind == kind]
+    figure, axis = plt.subplots(figsize=(8, 5.5))
+    latencies = list(dict.fromkeys(r.latency_ms for r in mine))
+    limits = {(r.latency_ms, r.concurrency): r for r in mine if r.variant == "limit"}
+    for latency in latencies:
+        paired: dict[int, Summary] = {}
         for variant in ("batch", "stream"):
             points = sorted(
-                (r.partitions or default_partitions, r)
-                for r in mine
-                if r.kind == kind
-                and r.latency_ms == latency
-                and r.variant == variant
-                and r.e2e_records_per_s
-                and r.request_concurrency is None
+                (
+                    (r.partitions or default_partitions, r)
+                    for r in mine
+                    if r.latency_ms == latency
+                    and r.variant == variant
+                    and r.e2e_records_per_s
+                    and r.request_concurrency is None
+                ),
+                key=lambda point: point[0],
             )
             if len(points) < 2:
                 continue
             xs = [x for x, _ in points]
-            label = f"{kind} {latency:g} ms, {variant}"
+            label = f"{latency:g} ms, {variant}"
             colour = COLOURS[variant]
             axis.plot(
                 xs,
@@ -156,32 +160,35 @@ def partitions_chart(
                 color=colour,
                 label=f"{label}, excl. start-up",
             )
-            paired = [limits.get((kind, latency, r.concurrency)) for _, r in points]
-            if all(paired):
-                axis.plot(
-                    xs,
-                    [p.e2e_records_per_s for p in paired if p],
-                    "s--",
-                    color=COLOURS["limit"],
-                    label=f"{kind} {latency:g} ms, paired limit",
+            for x, r in points:
+                limit = limits.get((latency, r.concurrency))
+                if limit is not None:
+                    paired[x] = limit
+        if paired:
+            xs = sorted(paired)
+            axis.plot(
+                xs,
+                [paired[x].e2e_records_per_s for x in xs],
+                "s--",
+                color=COLOURS["limit"],
+                label=f"{latency:g} ms, paired limit",
+            )
+            for x in xs:
+                axis.annotate(
+                    f"{paired[x].concurrency}",
+                    (x, paired[x].e2e_records_per_s),
+                    textcoords="offset points",
+                    xytext=(0, 4),
+                    ha="center",
+                    fontsize=7,
                 )
-                for x, p in zip(xs, paired):
-                    if p:
-                        axis.annotate(
-                            f"{p.concurrency}",
-                            (x, p.e2e_records_per_s),
-                            textcoords="offset points",
-                            xytext=(0, 4),
-                            ha="center",
-                            fontsize=7,
-                        )
     axis.set_xscale("log", base=2)
     ticks = sorted({r.partitions or default_partitions for r in mine if r.variant != "limit"})
     axis.set_xticks(ticks, [str(x) for x in ticks])
     axis.set_xlabel("numPartitions")
     axis.set_ylabel("records/s")
     axis.set_ylim(bottom=0)
-    axis.set_title(f"{scenario}: throughput against numPartitions (limit: number in flight)")
+    axis.set_title(f"{scenario}, {kind}: records/s against numPartitions (limit: number in flight)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()

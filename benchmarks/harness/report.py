@@ -38,7 +38,8 @@ LEGEND = (
     "÷ limit @ N: over the limit at N requests in flight, same scenario, kind and latency; "
     "÷ baseline: over the seed-style baseline, same scenario, kind and latency.\n"
     "batch partitions: input partitions of each micro-batch (foreachBatch + "
-    "df.rdd.getNumPartitions()), max over runs, checked ≤ numPartitions."
+    "df.rdd.getNumPartitions()), checked ≤ numPartitions; those runs use that foreachBatch "
+    "sink instead of noop: compare them with each other."
 )
 
 

@@ -15,7 +15,13 @@ import pytest
 
 from benchmarks.comparators.limit import in_flight, split
 from benchmarks.harness.config import DEFAULT, PRESETS, Scenario, setting_label
-from benchmarks.harness.report import Summary, format_table, summarize, write_json
+from benchmarks.harness.report import (
+    Summary,
+    describe_streams,
+    format_table,
+    summarize,
+    write_json,
+)
 from benchmarks.harness.run import describe_plan, parse_args, plan, schedule
 from benchmarks.measurements.variants import Job, Runner, RunResult, paired_in_flight
 
@@ -184,6 +190,24 @@ def test_batch_partitions_checked_against_num_partitions() -> None:
     assert row(rows, "stream", partitions=4).partitions_ok is False
     table = format_table(rows)
     assert "| 1, 2 |" in table and "> numPartitions!" in table
+
+
+def test_many_streams_compared_with_one_stream_of_as_many_records() -> None:
+    many = [run("stream", 9.0, 1.0, scenario="1000 streams", batches=[1000]) for _ in range(2)]
+    for result in many:
+        result.streams = 1000
+    rows = summarize(
+        [
+            *many,
+            run("stream", 1.0, 1.0, scenario="1 stream", batches=[2]),
+            run("stream", 0.5, scenario="kinds"),  # no partition counts: not the comparison
+            run("limit", 0.5, scenario="1000 streams"),
+        ]
+    )
+    (line,) = describe_streams(rows)
+    assert line.startswith("1000 streams × 20 records (page, 20 ms, default): e2e 10.00 s")
+    assert "5.0× the 2.00 s of one stream of 20,000" in line
+    assert "1000 (> numPartitions!)" in line and "(one stream: 2)" in line
 
 
 def test_failed_runs_are_counted_and_left_out() -> None:

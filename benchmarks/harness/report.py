@@ -247,6 +247,32 @@ def format_table(rows: Sequence[Summary]) -> str:
     return "\n".join(lines)
 
 
+def describe_streams(rows: Sequence[Summary]) -> list[str]:
+    """One line per many-streams row: its end-to-end time against the single stream of as
+    many records (same kind, latency and setting; the streams comparison)."""
+    single = {
+        (r.records, r.kind, r.latency_ms, r.variant, r.partitions, r.request_concurrency): r
+        for r in rows
+        if r.streams == 1 and r.batch_partitions is not None
+    }
+    lines = []
+    for row in rows:
+        if row.streams <= 1 or row.variant not in ("batch", "stream") or row.e2e_s is None:
+            continue
+        key = (row.records, row.kind, row.latency_ms, row.variant, row.partitions)
+        one = single.get((*key, row.request_concurrency))
+        if one is None or one.e2e_s is None:
+            continue
+        lines.append(
+            f"{row.streams} streams × {row.records // row.streams:,} records "
+            f"({row.kind}, {row.latency_ms:g} ms, {row.setting}): e2e {row.e2e_s:.2f} s, "
+            f"{row.e2e_s / one.e2e_s:.1f}× the {one.e2e_s:.2f} s of one stream of "
+            f"{one.records:,}; input partitions per micro-batch {_batches(row)} "
+            f"(one stream: {_batches(one)})"
+        )
+    return lines
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Write `payload` (dataclasses allowed) as indented JSON; returns `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,13 @@ from benchmarks.harness.config import (
 )
 from benchmarks.harness.machine import describe as describe_machine
 from benchmarks.harness.machine import machine_info
-from benchmarks.harness.report import LEGEND, format_table, summarize, write_json
+from benchmarks.harness.report import (
+    LEGEND,
+    describe_streams,
+    format_table,
+    summarize,
+    write_json,
+)
 from benchmarks.measurements.variants import Job, Runner, RunResult, paired_in_flight
 from rest_stream.planner import default_parallelism
 
@@ -304,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(format_table(rows))
     print(LEGEND)
+    for line in describe_streams(rows):
+        print(line)
     if floor is not None:
         print(describe_floor(floor))
     if check is not None:

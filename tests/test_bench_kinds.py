@@ -130,7 +130,9 @@ def test_limit_reads_every_record_once(api: BenchServer, name: str, shares: int)
 
 
 def test_limit_shares_split_the_pages(api: BenchServer) -> None:
-    urls = [u for share in range(3) for u in share_urls(api.url, "page", SIZE, share, 3)]
+    urls = [
+        u for share in range(3) for u in share_urls(api.url, "page", SIZE, share, 3, total=RECORDS)
+    ]
     assert len(urls) == len(set(urls)) == api.pages
 
 

@@ -14,8 +14,9 @@ read it is compared with runs tasks at once (the same CPU parallelism; the child
 off the GIL of the benchmark server), each with `concurrency` requests in flight on an asyncio
 loop (its share of the pages, contiguous). The harness pairs a Spark run of `numPartitions` P
 and `requestConcurrency` C on S task slots with the limit at N = C × min(P, S) (1 for a
-chain). Children start together; the wall time runs from the first child's first request
-(`/latest` included) to the last child's last parse.
+chain). Each child makes its HTTP clients before it reports ready (a long-lived client
+exists already; Spark's workers are warm too); children start together, and the wall time
+runs from the first child's first request (`/latest` included) to the last child's last parse.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import httpx
@@ -48,6 +49,7 @@ class LimitResult:
     seconds: float
     peak_rss_mb: float
     in_flight: int = 1
+    start: float = 0.0
 
 
 def in_flight(
@@ -69,22 +71,26 @@ def split(total: int, processes: int) -> tuple[int, int]:
     return 1, total
 
 
-async def _fetch_all(urls: Sequence[str], concurrency: int) -> tuple[int, int]:
-    """(records, pages) of every URL, `concurrency` requests in flight, bodies parsed.
-
-    Workers share clients of at most `POOL_SIZE` connections each: httpcore's pool scans
-    every connection for every request, which makes one client of 32 connections slower
-    than one of 8.
-    """
-    pending: Iterator[str] = iter(urls)
+async def _open(concurrency: int) -> list[httpx.AsyncClient]:
+    """Clients of at most `POOL_SIZE` connections each, `concurrency` connections in all:
+    httpcore's pool scans every connection for every request, which makes one client of 32
+    connections slower than one of 8."""
     sizes = [min(POOL_SIZE, concurrency - start) for start in range(0, concurrency, POOL_SIZE)]
-    clients = [
+    return [
         httpx.AsyncClient(
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=60.0,
         )
         for size in sizes
     ]
+
+
+async def _fetch_all(
+    clients: Sequence[httpx.AsyncClient], urls: Sequence[str], concurrency: int
+) -> tuple[int, int]:
+    """(records, pages) of every URL, `concurrency` requests in flight over `clients` (as
+    `_open` made them), bodies parsed."""
+    pending: Iterator[str] = iter(urls)
 
     async def worker(client: httpx.AsyncClient) -> tuple[int, int]:
         records = pages = 0
@@ -95,40 +101,63 @@ async def _fetch_all(urls: Sequence[str], concurrency: int) -> tuple[int, int]:
             pages += 1
         return records, pages
 
-    try:
-        workers = [worker(client) for client, size in zip(clients, sizes) for _ in range(size)]
-        done = await asyncio.gather(*workers)
-    finally:
-        for client in clients:
-            await client.aclose()
+    sizes = [min(POOL_SIZE, concurrency - start) for start in range(0, concurrency, POOL_SIZE)]
+    workers = [worker(client) for client, size in zip(clients, sizes) for _ in range(size)]
+    done = await asyncio.gather(*workers)
     return sum(r for r, _ in done), sum(p for _, p in done)
 
 
-def walk_chain(base: str, kind_name: str, page_size: int) -> tuple[int, int]:
+async def _read_share(
+    clients: Sequence[httpx.AsyncClient],
+    base: str,
+    kind_name: str,
+    page_size: int,
+    concurrency: int,
+    share: int,
+    shares: int,
+    streams: int,
+) -> tuple[int, int]:
+    """(records, pages) of one share: `/latest` for the size of the data (not for the
+    many-streams case, whose streams are one page each), then every page concurrently."""
+    total = 0
+    if streams == 1:
+        latest = await clients[0].get(f"{base}/latest")
+        total = int(latest.raise_for_status().json()["total"])
+    urls = share_urls(base, kind_name, page_size, share, shares, streams=streams, total=total)
+    return await _fetch_all(clients, urls, concurrency)
+
+
+def walk_chain(client: httpx.Client, base: str, kind_name: str, page_size: int) -> tuple[int, int]:
     """(records, pages) of a chain kind, one request in flight, until a short page or no next
     address."""
     row = kind(kind_name)
     assert row.first_url is not None and row.next_url is not None
     records = pages = 0
     url: str | None = row.first_url(base, page_size)
-    with httpx.Client(timeout=60.0) as client:
-        while url is not None:
-            response = client.get(url)
-            response.raise_for_status()
-            body = orjson.loads(response.content)
-            pages += 1
-            records += len(body["data"])
-            if len(body["data"]) < page_size:
-                break
-            url = row.next_url(base, page_size, body)
+    while url is not None:
+        response = client.get(url)
+        response.raise_for_status()
+        body = orjson.loads(response.content)
+        pages += 1
+        records += len(body["data"])
+        if len(body["data"]) < page_size:
+            break
+        url = row.next_url(base, page_size, body)
     return records, pages
 
 
 def share_urls(
-    base: str, kind_name: str, page_size: int, share: int, shares: int, streams: int = 1
+    base: str,
+    kind_name: str,
+    page_size: int,
+    share: int,
+    shares: int,
+    *,
+    streams: int = 1,
+    total: int = 0,
 ) -> list[str]:
-    """The page URLs of share `share` of `shares` (contiguous); asks `/latest` for the size of
-    the data (not for the many-streams case, whose streams are one page each)."""
+    """The page URLs of share `share` of `shares` (contiguous) of `total` records, or of
+    `streams` one-page streams."""
     if streams > 1:
         first, stop = streams * share // shares, streams * (share + 1) // shares
         return [
@@ -136,7 +165,6 @@ def share_urls(
         ]
     address = kind(kind_name).address
     assert address is not None
-    total = int(httpx.get(f"{base}/latest", timeout=60.0).raise_for_status().json()["total"])
     pages = -(-total // page_size)
     first, stop = pages * share // shares, pages * (share + 1) // shares
     return [address(base, page_size, n * page_size)[0] for n in range(first, stop)]
@@ -151,18 +179,34 @@ def measure(
     share: int = 0,
     shares: int = 1,
     streams: int = 1,
+    ready: Callable[[], None] | None = None,
 ) -> LimitResult:
-    """One share, in this process: wall time from the first request (`/latest`) to the last
-    parse."""
-    started = time.perf_counter()
+    """One share, in this process. The clients are made first (a long-lived client would
+    exist already), then `ready()` is called; the clock runs from the first request
+    (`/latest`) to the last parse. `start` is the `time.monotonic()` of that first request."""
     if kind(kind_name).chain and streams == 1:
-        records, pages = walk_chain(base, kind_name, page_size)
-        concurrency = 1
-    else:
-        urls = share_urls(base, kind_name, page_size, share, shares, streams)
-        records, pages = asyncio.run(_fetch_all(urls, concurrency))
-    seconds = time.perf_counter() - started
-    return LimitResult(records, pages, seconds, peak_rss_mb(), concurrency)
+        with httpx.Client(timeout=60.0) as client:
+            if ready is not None:
+                ready()
+            start, started = time.monotonic(), time.perf_counter()
+            records, pages = walk_chain(client, base, kind_name, page_size)
+            seconds = time.perf_counter() - started
+        return LimitResult(records, pages, seconds, peak_rss_mb(), 1, start)
+    loop = asyncio.new_event_loop()
+    clients = loop.run_until_complete(_open(concurrency))
+    try:
+        if ready is not None:
+            ready()
+        start, started = time.monotonic(), time.perf_counter()
+        records, pages = loop.run_until_complete(
+            _read_share(clients, base, kind_name, page_size, concurrency, share, shares, streams)
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        for client in clients:
+            loop.run_until_complete(client.aclose())
+        loop.close()
+    return LimitResult(records, pages, seconds, peak_rss_mb(), concurrency, start)
 
 
 def run_processes(
@@ -193,7 +237,7 @@ def run_processes(
         for i in range(processes)
     ]
     try:
-        for child in children:  # each says "ready" once imported
+        for child in children:  # each says "ready" once imported, its clients made
             assert child.stdout is not None
             if child.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"limit child failed: {child.communicate()[1][-300:]}")
@@ -244,10 +288,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--streams", type=int, default=1, help="regions of the many-streams case")
     parser.add_argument("--wait", action="store_true", help='print "ready", start on "go"')
     args = parser.parse_args(argv)
-    if args.wait:
-        print("ready", flush=True)
-        sys.stdin.readline()
-    start = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
+
+    def ready() -> None:
+        if args.wait:
+            print("ready", flush=True)
+            sys.stdin.readline()
+
     result = measure(
         args.url,
         args.kind,
@@ -256,8 +302,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         share=args.share,
         shares=args.shares,
         streams=args.streams,
+        ready=ready,
     )
-    json.dump({**asdict(result), "start": start, "end": start + result.seconds}, sys.stdout)
+    # monotonic start and end: CLOCK_MONOTONIC is comparable across processes
+    json.dump({**asdict(result), "end": result.start + result.seconds}, sys.stdout)
 
 
 if __name__ == "__main__":

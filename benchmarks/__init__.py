@@ -1,8 +1,7 @@
-"""Benchmarks of rest_stream: `python -m benchmarks.run --preset smoke|full` from the repo root.
+"""Benchmarks of rest_stream: `python -m benchmarks.run --preset smoke|full` (repo root).
 
-Modules: `config` (presets, schema), `server` (the loopback benchmark API), `baseline` (the
-seed-style `SimpleDataSourceStreamReader`), `limit` (async httpx, no Spark: the ceiling),
-`variants` (one timed run of each variant), `rss` (worker memory sampling), `report` (medians,
-table, JSON), `floor` (Spark's own per-query cost, a one-row source), `memory` (1M records in
-one task) and `profile` (where rest_stream's time goes).
+`harness` runs things (presets, orchestration, Spark session, the loopback API, report,
+charts), `measurements` times rest_stream itself, `comparators` are the references it is
+compared with (seed-style baseline, the honest limit, Spark's floor) and `diagnostics` explain
+where time and memory go. See `benchmarks/README.md`.
 """

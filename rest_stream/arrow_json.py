@@ -1,8 +1,8 @@
 """Pages decoded from JSON bytes straight to Arrow, for reads that need only the records.
 
 Arrow's C++ JSON reader turns a page of records into a `RecordBatch` in about half the time of
-`orjson` plus record-by-record conversion (`python -m benchmarks.profile`). It is used only
-where its result is exactly what the general path (`orjson` → records → `ArrowConverter`)
+`orjson` plus record-by-record conversion (`python -m benchmarks.diagnostics.profile`). It is
+used only where its result is exactly what the general path (`orjson` → records → `ArrowConverter`)
 gives. A page it cannot decode exactly — a value of another type than the schema's, a record
 that is not an object, a missing records field, NaN, Infinity or a byte order mark (which
 `orjson` rejects) — goes the general path, which gives the same rows or the same error.

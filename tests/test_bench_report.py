@@ -1,7 +1,7 @@
-"""The benchmark report's arithmetic (`benchmarks.report`, `benchmarks.variants`): medians,
-records/s on the wall time excluding Spark start-up, the ratios (also across several
-requestConcurrency values sharing one baseline), failed runs, and the harness's schedule. No
-Spark, no server: hand-built `RunResult`s, and fakes for the `Runner` and `run_all` tests."""
+"""The benchmark report's arithmetic (`harness.report`, `measurements.variants`): medians,
+end-to-end records/s as the headline, the ratios against the baseline and the limit paired by
+requests in flight, failed runs, the harness's schedule and plan. No Spark, no server:
+hand-built `RunResult`s, and fakes for the `Runner` tests."""
 
 from __future__ import annotations
 
@@ -13,12 +13,19 @@ from typing import Any
 
 import pytest
 
-from benchmarks.config import PRESETS
-from benchmarks.report import Summary, format_table, summarize, write_json
-from benchmarks.run import parse_args, run_all, schedule
-from benchmarks.variants import Runner, RunResult
+from benchmarks.comparators.limit import in_flight, split
+from benchmarks.harness.config import DEFAULT, PRESETS, Scenario, setting_label
+from benchmarks.harness.report import (
+    Summary,
+    describe_streams,
+    format_table,
+    summarize,
+    write_json,
+)
+from benchmarks.harness.run import describe_plan, parse_args, plan, schedule
+from benchmarks.measurements.variants import Job, Runner, RunResult, paired_in_flight
 
-RECORDS, PAGES = 20_000, 40
+RECORDS, PAGES, SLOTS = 20_000, 40, 2
 
 
 def run(
@@ -26,20 +33,23 @@ def run(
     wall: float,
     startup: float = 0.0,
     *,
-    partitions: int | None = 2,
+    partitions: int | None = None,
+    concurrency: int | None = None,
+    in_flight: int = 8,
     repeat: int = 0,
     latency: float = 20.0,
-    concurrency: int = 4,
+    kind: str = "page",
+    scenario: str = "kinds",
     error: str | None = None,
+    batches: list[int] | None = None,
 ) -> RunResult:
-    """A run of `RECORDS` records over `PAGES` pages at requestConcurrency `concurrency` (none
-    for the baseline); `e2e_s` = start-up + wall."""
+    """A run of `RECORDS` records over `PAGES` pages; `e2e_s` = start-up + wall."""
     baseline = variant == "baseline"
     return RunResult(
         variant=variant,
-        partitions=None if baseline else partitions,
+        partitions=partitions,
         latency_ms=latency,
-        request_concurrency=None if baseline else concurrency,
+        request_concurrency=concurrency,
         repeat=repeat,
         wall_s=wall,
         startup_s=startup,
@@ -48,25 +58,23 @@ def run(
         records=RECORDS,
         pages=PAGES,
         requests=PAGES,
-        concurrency=8,
-        peak_in_flight=8,
+        concurrency=1 if baseline else in_flight,
+        peak_in_flight=1,
         rss_mb=100.0,
         rss_total_mb=150.0,
         error=error,
+        kind=kind,
+        scenario=scenario,
+        batch_partitions=batches,
     )
 
 
-def row(
-    rows: list[Summary], variant: str, partitions: int | None = 2, concurrency: int = 4
-) -> Summary:
-    """The one row of `variant` (at `partitions` and `concurrency`, None for the baseline)."""
-    level: int | None = concurrency
-    if variant == "baseline":
-        partitions = level = None
+def row(rows: list[Summary], variant: str, **match: Any) -> Summary:
+    """The one row of `variant` whose fields equal `match`."""
     found = [
         r
         for r in rows
-        if r.variant == variant and r.partitions == partitions and r.request_concurrency == level
+        if r.variant == variant and all(getattr(r, k) == v for k, v in match.items())
     ]
     assert len(found) == 1, found
     return found[0]
@@ -74,152 +82,132 @@ def row(
 
 @pytest.fixture
 def rows() -> list[Summary]:
-    """Three repeats of baseline, stream and limit, plus warm-ups that must not count."""
+    """Three repeats of baseline, stream (default and numPartitions 8, both 8 in flight on
+    2 slots) and the limit at 8, plus warm-ups that must not count."""
     results = [
         run("baseline", 8.0, 0.8, repeat=-1),
         run("stream", 99.0, 9.0, repeat=-1),
         run("limit", 99.0, repeat=-1),
-        *[run("baseline", w, s, repeat=i) for i, (w, s) in enumerate([(4, 1), (5, 0.8), (6, 0.9)])],
-        *[run("stream", w, s, repeat=i) for i, (w, s) in enumerate([(3, 1), (1, 0.7), (2, 0.8)])],
+        *[run("baseline", w, s, repeat=i) for i, (w, s) in enumerate([(4, 1), (5, 1), (6, 1)])],
+        *[run("stream", w, s, repeat=i) for i, (w, s) in enumerate([(3, 1), (1, 1), (2, 1)])],
+        *[run("stream", w, 1.0, partitions=8, repeat=i) for i, w in enumerate([4, 4, 4])],
         *[run("limit", w, repeat=i) for i, w in enumerate([0.5, 0.4, 0.6])],
     ]
     return summarize(results)
 
 
-def test_run_rates_use_the_wall_time_excluding_start_up() -> None:
+def test_run_rates() -> None:
     result = run("stream", 2.0, 3.0)
     assert result.records_per_s == pytest.approx(RECORDS / 2.0)
     assert result.e2e_records_per_s == pytest.approx(RECORDS / 5.0)
 
 
 def test_medians_over_timed_runs_only(rows: list[Summary]) -> None:
-    stream = row(rows, "stream")
+    stream = row(rows, "stream", partitions=None)
     assert stream.runs == 3 and stream.errors == 0
+    assert stream.e2e_s == pytest.approx(3.0)  # median of 4, 2, 3
+    assert stream.e2e_range == (2.0, 4.0)
     assert stream.wall_s == pytest.approx(2.0)
-    assert stream.wall_range == (1, 3)
-    assert stream.startup_s == pytest.approx(0.8)
-    assert stream.e2e_s == pytest.approx(2.8)  # median of 4, 1.7, 2.8
-    assert stream.span_s == pytest.approx(1.8)
+    assert stream.startup_s == pytest.approx(1.0)
 
 
-def test_rates_exclude_start_up(rows: list[Summary]) -> None:
-    stream = row(rows, "stream")
+def test_headline_is_end_to_end(rows: list[Summary]) -> None:
+    stream = row(rows, "stream", partitions=None)
+    assert stream.e2e_records_per_s == pytest.approx(RECORDS / 3.0)
     assert stream.records_per_s == pytest.approx(RECORDS / 2.0)
-    assert stream.pages_per_s == pytest.approx(PAGES / 2.0)
-    assert stream.e2e_records_per_s == pytest.approx(RECORDS / 2.8)
-
-
-def test_limit_has_no_start_up(rows: list[Summary]) -> None:
     limit = row(rows, "limit")
     assert limit.startup_s == 0.0
     assert limit.e2e_s == limit.wall_s == pytest.approx(0.5)
 
 
-def test_ratios(rows: list[Summary]) -> None:
-    stream = row(rows, "stream")
-    assert stream.vs_baseline == pytest.approx(5.0 / 2.0)  # baseline median wall 5 s
-    assert stream.vs_limit == pytest.approx(0.5 / 2.0)
-    assert stream.vs_limit_e2e == pytest.approx(0.5 / 2.8)
+def test_ratios_are_end_to_end_with_the_paired_limit(rows: list[Summary]) -> None:
+    stream = row(rows, "stream", partitions=None)
+    assert stream.vs_baseline == pytest.approx(6.0 / 3.0)  # baseline e2e median 6 s
+    assert stream.vs_limit == pytest.approx(0.5 / 3.0)
+    assert stream.vs_limit_wall == pytest.approx(0.5 / 2.0)
+    eight = row(rows, "stream", partitions=8)
+    assert eight.concurrency == 8  # numPartitions 8 on 2 slots × 4: the same limit
+    assert eight.vs_limit == pytest.approx(0.5 / 5.0)
     for other in ("baseline", "limit"):
         assert row(rows, other).vs_baseline is None
         assert row(rows, other).vs_limit is None
-        assert row(rows, other).vs_limit_e2e is None
 
 
-def test_ratios_pair_the_limit_of_the_same_partitions_and_latency() -> None:
+def test_limit_pairs_by_requests_in_flight_kind_latency_and_scenario() -> None:
     rows = summarize(
         [
-            run("batch", 2.0, 1.0, partitions=4),
-            run("limit", 0.5, partitions=2),
-            run("limit", 1.0, partitions=4),
-            run("limit", 0.1, partitions=4, latency=0.0),
+            run("stream", 2.0, 1.0, partitions=1, in_flight=4),
+            run("stream", 2.0, 1.0, partitions=4, in_flight=8),
+            run("limit", 0.5, in_flight=4),
+            run("limit", 1.0, in_flight=8),
+            run("limit", 0.1, in_flight=8, latency=0.0),
+            run("limit", 0.1, in_flight=8, kind="incremental"),
+            run("limit", 0.1, in_flight=8, scenario="1M"),
         ]
     )
-    batch = row(rows, "batch", 4)
-    assert batch.vs_limit == pytest.approx(0.5)
-    assert batch.vs_limit_e2e == pytest.approx(1.0 / 3.0)
-    assert batch.vs_baseline is None  # no baseline ran
+    assert row(rows, "stream", partitions=1).vs_limit == pytest.approx(0.5 / 3.0)
+    assert row(rows, "stream", partitions=4).vs_limit == pytest.approx(1.0 / 3.0)
+    assert row(rows, "stream", partitions=4).vs_baseline is None  # no baseline ran
 
 
-@pytest.fixture
-def levels() -> list[RunResult]:
-    """20 ms, requestConcurrency 4 and 8, three repeats: ONE baseline (6 s) per repeat, batch
-    3 s / limit 2 s at 4 and batch 2 s / limit 0.5 s at 8 (start-up 1 s for batch)."""
-    results = []
-    for i in range(3):
-        order = (4, 8) if i % 2 == 0 else (8, 4)
-        results.append(run("baseline", 6.0, 1.0, repeat=i))
-        for level in order:
-            batch, limit = (3.0, 2.0) if level == 4 else (2.0, 0.5)
-            results += [
-                run("batch", batch, 1.0, concurrency=level, repeat=i),
-                run("limit", limit, concurrency=level, repeat=i),
-            ]
-    return results
+def test_no_limit_at_that_number_in_flight_means_no_ratio() -> None:
+    rows = summarize([run("stream", 1.0, in_flight=16), run("limit", 0.5, in_flight=8)])
+    assert row(rows, "stream").vs_limit is None
 
 
-def test_one_baseline_row_shared_by_every_concurrency(levels: list[RunResult]) -> None:
-    rows = summarize(levels)
-    baselines = [r for r in rows if r.variant == "baseline"]
-    assert len(baselines) == 1
-    assert baselines[0].request_concurrency is None and baselines[0].runs == 3
-    assert row(rows, "batch", concurrency=4).vs_baseline == pytest.approx(6.0 / 3.0)
-    assert row(rows, "batch", concurrency=8).vs_baseline == pytest.approx(6.0 / 2.0)
+def test_paired_in_flight() -> None:
+    # numPartitions 8 on 2 slots with the default requestConcurrency 4 → 8 in flight
+    assert paired_in_flight(Job("stream", 8), "page", SLOTS) == 8
+    assert paired_in_flight(Job("stream", 1), "page", SLOTS) == 4
+    assert paired_in_flight(Job("batch", 2, 8), "incremental", SLOTS) == 16
+    assert paired_in_flight(Job("stream", 8), "cursor", SLOTS) == 1  # a chain
+    assert paired_in_flight(Job("stream", 8), "cursor", SLOTS, streams=10) == 8
+    assert paired_in_flight(Job("baseline"), "page", SLOTS) == 1
+    assert paired_in_flight(Job("limit", in_flight=6), "page", SLOTS) == 6
+    assert in_flight("timestamp", 4, 8, SLOTS) == 8
 
 
-def test_limit_ratio_pairs_the_same_concurrency(levels: list[RunResult]) -> None:
-    rows = summarize(levels)
-    at4, at8 = row(rows, "batch", concurrency=4), row(rows, "batch", concurrency=8)
-    # the other concurrency's limit would give 0.5 / 3 and 2 / 2
-    assert at4.vs_limit == pytest.approx(2.0 / 3.0)
-    assert at8.vs_limit == pytest.approx(0.5 / 2.0)
-    assert at4.vs_limit_e2e == pytest.approx(2.0 / 4.0)
-    assert at8.vs_limit_e2e == pytest.approx(0.5 / 3.0)
+def test_limit_split_over_processes() -> None:
+    assert split(8, 2) == (2, 4)
+    assert split(4, 2) == (2, 2)
+    assert split(1, 2) == (1, 1)
+    assert split(9, 2) == (1, 9)  # never fewer requests in flight than asked
 
 
-def test_no_limit_at_that_concurrency_means_no_limit_ratio(levels: list[RunResult]) -> None:
-    rows = summarize([*levels, run("batch", 1.0, concurrency=16)])
-    at16 = row(rows, "batch", concurrency=16)
-    assert at16.vs_limit is None and at16.vs_limit_e2e is None  # never the limit at 4 or 8
-    assert at16.vs_baseline == pytest.approx(6.0)
+def test_batch_partitions_checked_against_num_partitions() -> None:
+    rows = summarize(
+        [
+            run("stream", 1.0, batches=[2, 2], repeat=0),
+            run("stream", 1.0, batches=[2, 1], repeat=1),
+            run("stream", 1.0, partitions=8, batches=[8, 3]),
+            run("stream", 1.0, partitions=4, batches=[5]),
+        ],
+        default_partitions=2,
+    )
+    default = row(rows, "stream", partitions=None)
+    assert default.batch_partitions == [1, 2] and default.partitions_ok
+    assert row(rows, "stream", partitions=8).partitions_ok
+    assert row(rows, "stream", partitions=4).partitions_ok is False
+    table = format_table(rows)
+    assert "| 1, 2 |" in table and "> numPartitions!" in table
 
 
-def test_rows_grouped_by_latency_then_concurrency(levels: list[RunResult]) -> None:
-    fast = [
-        run(
-            r.variant,
-            r.wall_s,
-            latency=0.0,
-            concurrency=r.request_concurrency or 4,
-            repeat=r.repeat,
-        )
-        for r in levels
-    ]
-    rows = summarize([*levels, *fast])
-    assert [(r.latency_ms, r.request_concurrency, r.variant) for r in rows] == [
-        (lat, level, variant)
-        for lat in (20.0, 0.0)
-        for level, variant in [
-            (None, "baseline"),
-            (4, "batch"),
-            (4, "limit"),
-            (8, "batch"),
-            (8, "limit"),
+def test_many_streams_compared_with_one_stream_of_as_many_records() -> None:
+    many = [run("stream", 9.0, 1.0, scenario="1000 streams", batches=[1000]) for _ in range(2)]
+    for result in many:
+        result.streams = 1000
+    rows = summarize(
+        [
+            *many,
+            run("stream", 1.0, 1.0, scenario="1 stream", batches=[2]),
+            run("stream", 0.5, scenario="kinds"),  # no partition counts: not the comparison
+            run("limit", 0.5, scenario="1000 streams"),
         ]
-    ]
-    table = format_table(rows).splitlines()
-    header = [cell.strip() for cell in table[0].strip("|").split("|")]
-    assert header[:3] == ["latency", "requestConcurrency", "variant"]
-    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:7]]
-    assert [c[1] for c in cells] == ["–", "4", "4", "8", "8"]
-
-
-def test_json_carries_the_concurrency(levels: list[RunResult], tmp_path: Path) -> None:
-    payload = {"config": PRESETS["full"], "summary": summarize(levels), "runs": levels}
-    data = json.loads(write_json(tmp_path / "b.json", payload).read_text())
-    assert data["config"]["concurrency"] == [4, 8]
-    assert [s["request_concurrency"] for s in data["summary"]] == [None, 4, 4, 8, 8]
-    assert Counter(r["request_concurrency"] for r in data["runs"]) == {None: 3, 4: 6, 8: 6}
+    )
+    (line,) = describe_streams(rows)
+    assert line.startswith("1000 streams × 20 records (page, 20 ms, default): e2e 10.00 s")
+    assert "5.0× the 2.00 s of one stream of 20,000" in line
+    assert "1000 (> numPartitions!)" in line and "(one stream: 2)" in line
 
 
 def test_failed_runs_are_counted_and_left_out() -> None:
@@ -233,41 +221,56 @@ def test_failed_runs_are_counted_and_left_out() -> None:
     )
     stream = row(rows, "stream")
     assert (stream.runs, stream.errors) == (2, 1)
-    assert stream.wall_s == pytest.approx(3.0)
-    assert stream.wall_range == (2.0, 4.0)
+    assert stream.e2e_s == pytest.approx(4.0)
     batch = row(rows, "batch")
     assert (batch.runs, batch.errors) == (0, 1)
-    assert batch.wall_s is batch.records_per_s is batch.e2e_s is None
+    assert batch.e2e_s is batch.e2e_records_per_s is batch.records_per_s is None
     assert "0 (1 failed)" in format_table(rows)
 
 
-def test_table_shows_start_up_e2e_and_both_limit_ratios(rows: list[Summary]) -> None:
+def test_table_cells(rows: list[Summary]) -> None:
     table = format_table(rows).splitlines()
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
-    new = {"wall s excl. start-up (min–max)", "start-up s", "e2e s", "÷ limit e2e"}
-    assert new <= set(header)
-    line = next(line for line in table if "| stream |" in line)
+    line = next(line for line in table if "| stream | default |" in line)
     cells = dict(zip(header, (cell.strip() for cell in line.strip("|").split("|"))))
-    assert cells["records/s"] == "10,000"
-    assert cells["wall s excl. start-up (min–max)"] == "2.00 (1.00–3.00)"
-    assert cells["start-up s"] == "0.80"
-    assert cells["e2e s"] == "2.80"
-    assert cells["÷ baseline"] == "2.5×"
-    assert cells["÷ limit"] == "25 %"
-    assert cells["÷ limit e2e"] == "18 %"
+    assert cells["e2e s (min–max)"] == "3.00 (2.00–4.00)"
+    assert cells["records/s e2e"] == "6,667"
+    assert cells["÷ baseline"] == "2.0×"
+    assert cells["÷ limit @ N"] == "17 % @ 8"
+    assert cells["÷ limit excl. start-up"] == "25 % @ 8"
+    assert cells["in flight (paired / seen)"] == "8 / 1"
+    limit = next(line for line in table if "| limit |" in line)
+    assert "| 8 in flight |" in limit
+    assert [line.split("|")[4].strip() for line in table[2:]] == [
+        "baseline",
+        "stream",
+        "stream",
+        "limit",
+    ]
+
+
+def test_setting_labels() -> None:
+    assert setting_label(DEFAULT) == "default"
+    assert setting_label((8, None)) == "numPartitions 8"
+    assert setting_label((2, 8)) == "numPartitions 2, requestConcurrency 8"
+
+
+def test_json_round_trip(rows: list[Summary], tmp_path: Path) -> None:
+    payload = {"config": PRESETS["full"], "summary": rows}
+    data = json.loads(write_json(tmp_path / "b.json", payload).read_text())
+    assert {s["variant"] for s in data["summary"]} == {"baseline", "stream", "limit"}
+    kinds = {k for s in data["config"]["scenarios"] for k in s["kinds"]}
+    assert kinds == {"page", "offset", "incremental", "timestamp", "cursor"}
 
 
 class FakeServer:
     """What `Runner.run` reads of a `BenchServer`; `first` is the first request's time."""
 
-    records, pages, latency_ms, offset_kind = RECORDS, PAGES, 20.0, "page"
+    records, pages, latency_ms, offset_kind, streams = RECORDS, PAGES, 20.0, "page", 1
     first: float | None = None
 
     def reset(self) -> None:
         self.first = None
-
-    def warm(self) -> None:
-        pass
 
     def first_request_at(self) -> float | None:
         return self.first
@@ -296,122 +299,136 @@ class FakeSampler:
 
 
 def runner(server: FakeServer) -> Runner:
-    return Runner(None, server, FakeSampler(), concurrency=4, slots=2)  # type: ignore[arg-type]
+    return Runner(None, server, FakeSampler(), slots=SLOTS)  # type: ignore[arg-type]
 
 
-def test_runner_splits_start_up_at_the_first_logged_request(
+def test_runner_times_from_start_and_splits_at_the_first_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = FakeServer()
+    bench = runner(server)
 
-    def stream(partitions: int | None, concurrency: int, check: bool) -> tuple[int, None, None]:
+    def stream(job: Job, check: bool) -> tuple[int, None, None]:
+        time.sleep(0.05)  # building the query: not timed
+        bench._t0 = time.perf_counter()  # query.start()
         time.sleep(0.03)  # "Spark start-up"
         server.first = time.perf_counter()
         time.sleep(0.02)  # "reading"
         return RECORDS, None, None
 
-    bench = runner(server)
     monkeypatch.setattr(bench, "_stream", stream)
-    result = bench.run("stream", 2, 0)
+    result = bench.run(Job("stream"), 0)
     assert result.error is None
     assert result.startup_s >= 0.03 and result.wall_s >= 0.02
+    assert result.e2e_s < 0.05 + 0.03 + 0.02
     assert result.startup_s + result.wall_s == pytest.approx(result.e2e_s)
-    assert result.e2e_s < 1.0
+    assert result.concurrency == 8  # default numPartitions (≥ 2) on 2 slots × 4
 
 
 def test_runner_gives_limit_no_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    server = FakeServer()
-    bench = runner(server)
-    monkeypatch.setattr(bench, "_limit", lambda partitions, level, check: (RECORDS, 1.5, 50.0))
-    result = bench.run("limit", 2, 0)
-    assert (result.startup_s, result.wall_s, result.e2e_s) == (0.0, 1.5, 1.5)
-    assert result.rss_mb == 50.0
-
-
-def test_runner_passes_the_concurrency_of_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     bench = runner(FakeServer())
-    seen: list[int] = []
-
-    def batch(partitions: int | None, concurrency: int, check: bool) -> tuple[int, None, None]:
-        seen.append(concurrency)
-        return RECORDS, None, None
-
-    monkeypatch.setattr(bench, "_batch", batch)
-    monkeypatch.setattr(bench, "_baseline", lambda partitions, level, check: (RECORDS, None, None))
-    at8, default = bench.run("batch", 2, 0, concurrency=8), bench.run("batch", 2, 0)
-    assert seen == [8, 4]
-    assert (at8.request_concurrency, at8.concurrency) == (8, 16)  # 2 slots × 8
-    assert (default.request_concurrency, default.concurrency) == (4, 8)
-    baseline = bench.run("baseline", None, 0, concurrency=8)
-    assert (baseline.request_concurrency, baseline.concurrency) == (None, 1)
+    monkeypatch.setattr(bench, "_limit", lambda job, check: (RECORDS, 1.5, 50.0))
+    result = bench.run(Job("limit", in_flight=4), 0)
+    assert (result.startup_s, result.wall_s, result.e2e_s) == (0.0, 1.5, 1.5)
+    assert (result.rss_mb, result.concurrency) == (50.0, 4)
 
 
-def test_concurrency_option_takes_a_list() -> None:
-    assert parse_args(["--preset", "smoke"]).concurrency == (4,)
-    assert parse_args(["--preset", "full"]).concurrency == (4, 8)
-    assert parse_args(["--preset", "smoke", "--concurrency", "2,4"]).concurrency == (2, 4)
+def test_runner_reports_lost_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = runner(FakeServer())
+    monkeypatch.setattr(bench, "_batch", lambda job, check: (RECORDS - 1, None, None))
+    assert "expected 20000" in (bench.run(Job("batch", 8), 0).error or "")
+
+
+SCENARIO = Scenario(
+    "s",
+    records=RECORDS,
+    kinds=("page", "cursor"),
+    latencies_ms=(0.0, 20.0),
+    settings=(DEFAULT, (8, None), (1, None)),
+    variants=("batch", "stream", "baseline", "limit"),
+    repeats=4,
+)
+
+
+def test_schedule_pairs_one_limit_per_number_in_flight() -> None:
+    for repeat in range(SCENARIO.repeats):
+        jobs = schedule(SCENARIO, "page", repeat, SLOTS)
+        assert jobs.count(Job("baseline")) == 1
+        assert jobs.index(Job("baseline")) == (0 if repeat % 2 == 0 else len(jobs) - 1)
+        limits = sorted(j.in_flight for j in jobs if j.variant == "limit")
+        assert limits == [4, 8]  # default and numPartitions 8 share the limit at 8
+        spark = [(j.variant, j.partitions) for j in jobs if j.variant in ("batch", "stream")]
+        assert sorted(spark, key=str) == sorted(
+            [(v, n) for v in ("batch", "stream") for n in (None, 8, 1)], key=str
+        )
+    cursor = schedule(SCENARIO, "cursor", 0, SLOTS)
+    assert [j.in_flight for j in cursor if j.variant == "limit"] == [1]
+
+
+def test_schedule_alternates_setting_order_and_rotates_variants() -> None:
+    firsts, orders = [], []
+    for repeat in range(4):
+        jobs = [j for j in schedule(SCENARIO, "page", repeat, SLOTS) if j.variant != "baseline"]
+        firsts.append(jobs[0].variant)
+        orders.append(list(dict.fromkeys(j.partitions for j in jobs if j.variant != "limit")))
+    assert orders[0] == [None, 8, 1] and orders[1] == [1, 8, None]
+    assert len(set(firsts)) > 1
+
+
+def test_plan_counts_and_warm_ups() -> None:
+    blocks = plan(SCENARIO, SLOTS)
+    assert [(kind, latency) for kind, latency, _ in blocks] == [
+        ("page", 0.0),
+        ("page", 20.0),
+        ("cursor", 0.0),
+        ("cursor", 20.0),
+    ]
+    page_jobs = blocks[0][2]
+    warm = [job for job, repeat in page_jobs if repeat < 0]
+    assert [j.variant for j in warm][0] == "baseline"
+    assert Counter(j.variant for j in warm) == {"baseline": 1, "batch": 1, "stream": 1, "limit": 1}
+    timed = Counter(repeat for _, repeat in page_jobs if repeat >= 0)
+    assert timed == {r: 1 + 6 + 2 for r in range(4)}
+    text = describe_plan(PRESETS["smoke"].replace(scenarios=(SCENARIO,)), SLOTS)
+    total = sum(len(jobs) for _, _, jobs in blocks)
+    assert text.startswith(f"Planned: {total} runs")
+    later = [[j.variant for j, r in jobs if r < 0] for _, _, jobs in blocks[1:]]
+    assert later == [[], ["batch", "stream", "limit"], []]  # per kind; the baseline once
+
+
+def test_full_preset_covers_every_kind_both_latencies_and_the_extra_cases() -> None:
+    full = {s.name: s for s in PRESETS["full"].scenarios}
+    kinds = full["kinds"]
+    assert set(kinds.kinds) == {"page", "offset", "incremental", "timestamp", "cursor"}
+    assert set(kinds.latencies_ms) == {0.0, 20.0}
+    assert kinds.settings == (DEFAULT, (8, None))
+    assert full["1M"].records == 1_000_000
+    assert {n for n, _ in full["sweep"].settings} == {1, 2, 4, 8}
+    many, one = full["1000 streams"], full["1 stream"]
+    assert (many.streams, many.records) == (1000, 20_000) and one.records == 20_000
+    assert many.partition_counts and one.partition_counts
+    assert (many.kinds, many.latencies_ms, many.settings) == (
+        one.kinds,
+        one.latencies_ms,
+        one.settings,
+    )
+    assert PRESETS["full"].page_size == 500
+
+
+def test_cli_overrides() -> None:
+    config = parse_args(["--preset", "smoke", "--partitions", "default,8", "--repeats", "2"])
+    kinds = config.scenarios[0]
+    assert kinds.settings == (DEFAULT, (8, None)) and kinds.repeats == 2
+    config = parse_args(["--offset-kind", "cursor", "--records", "1000", "--scenarios", "kinds"])
+    assert [s.name for s in config.scenarios] == ["kinds"]
+    assert config.scenarios[0].kinds == ("cursor",) and config.scenarios[0].records == 1000
+    config = parse_args(["--concurrency", "4,8"])
+    assert config.scenarios[0].settings == ((None, 4), (None, 8))
+    streams = parse_args(["--records", "7"]).scenarios[1]
+    assert streams.records == PRESETS["smoke"].scenarios[1].records  # not a single stream
     with pytest.raises(SystemExit):
-        parse_args(["--concurrency", "0,4"])
-
-
-BOTH = PRESETS["smoke"].replace(partitions=(1, 4), concurrency=(4, 8), repeats=4)
-SPLIT = ("batch", "stream", "limit")
-
-
-def test_schedule_interleaves_variants_and_concurrencies() -> None:
-    firsts = []
-    for repeat in range(BOTH.repeats):
-        runs = schedule(BOTH, repeat)
-        assert runs.count(("baseline", None, None)) == 1
-        assert runs.index(("baseline", None, None)) == (0 if repeat % 2 == 0 else len(runs) - 1)
-        others = [r for r in runs if r[0] != "baseline"]
-        expected = [(v, n, c) for v in SPLIT for n in (1, 4) for c in (4, 8)]
-        assert sorted(others) == sorted(expected)
-        blocks = [others[i : i + 3] for i in range(0, len(others), 3)]
-        for block in blocks:  # the variants alternate at each (numPartitions, concurrency)
-            assert {v for v, _, _ in block} == set(SPLIT)
-            assert len({(n, c) for _, n, c in block}) == 1
-        assert [c for _, _, c in others[::3]] == ([4, 8] if repeat % 2 == 0 else [8, 4]) * 2
-        firsts.append(others[0][0])
-    assert firsts[:3] == ["batch", "stream", "limit"]  # the order rotates
-
-
-class FakeRunner:
-    """Records `run_all`'s calls; every run takes 1 s."""
-
-    def __init__(self) -> None:
-        self.server = FakeServer()
-        self.calls: list[tuple[float, str, int | None, int | None, int]] = []
-
-    def run(
-        self, variant: str, partitions: int | None, repeat: int, concurrency: int | None = None
-    ) -> RunResult:
-        latency = self.server.latency_ms
-        self.calls.append((latency, variant, partitions, concurrency, repeat))
-        level = concurrency or 4  # the baseline has none (`run` drops it)
-        return run(
-            variant, 1.0, partitions=partitions, repeat=repeat, latency=latency, concurrency=level
-        )
-
-
-def test_run_all_runs_the_baseline_once_per_latency_and_repeat() -> None:
-    config = BOTH.replace(latencies_ms=(20.0, 0.0), repeats=3)
-    fake = FakeRunner()
-    results = run_all(config, fake)  # type: ignore[arg-type]
-    calls = Counter(fake.calls)
-    for latency in (20.0, 0.0):
-        warm = [c for c in fake.calls if c[0] == latency and c[4] < 0]
-        assert sorted(warm) == sorted(
-            [(latency, "baseline", None, None, -1)]
-            + [(latency, v, 4, 8, -1) for v in SPLIT]  # most partitions, highest concurrency
-        )
-        for repeat in range(3):
-            assert calls[(latency, "baseline", None, None, repeat)] == 1
-            for v in SPLIT:
-                for n in (1, 4):
-                    for c in (4, 8):
-                        assert calls[(latency, v, n, c, repeat)] == 1
-    assert len(fake.calls) == 2 * (4 + 3 * (1 + 3 * 2 * 2))
-    rows = summarize(results)
-    assert [r.latency_ms for r in rows if r.variant == "baseline"] == [20.0, 0.0]
-    assert all(r.vs_baseline == pytest.approx(1.0) for r in rows if r.variant == "batch")
+        parse_args(["--partitions", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--offset-kind", "clock"])
+    with pytest.raises(SystemExit):
+        parse_args(["--scenarios", "nope"])

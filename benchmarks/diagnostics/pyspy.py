@@ -1,6 +1,6 @@
 """Spark's view of a 0 ms read: py-spy samples of the executor's Python workers.
 
-Used by `python -m benchmarks.profile --spark` (needs the `py-spy` binary next to the
+Used by `python -m benchmarks.diagnostics.profile --spark` (needs the `py-spy` binary next to the
 interpreter or on PATH, and ptrace rights). Reads every record with `spark.read`,
 `numPartitions=1`, to the noop sink, while py-spy samples the worker daemon and the workers
 it forks; each sample goes to the category of its innermost recognised frame.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.config import SCHEMA
-from benchmarks.server import BenchServer
+from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.server import BenchServer
 
 IDLE = "idle (pool threads waiting for work, the daemon's select)"
 
@@ -87,7 +87,7 @@ def _worker_daemon() -> psutil.Process | None:
 
 def profile_spark(server: BenchServer, concurrency: int, runs: int = 3) -> None:
     """Time `runs` Spark batch reads (numPartitions=1) and print py-spy's categories."""
-    from benchmarks.session import create_session
+    from benchmarks.harness.session import create_session
 
     spark = create_session()
     options = server.rest_options(1, concurrency)

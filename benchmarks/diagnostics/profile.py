@@ -2,7 +2,7 @@
 
 The demo API runs in its own process here, so it takes no GIL from the code measured.
 
-`python -m benchmarks.profile [--records 200000] [--page-size 500] [--concurrency 4]`
+`python -m benchmarks.diagnostics.profile [--records 200000] [--page-size 500] [--concurrency 4]`
 
 1. Stages, one at a time on one thread: HTTP only (bodies); the body to Arrow the way
    rest_stream does it for page reads (`ArrowPageDecoder.decode`) and the general way
@@ -13,7 +13,7 @@ The demo API runs in its own process here, so it takes no GIL from the code meas
    `requestConcurrency` 1 and N.
 3. cProfile of (2) at concurrency 1 (cProfile sees only the calling thread), its own time
    grouped into categories, and the top functions.
-With `--spark`, also Spark's view of the same read (`benchmarks.pyspy`).
+With `--spark`, also Spark's view of the same read (`benchmarks.diagnostics.pyspy`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import httpx
 import orjson
 import pyarrow as pa
 
-from benchmarks.config import SCHEMA
-from benchmarks.server import BenchServer
+from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.server import BenchServer
 from rest_stream.arrow_json import ArrowPageDecoder
 from rest_stream.batch import RestBatchReader
 from rest_stream.extract import compile_path
@@ -150,7 +150,8 @@ def _shares(parts: dict[str, float], total: float) -> Iterable[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the stage timings, reader timings and the profile."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    prog = "python -m benchmarks.diagnostics.profile"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\n".join(_shares(categories, own)))
         print(f"\nTop {args.top} functions by own time:\n{listing}")
         if args.spark:
-            from benchmarks.pyspy import profile_spark
+            from benchmarks.diagnostics.pyspy import profile_spark
 
             profile_spark(server, args.concurrency)
 

@@ -4,12 +4,14 @@ This is how a first REST source is usually written: the driver fetches every pag
 the other with one reused `httpx.Client`, parses each body with `json` and returns tuples.
 Spark then converts and ships the rows from the driver; there is no partitioning and no
 concurrency. Registered as format `bench_seed`; options `url` (the API's base URL),
-`pageSize` and `offsetKind` (`page`, `incremental` or `timestamp`, as in `benchmarks.server`).
+`pageSize` and `offsetKind` (a kind of `benchmarks.harness.kinds`).
 
 With `timestamp` the offset is `{"since": T}` (`initialOffset`, default
-`benchmarks.server.TIMESTAMP_BASE`) and the reader walks `/events?since=T` page by page, the
+`benchmarks.harness.server.TIMESTAMP_BASE`) and the reader walks `/events?since=T` page by page, the
 next `since` being the largest `ts` of the page, as a seed reader would: right for the demo,
 whose timestamps are unique, but it would skip records that share a page's last timestamp.
+With `cursor` the offset is `{"cursor": c}` and the reader follows `next_cursor` from page to
+page until a short page.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import httpx
 from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.types import StructType
 
-from benchmarks.config import SCHEMA
-from benchmarks.server import TIMESTAMP_BASE, page_address
+from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.kinds import TIMESTAMP_BASE, kind, page_address
 
 Row = tuple[Any, ...]
 
@@ -60,6 +62,8 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
         """Nothing read yet."""
         if self.kind == "timestamp":
             return {"since": self.initial_since}
+        if kind(self.kind).chain:
+            return {"cursor": ""}
         return {"position": 0}
 
     def read(self, start: dict[str, int]) -> tuple[Iterator[Row], dict[str, int]]:
@@ -67,6 +71,9 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
         if self.kind == "timestamp":
             rows, since = self._since_rows(start["since"], None)
             return iter(rows), {"since": since}
+        if "cursor" in start:
+            rows, cursor = self._cursor_rows(start["cursor"], None)
+            return iter(rows), {"cursor": cursor}
         rows, position = self._rows(start["position"], None)
         return iter(rows), {"position": position}
 
@@ -75,6 +82,8 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
         restart)."""
         if self.kind == "timestamp":
             return iter(self._since_rows(start["since"], end["since"])[0])
+        if "cursor" in start:
+            return iter(self._cursor_rows(start["cursor"], end["cursor"])[0])
         rows, _ = self._rows(start["position"], end["position"])
         return iter(rows)
 
@@ -108,12 +117,28 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
                 break
         return rows, since
 
+    def _cursor_rows(self, cursor: str, end: str | None) -> tuple[list[Row], str]:
+        """Records of the chain from `cursor` (to `end`), following `next_cursor`."""
+        rows: list[Row] = []
+        while end is None or cursor != end:
+            body = self._body(f"{self.base}/cursor?limit={self.page_size}&cursor={cursor}")
+            records = body["data"]
+            rows.extend(to_row(r) for r in records)
+            if records and body.get("next_cursor"):
+                cursor = body["next_cursor"]
+            if len(records) < self.page_size:
+                break
+        return rows, cursor
+
     def _get(self, url: str) -> list[dict[str, Any]]:
+        return self._body(url)["data"]
+
+    def _body(self, url: str) -> dict[str, Any]:
         if self._client is None:
             self._client = httpx.Client(timeout=60.0)
         response = self._client.get(url)
         response.raise_for_status()
-        return json.loads(response.content)["data"]
+        return json.loads(response.content)
 
 
 class SeedDataSource(DataSource):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from benchmarks.rss import WorkerRssSampler
-from benchmarks.server import BenchServer
-from benchmarks.variants import Runner
+from benchmarks.diagnostics.rss import WorkerRssSampler
+from benchmarks.harness.server import BenchServer
+from benchmarks.measurements.variants import Job, Runner
 
 TARGET_MB = 300.0
 
@@ -49,9 +49,9 @@ def memory_check(
     """Serve `records` records at 0 ms, read them in one batch task, report the peak RSS."""
     with BenchServer(records, page_size) as server:
         server.warm()
-        runner = Runner(spark, server, sampler, concurrency=concurrency, slots=slots)
+        runner = Runner(spark, server, sampler, slots=slots)
         idle = sampler.largest_now()
-        result = runner.run("batch", 1, repeat=0)
+        result = runner.run(Job("batch", 1, concurrency), repeat=0)
     peak = result.rss_mb
     return MemoryCheck(
         records=records,

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import ROOT
+from benchmarks.harness.config import ROOT
 
 
 def _cpuinfo(field: str) -> str:

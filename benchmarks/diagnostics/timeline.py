@@ -1,6 +1,6 @@
 """Where a run's wall time goes, read from the API's request log.
 
-`python -m benchmarks.timeline [--latency-ms 20] [--partitions 2] [--repeats 3]`
+`python -m benchmarks.diagnostics.timeline [--latency-ms 20] [--partitions 2] [--repeats 3]`
 
 For `batch`, `stream` and `baseline`: start → first request (Spark: query start, reader
 process), the end search (rest_stream's driver finding where the data ends: the requests
@@ -16,9 +16,9 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from benchmarks.rss import WorkerRssSampler
-from benchmarks.server import BenchServer
-from benchmarks.variants import Runner
+from benchmarks.diagnostics.rss import WorkerRssSampler
+from benchmarks.harness.server import BenchServer
+from benchmarks.measurements.variants import Job, Runner
 
 PHASES = (
     "start → first request",
@@ -53,7 +53,8 @@ def phases(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the phases of batch, stream and baseline runs."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.timeline", description=__doc__)
+    prog = "python -m benchmarks.diagnostics.timeline"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--latency-ms", type=float, default=20.0)
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    from benchmarks.session import create_session, task_slots
+    from benchmarks.harness.session import create_session, task_slots
 
     spark = create_session()
     sampler = WorkerRssSampler()
@@ -71,13 +72,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with BenchServer(args.records, args.page_size, latency_ms=args.latency_ms) as server:
             server.warm()
-            runner = Runner(
-                spark, server, sampler, concurrency=args.concurrency, slots=task_slots(spark)
-            )
+            runner = Runner(spark, server, sampler, slots=task_slots(spark))
             for repeat in range(-1, args.repeats):
                 for variant in variants:
                     started = time.perf_counter()
-                    result = runner.run(variant, args.partitions, repeat)
+                    job = Job(variant, args.partitions, args.concurrency)
+                    result = runner.run(job, repeat)
                     finished = time.perf_counter()
                     if result.error:
                         raise RuntimeError(f"{variant}: {result.error}")

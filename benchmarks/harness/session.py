@@ -8,7 +8,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from benchmarks.config import ROOT
+from benchmarks.harness.config import ROOT
 
 
 def create_session(master: str = "local[2]") -> SparkSession:
@@ -23,11 +23,14 @@ def create_session(master: str = "local[2]") -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        # a Python worker that connects back late (a busy shared machine) is waited for, not
+        # failed after the default 15 s
+        .config("spark.python.authenticate.socketTimeout", "120s")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    from benchmarks.baseline import SeedDataSource
-    from benchmarks.floor import FloorDataSource
+    from benchmarks.comparators.baseline import SeedDataSource
+    from benchmarks.comparators.floor import FloorDataSource
     from rest_stream import RestDataSource
 
     spark.dataSource.register(RestDataSource)

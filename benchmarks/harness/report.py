@@ -1,0 +1,288 @@
+"""Medians over repeats, the ratios against baseline and limit, the table and the JSON file.
+
+The headline is **end to end**: from `query.start()` (or the batch `save()`) to the last
+record in the sink; records/s e2e, ÷ baseline and ÷ limit use it. The wall time excluding
+Spark's start-up (first request → done) and its ratio to the limit are the secondary columns.
+Every ratio compares medians of runs interleaved in the SAME invocation:
+
+- ÷ baseline: the seed-style baseline of the same scenario, kind and latency;
+- ÷ limit: the limit of the same scenario, kind and latency at the number of requests in
+  flight the Spark run is paired with (`requestConcurrency` × task slots used; 1 for a
+  cursor chain), shown in the column's header cell as `@ N`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness.config import setting_label
+from benchmarks.measurements.variants import RunResult
+
+TABLE_ORDER = ("baseline", "batch", "stream", "limit")
+
+LEGEND = (
+    "e2e: query.start() (batch: save()) → the last record in the sink, Spark session already "
+    "up; records/s e2e, ÷ baseline and ÷ limit use it (the limit has no start-up: its e2e is "
+    "its first request → last parse, /latest included).\n"
+    "start-up: start() → the first request the API logged; excl. start-up: that request → "
+    "done, and ÷ limit on it.\n"
+    "setting: the options set besides the kind's (default = numPartitions and "
+    "requestConcurrency left to rest_stream: max(2, CPUs) and 4).\n"
+    "in flight: paired = requestConcurrency × task slots the run uses (1 for a cursor chain; "
+    "limit: its own), seen = most requests the API had open at once.\n"
+    "÷ limit @ N: over the limit at N requests in flight, same scenario, kind and latency; "
+    "÷ baseline: over the seed-style baseline, same scenario, kind and latency.\n"
+    "batch partitions: input partitions of each micro-batch (foreachBatch + "
+    "df.rdd.getNumPartitions()), checked ≤ numPartitions; those runs use that foreachBatch "
+    "sink instead of noop: compare them with each other."
+)
+
+
+@dataclass
+class Summary:
+    """One table row: a variant at one scenario, kind, latency and setting, medians over
+    repeats; `concurrency` is the paired number of requests in flight."""
+
+    scenario: str
+    kind: str
+    streams: int
+    records: int
+    latency_ms: float
+    variant: str
+    partitions: int | None
+    request_concurrency: int | None
+    concurrency: int
+    runs: int
+    e2e_s: float | None
+    e2e_range: tuple[float, float] | None
+    e2e_records_per_s: float | None
+    startup_s: float | None
+    wall_s: float | None
+    records_per_s: float | None
+    pages_per_s: float | None
+    span_s: float | None
+    peak_in_flight: int
+    rss_mb: float | None
+    other_load: float | None
+    batch_partitions: list[int] | None = None
+    partitions_ok: bool | None = None
+    vs_baseline: float | None = None
+    vs_limit: float | None = None
+    vs_limit_wall: float | None = None
+    errors: int = 0
+
+    @property
+    def setting(self) -> str:
+        """`default`, `numPartitions 8`, …; `N in flight` for the limit, `–` for the baseline."""
+        if self.variant == "limit":
+            return f"{self.concurrency} in flight"
+        if self.variant == "baseline":
+            return "–"
+        return setting_label((self.partitions, self.request_concurrency))
+
+
+def _median(values: Iterable[float]) -> float | None:
+    found = list(values)
+    return statistics.median(found) if found else None
+
+
+Key = tuple[str, str, float, str, int | None, int | None, int]
+
+
+def _key(r: RunResult) -> Key:
+    return (
+        r.scenario,
+        r.kind,
+        r.latency_ms,
+        r.variant,
+        r.partitions,
+        r.request_concurrency,
+        r.concurrency,
+    )
+
+
+def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list[Summary]:
+    """Timed runs (not warm-ups) grouped by (scenario, kind, latency, variant, setting), with
+    ratios; in the order the scenarios, kinds and latencies ran, then `TABLE_ORDER`.
+    `default_partitions` is rest_stream's `numPartitions` when it is not set (the bound of
+    the batch-partitions check)."""
+    groups: dict[Key, list[RunResult]] = {}
+    for result in results:
+        if result.repeat >= 0:
+            groups.setdefault(_key(result), []).append(result)
+    rows = []
+    for key, runs in groups.items():
+        scenario, kind, latency, variant, partitions, level, concurrency = key
+        good = [r for r in runs if r.error is None]
+        wall = _median(r.wall_s for r in good)
+        e2e = _median(r.e2e_s for r in good)
+        pages = good[0].pages if good else 0
+        records = good[0].records if good else 0
+        counts = [n for r in good for n in (r.batch_partitions or [])]
+        bound = partitions or default_partitions
+        rows.append(
+            Summary(
+                scenario=scenario,
+                kind=kind,
+                streams=runs[0].streams,
+                records=max((r.records for r in runs), default=0),
+                latency_ms=latency,
+                variant=variant,
+                partitions=partitions,
+                request_concurrency=level,
+                concurrency=concurrency,
+                runs=len(good),
+                e2e_s=e2e,
+                e2e_range=(min(r.e2e_s for r in good), max(r.e2e_s for r in good))
+                if good
+                else None,
+                e2e_records_per_s=records / e2e if e2e else None,
+                startup_s=_median(r.startup_s for r in good),
+                wall_s=wall,
+                records_per_s=records / wall if wall else None,
+                pages_per_s=pages / wall if wall else None,
+                span_s=_median(r.span_s for r in good),
+                peak_in_flight=max(r.peak_in_flight for r in runs),
+                rss_mb=max((r.rss_mb for r in good if r.rss_mb is not None), default=None),
+                other_load=_median(r.other_load for r in good),
+                batch_partitions=sorted(set(counts)) if counts else None,
+                partitions_ok=max(counts) <= bound if counts else None,
+                errors=len(runs) - len(good),
+            )
+        )
+    _add_ratios(rows)
+    order = {v: i for i, v in enumerate(TABLE_ORDER)}
+    blocks = list(dict.fromkeys((r.scenario, r.kind, r.latency_ms) for r in results))
+    settings = list(dict.fromkeys((r.partitions, r.request_concurrency) for r in results))
+    rows.sort(
+        key=lambda r: (
+            blocks.index((r.scenario, r.kind, r.latency_ms)),
+            order[r.variant],
+            settings.index((r.partitions, r.request_concurrency)),
+            r.concurrency,
+        )
+    )
+    return rows
+
+
+def _add_ratios(rows: list[Summary]) -> None:
+    """Batch and stream rows against the baseline and the paired limit (module docstring)."""
+    baselines = {(r.scenario, r.kind, r.latency_ms): r for r in rows if r.variant == "baseline"}
+    limits = {
+        (r.scenario, r.kind, r.latency_ms, r.concurrency): r for r in rows if r.variant == "limit"
+    }
+    for row in rows:
+        if row.variant not in ("batch", "stream") or not row.e2e_records_per_s:
+            continue
+        baseline = baselines.get((row.scenario, row.kind, row.latency_ms))
+        limit = limits.get((row.scenario, row.kind, row.latency_ms, row.concurrency))
+        if baseline and baseline.e2e_records_per_s:
+            row.vs_baseline = row.e2e_records_per_s / baseline.e2e_records_per_s
+        if limit and limit.e2e_records_per_s:
+            row.vs_limit = row.e2e_records_per_s / limit.e2e_records_per_s
+        if limit and limit.records_per_s and row.records_per_s:
+            row.vs_limit_wall = row.records_per_s / limit.records_per_s
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _spread(value: float | None, spread: tuple[float, float] | None, runs: int) -> str:
+    if value is None or spread is None:
+        return "–"
+    low, high = spread
+    return f"{value:.2f}" + (f" ({low:.2f}–{high:.2f})" if runs > 1 else "")
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}×"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
+def _limit_ratio(row: Summary, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{_pct(value)} @ {row.concurrency}"
+
+
+def _batches(row: Summary) -> str:
+    if not row.batch_partitions:
+        return "–"
+    counts = ", ".join(map(str, row.batch_partitions))
+    return counts + ("" if row.partitions_ok else " (> numPartitions!)")
+
+
+HEADER = (
+    "| scenario | kind | latency | variant | setting | in flight (paired / seen) | "
+    "e2e s (min–max) | records/s e2e | ÷ baseline | ÷ limit @ N | start-up s | "
+    "s excl. start-up | records/s excl. start-up | ÷ limit excl. start-up | "
+    "batch partitions | peak RSS MB | other load | runs |"
+)
+
+
+def format_table(rows: Sequence[Summary]) -> str:
+    """A Markdown table of `rows` (`LEGEND` explains the columns)."""
+    lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+    for r in rows:
+        runs = f"{r.runs}" + (f" ({r.errors} failed)" if r.errors else "")
+        scenario = f"{r.scenario} ({r.records:,} rec.)"
+        lines.append(
+            f"| {scenario} | {r.kind} | {r.latency_ms:g} ms | {r.variant} | {r.setting} | "
+            f"{r.concurrency} / {r.peak_in_flight} | {_spread(r.e2e_s, r.e2e_range, r.runs)} | "
+            f"{_num(r.e2e_records_per_s, ',.0f')} | {_times(r.vs_baseline)} | "
+            f"{_limit_ratio(r, r.vs_limit)} | {_num(r.startup_s, '.2f')} | "
+            f"{_num(r.wall_s, '.2f')} | {_num(r.records_per_s, ',.0f')} | "
+            f"{_limit_ratio(r, r.vs_limit_wall)} | {_batches(r)} | {_num(r.rss_mb, '.0f')} | "
+            f"{_pct(r.other_load)} | {runs} |"
+        )
+    return "\n".join(lines)
+
+
+def describe_streams(rows: Sequence[Summary]) -> list[str]:
+    """One line per many-streams row: its end-to-end time against the single stream of as
+    many records (same kind, latency and setting; the streams comparison)."""
+    single = {
+        (r.records, r.kind, r.latency_ms, r.variant, r.partitions, r.request_concurrency): r
+        for r in rows
+        if r.streams == 1 and r.batch_partitions is not None
+    }
+    lines = []
+    for row in rows:
+        if row.streams <= 1 or row.variant not in ("batch", "stream") or row.e2e_s is None:
+            continue
+        key = (row.records, row.kind, row.latency_ms, row.variant, row.partitions)
+        one = single.get((*key, row.request_concurrency))
+        if one is None or one.e2e_s is None:
+            continue
+        lines.append(
+            f"{row.streams} streams × {row.records // row.streams:,} records "
+            f"({row.kind}, {row.latency_ms:g} ms, {row.setting}): e2e {row.e2e_s:.2f} s, "
+            f"{row.e2e_s / one.e2e_s:.1f}× the {one.e2e_s:.2f} s of one stream of "
+            f"{one.records:,}; input partitions per micro-batch {_batches(row)} "
+            f"(one stream: {_batches(one)})"
+        )
+    return lines
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` (dataclasses allowed) as indented JSON; returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_plain) + "\n")
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")

@@ -1131,3 +1131,30 @@ def test_timestamp_walk_holds_back_the_second_still_filling(
     assert chain.step(999_999, newest, None) == Step(0, 0, 999_999, True)
     settled = Page([1], {"next": 999_999}, {}, URL, 200, b"", URL)
     assert chain.step(999_998, settled, None) == Step(0, 1, 999_999, False)
+
+
+def test_one_byte_budget_bounds_the_pages_walked_across_streams() -> None:
+    from rest_stream.walks import ByteBudget
+
+    def pages(path: str, params: dict[str, str]) -> Any:
+        at = int(params.get("cursor") or 0)
+        return {"data": [{"id": at + i} for i in range(10)], "next": str(at + 10)}
+
+    kind = cursor(offsetPath="$.next")
+    budget = ByteBudget(1000)
+    walks = [
+        Walk(
+            kind,
+            FakeApi(pages, "$.data[*]"),
+            {},
+            kind.initial(),
+            keep_body=True,
+            byte_budget=budget,
+        )
+        for _ in range(3)
+    ]
+    walked = [list(w) for w in walks]
+    page_size = len(orjson.dumps(pages("", {})))
+    assert budget.spent >= 1000 and budget.spent < 1000 + page_size  # stops after crossing it
+    assert sum(len(w) for w in walked) == -(-1000 // page_size)
+    assert not any(w.caught_up for w in walks)  # stopped by the budget, not the API: next poll

@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 
 lint: $(STAMP)
 	$(PY) -m ruff check rest_stream tests benchmarks pyspark_rest.py
+	$(PY) -m mypy
 
 test: java-check $(STAMP) lint
 	$(PY) -m pytest -q

@@ -186,7 +186,7 @@ class _Reader:
         values = [(s, self.raw.get(s.key)) for s in BY_KEY.values()]
         return [(s, str(v)) for s, v in values if v is not None and str(v).strip()]
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def text(self, name: str, default: str | None = None) -> str | None:
         self.seen.add(spec(name).key)
         value = self.raw.get(name.lower())
         if value is None or str(value).strip() == "":
@@ -196,7 +196,7 @@ class _Reader:
     def secret(self, name: str) -> Secret | None:
         """A secret option; `env:NAME` reads it from the driver's environment variable NAME
         (so the value never stands in the query plan, which shows option values)."""
-        value = self.str(name)
+        value = self.text(name)
         if value is None:
             return None
         if value.startswith("env:"):
@@ -213,13 +213,13 @@ class _Reader:
     def choice(self, name: str) -> str:
         """A choice option: one of the registry's choices (any case), else its default."""
         option = spec(name)
-        value = self.str(name, option.default)
+        value = self.text(name, option.default)
         assert value is not None, f"{name} has no default: read it with choice_or_none"
         return self._choose(option, value)
 
     def choice_or_none(self, name: str) -> str | None:
         """A choice option without a default: None when it is not given."""
-        value = self.str(name)
+        value = self.text(name)
         return None if value is None else self._choose(spec(name), value)
 
     @staticmethod
@@ -236,7 +236,7 @@ class _Reader:
 
     def number_or_none(self, name: str) -> float | None:
         option = spec(name)
-        value = self.str(name)
+        value = self.text(name)
         if value is None:
             return option.default
         try:
@@ -256,7 +256,7 @@ class _Reader:
 
     def integer_or_none(self, name: str) -> int | None:
         option = spec(name)
-        value = self.str(name)
+        value = self.text(name)
         if value is None:
             return option.default
         try:
@@ -270,7 +270,7 @@ class _Reader:
         return number
 
     def boolean(self, name: str) -> bool:
-        value = self.str(name)
+        value = self.text(name)
         if value is None:
             return bool(spec(name).default)
         if value.strip().lower() in ("true", "1", "yes"):
@@ -280,7 +280,7 @@ class _Reader:
         raise RestOptionError(name, value, "true or false")
 
     def json(self, name: str, kind: type, what: str) -> Any:
-        value = self.str(name)
+        value = self.text(name)
         if value is None:
             return None
         try:
@@ -296,7 +296,7 @@ class _Reader:
     def jsonpath(self, name: str) -> str | None:
         from rest_stream.extract import compile_path
 
-        value = self.str(name)
+        value = self.text(name)
         if value is not None:
             try:
                 compile_path(value, option=name)
@@ -306,7 +306,7 @@ class _Reader:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """An HTTP header name."""
-        value = self.str(name, default)
+        value = self.text(name, default)
         if value is not None and not _HEADER_NAME.fullmatch(value.strip()):
             raise RestOptionError(name, value, "an HTTP header name, e.g. X-Next-Cursor")
         return None if value is None else value.strip()
@@ -427,7 +427,7 @@ def _condition_value(r: _Reader, condition: Condition) -> str | None:
     if option.kind == "choice":
         value = r.choice_or_none(option.name) or option.default
         return value if value != "none" else None
-    return "set" if r.str(option.name) is not None else None
+    return "set" if r.text(option.name) is not None else None
 
 
 def _applies(r: _Reader, name: str) -> bool:
@@ -441,13 +441,13 @@ def _refuse_pairs(r: _Reader) -> None:
         ("offsetPath", "offsetHeader", "the next cursor comes from one place"),
     )
     for ignored, winner, why in pairs:
-        value = r.str(ignored)
-        if value is not None and r.str(winner) is not None and _applies(r, ignored):
+        value = r.text(ignored)
+        if value is not None and r.text(winner) is not None and _applies(r, ignored):
             raise RestOptionError(
                 ignored, value, f"no value beside {winner} ({why}; set one of the two)"
             )
-    probe = r.str("latestOffsetUrl")
-    if probe and r.choice_or_none("offsetType") == "timestamp" and not r.str("recordOffsetPath"):
+    probe = r.text("latestOffsetUrl")
+    if probe and r.choice_or_none("offsetType") == "timestamp" and not r.text("recordOffsetPath"):
         raise RestOptionError(
             "latestOffsetUrl",
             probe,
@@ -457,7 +457,7 @@ def _refuse_pairs(r: _Reader) -> None:
 
 
 def _url(r: _Reader, name: str) -> str | None:
-    url = r.str(name)
+    url = r.text(name)
     if url is None:
         return None
     if not url.lower().startswith(("http://", "https://")):
@@ -493,7 +493,7 @@ def _header_secret(r: _Reader, name: str) -> Secret | None:
 
 
 def _positive_or_none(r: _Reader, name: str) -> float | None:
-    text = r.str(name)
+    text = r.text(name)
     if text is None:
         return None
     try:
@@ -507,7 +507,7 @@ def _positive_or_none(r: _Reader, name: str) -> float | None:
 
 
 def _tls_verify(r: _Reader) -> bool | str:
-    value = r.str("tlsVerify")
+    value = r.text("tlsVerify")
     if value is None or value.strip().lower() in ("true", "1", "yes"):
         return True
     if value.strip().lower() in ("false", "0", "no"):
@@ -518,7 +518,7 @@ def _tls_verify(r: _Reader) -> bool | str:
 
 
 def _existing_file(r: _Reader, name: str) -> str | None:
-    value = r.str(name)
+    value = r.text(name)
     if value is not None and not os.path.isfile(value):
         raise RestOptionError(name, value, "the path of a readable PEM file")
     return value
@@ -541,7 +541,7 @@ def _input_data_url(r: _Reader, input_data: tuple[Mapping[str, Any], ...]) -> st
 
 
 def _stream_key(r: _Reader, input_data: tuple[Mapping[str, Any], ...]) -> tuple[str, ...] | None:
-    text = r.str("streamKey")
+    text = r.text("streamKey")
     if text is None:
         return None
     try:
@@ -554,7 +554,7 @@ def _stream_key(r: _Reader, input_data: tuple[Mapping[str, Any], ...]) -> tuple[
         isinstance(p, str) and p.strip() for p in parsed
     ):
         raise RestOptionError("streamKey", text, 'input field names, e.g. ["repo"] or repo,owner')
-    if not input_data and r.str("inputDataUrl") is None:
+    if not input_data and r.text("inputDataUrl") is None:
         raise RestOptionError(
             "streamKey", text, "inputData or inputDataUrl beside it (it names their fields)"
         )
@@ -574,29 +574,29 @@ def _parse_input_data(r: _Reader) -> tuple[Mapping[str, Any], ...]:
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise RestOptionError(
-                "inputData", r.str("inputData"), f"a JSON array of objects (item {index} is not)"
+                "inputData", r.text("inputData"), f"a JSON array of objects (item {index} is not)"
             )
     return tuple(rows)
 
 
 def _parse_auth(r: _Reader) -> AuthOptions:
     kind = r.choice("authType")
-    user_id = r.str("userId")
+    user_id = r.text("userId")
     if user_id is not None and ":" in user_id:
         raise RestOptionError("userId", user_id, "a user id without ':' (Basic auth splits at it)")
-    api_key_param = r.str("apiKeyParam")
+    api_key_param = r.text("apiKeyParam")
     auth = AuthOptions(
         kind=kind,
         user_id=user_id,
         user_password=r.secret("userPassword"),
         oauth_token=_header_secret(r, "oauthToken"),
-        oauth_consumer_key=r.str("oauthConsumerKey"),
+        oauth_consumer_key=r.text("oauthConsumerKey"),
         oauth_consumer_secret=r.secret("oauthConsumerSecret"),
         oauth_token_secret=r.secret("oauthTokenSecret"),
         oauth_token_url=_url(r, "oauthTokenUrl"),
-        oauth_client_id=r.str("oauthClientId"),
+        oauth_client_id=r.text("oauthClientId"),
         oauth_client_secret=r.secret("oauthClientSecret"),
-        oauth_scope=r.str("oauthScope"),
+        oauth_scope=r.text("oauthScope"),
         oauth_client_auth_method=r.choice("oauthClientAuthMethod"),
         api_key=r.secret("apiKey") if api_key_param else _header_secret(r, "apiKey"),
         api_key_header=_need(r.header("apiKeyHeader", default("apiKeyHeader")), "apiKeyHeader"),
@@ -610,7 +610,7 @@ def _parse_auth(r: _Reader) -> AuthOptions:
         "apikey": ("apiKey",),
     }.get(kind, ())
     for name in required:
-        if r.str(name) is None:
+        if r.text(name) is None:
             raise RestOptionError(name, None, f"a value: authType {kind} needs it")
     return auth
 
@@ -619,7 +619,7 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
     offset_type = r.choice_or_none("offsetType")
     if offset_type is None:
         return StreamOptions()  # stream options given without offsetType are refused later
-    offset_field = r.str("offsetField")
+    offset_field = r.text("offsetField")
     if offset_field is None and offset_type != "link":
         raise RestOptionError(
             "offsetField",
@@ -636,7 +636,7 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
             None,
             f"the number of records on a full page (offsetType {offset_type} needs it)",
         )
-    initial = r.str("initialOffset", DEFAULT_INITIAL_OFFSET[offset_type]) or ""
+    initial = r.text("initialOffset", DEFAULT_INITIAL_OFFSET[offset_type]) or ""
     if offset_type in ("page", "offset", "incremental"):
         _require_int("initialOffset", initial, minimum=0 if offset_type != "incremental" else None)
     if offset_type == "link" and initial:

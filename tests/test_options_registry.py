@@ -149,7 +149,7 @@ def test_the_parser_reads_every_registered_option() -> None:
 
 def test_reading_an_unregistered_option_is_a_programming_error() -> None:
     with pytest.raises(KeyError):
-        _Reader({}).str("noSuchOption")
+        _Reader({}).text("noSuchOption")
 
 
 # --- unknown names --------------------------------------------------------------------------

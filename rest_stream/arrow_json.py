@@ -125,7 +125,8 @@ class ArrowPageDecoder:
             parse = self._parse[steps] = _parse_options(steps, self.schema)
         try:
             table = pa_json.read_json(
-                pa.BufferReader(body),
+                # pyarrow-stubs types input_file as a path or IO; pyarrow takes any NativeFile.
+                pa.BufferReader(body),  # type: ignore[arg-type]
                 read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 64),
                 parse_options=parse,
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ class WalkedPage:
     stop: int
 
     @property
-    def records(self) -> list[Any]:
+    def records(self) -> Sequence[Any]:
         return self.page.records[self.first : self.stop]
 
 

@@ -33,7 +33,7 @@ class EndFinder:
         """The end of `row`'s stream now; never before `start`."""
         search = self.kind.end_search
         if self.stream.latest_offset_url:
-            end = self._probe(row)
+            end = self._probe(row, self.stream.latest_offset_url)
         elif search == "clock":
             assert isinstance(self.kind, TimestampRange)
             end = self.kind.end_from_clock()
@@ -49,11 +49,9 @@ class EndFinder:
         self.requests += 1
         return self.fetcher.fetch(spec)
 
-    def _probe(self, row: Mapping[str, Any]) -> Position:
+    def _probe(self, row: Mapping[str, Any], url: str) -> Position:
         options = self.kind.options
-        probe_options = dataclasses.replace(
-            options, url=self.stream.latest_offset_url, method="GET"
-        )
+        probe_options = dataclasses.replace(options, url=url, method="GET")
         page = self._fetch(build_request(probe_options, row))
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
         value = path.value(page.document)

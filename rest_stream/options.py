@@ -139,7 +139,7 @@ class RestOptions:
 
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""
-        values = [self.cookie, self.client_key, self.proxy]
+        values: list[object] = [self.cookie, self.client_key, self.proxy]
         values += [getattr(self.auth, f) for f in _AUTH_SECRET_FIELDS]
         values += list(self.headers.values())
         found = [s.reveal() for s in values if isinstance(s, Secret) and s.reveal()]

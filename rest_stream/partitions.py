@@ -7,6 +7,7 @@ driver already walked (`PagesUnit`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from pyspark.sql.datasource import InputPartition
 class RowsPartition(InputPartition):
     """Batch without offsets: one request per input row."""
 
-    rows: tuple[dict[str, Any], ...]
+    rows: tuple[Mapping[str, Any], ...]
     rate_limit: float | None = None
 
     def __repr__(self) -> str:

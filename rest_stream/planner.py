@@ -140,7 +140,7 @@ def plan_batch(
     return pack(units, tasks)
 
 
-def plan_rows(rows: Sequence[dict[str, Any]], num_partitions: int | None) -> list[RowsPartition]:
+def plan_rows(rows: Sequence[Mapping[str, Any]], num_partitions: int | None) -> list[RowsPartition]:
     """Input rows spread over partitions, one request per row."""
     rows = list(rows) or [{}]
     parts = max(1, min(len(rows), task_count(num_partitions)))

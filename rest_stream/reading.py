@@ -92,7 +92,7 @@ class PartitionReader:
         yield from merge_concurrently([source(u) for u in units], width)
 
     def _rows(
-        self, fetcher: PageFetcher, rows: Iterable[dict[str, Any]]
+        self, fetcher: PageFetcher, rows: Iterable[Mapping[str, Any]]
     ) -> Iterator[pa.RecordBatch]:
         rows = list(rows)
         specs = (build_request(self.options, row) for row in rows)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -114,7 +114,7 @@ def infer_schema(
     for record in records:
         merged = merge_types(merged, infer_type(as_record(record)))
     assert isinstance(merged, StructType)
-    fields = list(_no_nulls(merged).fields) if merged.fields else []
+    fields = list(cast(StructType, _no_nulls(merged)).fields) if merged.fields else []
     if not fields:
         fields = [StructField(VALUE_COLUMN, StringType(), True)]
     if input_rows:
@@ -267,7 +267,7 @@ def _coercer(data_type: DataType, null: bool) -> Coercer:
         return mapping
     for types, convert in _SCALARS:
         if isinstance(data_type, types):
-            return lambda value, where, convert=convert: convert(value)
+            return lambda value, where: convert(value)
     return lambda value, where: value
 
 

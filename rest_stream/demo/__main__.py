@@ -6,6 +6,10 @@ import os
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 
 def main() -> int:
@@ -37,7 +41,7 @@ def main() -> int:
             .load()
         )
         checkpoint = os.path.join(work, "checkpoint")
-        seen = []
+        seen: list[int] = []
 
         def run() -> None:
             query = (
@@ -62,7 +66,7 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _show(df, batch_id: int, seen: list[int]) -> None:  # type: ignore[no-untyped-def]
+def _show(df: DataFrame, batch_id: int, seen: list[int]) -> None:
     rows = df.collect()
     seen.extend(r["id"] for r in rows)
     print(f"-- micro-batch {batch_id}: {len(rows)} records --")

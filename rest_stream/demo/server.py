@@ -123,7 +123,7 @@ class Headers(dict[str, str]):
     def __contains__(self, key: object) -> bool:
         return super().__contains__(key.lower() if isinstance(key, str) else key)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         """Case-insensitive ``dict.get``."""
         return super().get(key.lower(), default)
 
@@ -303,18 +303,18 @@ def _peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
 
 
 class _Snapshot(NamedTuple):
-    """A consistent view of one region's ids (``ids[:count]``) at ``version``."""
+    """A consistent view of one region's ids (``ids[:size]``) at ``version``."""
 
     version: int
     ids: Sequence[int]
-    count: int
+    size: int
 
     def index_from(self, min_id: int) -> int:
         """Index of the first id >= ``min_id``."""
-        return bisect_left(self.ids, min_id, 0, self.count)
+        return bisect_left(self.ids, min_id, 0, self.size)
 
     def window(self, start: int, limit: int) -> Sequence[int]:
-        return self.ids[start : min(start + limit, self.count)]
+        return self.ids[start : min(start + limit, self.size)]
 
 
 class _RateWindow:
@@ -556,7 +556,7 @@ class DemoApi:
     def records(self, region: str | None = None) -> list[dict[str, Any]]:
         """All records currently served (optionally of one region), ascending by id."""
         snap = self._snapshot(region)
-        return self._materialise(snap.window(0, snap.count))
+        return self._materialise(snap.window(0, snap.size))
 
     def _snapshot(self, region: str | None) -> _Snapshot:
         with self._data_lock:
@@ -691,7 +691,7 @@ class DemoApi:
         after = _int_param(query, "starting_after", 0) or 0
         start = snap.index_from(after + 1)
         ids = snap.window(start, _limit(query))
-        has_more = start + len(ids) < snap.count
+        has_more = start + len(ids) < snap.size
         return json_response(
             200, {"object": "list", "data": self._materialise(ids), "has_more": has_more}
         )
@@ -706,15 +706,15 @@ class DemoApi:
                 "data": data,
                 "page": page,
                 "per_page": per_page,
-                "total_pages": math.ceil(snap.count / per_page),
-                "total": snap.count,
+                "total_pages": math.ceil(snap.size / per_page),
+                "total": snap.size,
             },
         )
 
     def _offset(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         offset = _int_param(query, "offset", 0, low=0) or 0
         data = self._materialise(snap.window(offset, _limit(query)))
-        return json_response(200, {"data": data, "total": snap.count})
+        return json_response(200, {"data": data, "total": snap.size})
 
     def _linked(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         """Next links: a ``Link`` header (default), ``?in=body`` (relative ``next_url``,
@@ -729,7 +729,7 @@ class DemoApi:
         ids = snap.window(start, limit)
         data = self._materialise(ids)
         next_path: str | None = None
-        if ids and start + len(ids) < snap.count:
+        if ids and start + len(ids) < snap.size:
             params = {"after": str(ids[-1]), "limit": str(limit)}
             params.update((k, v) for k, v in query.items() if k not in ("after", "limit"))
             next_path = f"/linked?{urlencode(params)}"
@@ -747,7 +747,7 @@ class DemoApi:
 
     def _latest(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         per_page = _limit(query, "per_page")
-        max_id = snap.ids[snap.count - 1] if snap.count else None
+        max_id = snap.ids[snap.size - 1] if snap.size else None
         max_ts: Any = None if max_id is None else self.base_ts + max_id
         if max_ts is not None and query.get("format") == "iso":
             max_ts = to_iso(max_ts)
@@ -756,8 +756,8 @@ class DemoApi:
             {
                 "max_id": max_id,
                 "max_ts": max_ts,
-                "last_page": math.ceil(snap.count / per_page),
-                "total": snap.count,
+                "last_page": math.ceil(snap.size / per_page),
+                "total": snap.size,
             },
         )
 

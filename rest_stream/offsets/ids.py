@@ -27,7 +27,9 @@ class IncrementalOffset(RangeKind):
 
     def arrow_guards(self, fields: Mapping[str, Any]) -> tuple[bytes, ...] | None:
         name = self._record_field()
-        return () if name in fields and pa.types.is_integer(fields[name]) else None
+        if name is None or name not in fields:
+            return None
+        return () if pa.types.is_integer(fields[name]) else None
 
     def record_ids(self, page: Any) -> list[int]:
         """The id of every record of `page` (`recordOffsetPath`)."""

@@ -124,7 +124,7 @@ class TimestampRange(TimestampOffset, RangeKind):
         JSON key (`"next_since"`) takes the general path, which reads the response's own next
         offset. (A key written with escaped ASCII letters would slip past: no API does that.)"""
         name = self._record_field()
-        if name not in fields:
+        if name is None or name not in fields:
             return None
         kind = fields[name]
         if not (pa.types.is_integer(kind) or pa.types.is_float64(kind) or pa.types.is_string(kind)):

@@ -437,7 +437,7 @@ class HttpSession:
         """One attempt: a fresh request (so auth runs again), its redirects followed."""
         try:
             request = build_request(client, spec, self._credentials)
-            if self._foreign(request.url):
+            if not spec.credentials or self._foreign(request.url):
                 request = self._without_credentials(client, spec, request, request.url)
                 response = client.send(request, auth=_NO_AUTH)
                 return self._follow_redirects(client, spec, request, response, credentialed=False)

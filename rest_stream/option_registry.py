@@ -436,8 +436,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "timestampLagSeconds", "number", STREAM,
-        "With the clock as a timestamp range's end: end = now − lag, for records that appear "
-        "late.",
+        "How late records can join a timestamp: a timestamp range's end (clock or probe) and "
+        "its walks stop at the last whole second before now − lag.",
         "`30`", default=0.0, minimum=0.0, maximum=MAX_SECONDS, when=_offsets("timestamp"),
     ),
     OptionSpec(

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rest_stream.errors import RestOptionError
 from rest_stream.offsets import RangeKind
 from rest_stream.partitions import (
     CarriedPage,
@@ -45,7 +46,16 @@ def stream_rows(
 ) -> dict[str, dict[str, Any]]:
     """Stream key → input row, sorted by key; no input data is one stream, `{}`."""
     rows = [dict(r) for r in input_data] or [{}]
-    keyed = {stream_key(r, fields): r for r in rows}
+    keyed: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = stream_key(row, fields)
+        if key in keyed and keyed[key] != row:
+            raise RestOptionError(
+                "streamKey",
+                ",".join(fields or ()) or None,
+                f"fields that tell the streams apart: two rows share the key {key}",
+            )
+        keyed[key] = row
     return {key: keyed[key] for key in sorted(keyed)}
 
 

@@ -16,3 +16,6 @@ class RequestSpec:
     json_body: Any = None
     form_body: tuple[tuple[str, str], ...] | None = None
     headers: tuple[tuple[str, str], ...] = field(default=())
+    #: False for a request to an origin the read's own first request is not on (a next link
+    #: elsewhere): it is sent without any credential.
+    credentials: bool = True

@@ -117,11 +117,11 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         current = {key: positions.get(key, kind.initial()) for key in streams}
         budget = limit.max_rows if isinstance(limit, ReadMaxRows) else None
         per_stream = share(budget, len(streams)) if budget else None
-        if self.schedule.available_now and self.schedule.targets is None and kind.splittable:
-            assert isinstance(kind, RangeKind)
-            self.schedule.targets = self._map(
-                lambda k: self._find_end(kind, k, current[k]), list(streams)
-            )
+        if self.schedule.available_now and isinstance(kind, RangeKind):
+            targets = self.schedule.targets or {}
+            new = [key for key in streams if key not in targets]  # listed later by a parent
+            targets.update(self._map(lambda k: self._find_end(kind, k, current[k]), new))
+            self.schedule.targets = targets
         due = self.schedule.oldest_first([key for key in streams if self.schedule.due(key)])
         bytes_left = ByteBudget(self.options.stream.max_bytes_per_batch)
         ends = self._map(lambda k: self._advance(kind, k, current[k], per_stream, bytes_left), due)
@@ -159,6 +159,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if end is None:
                 end = self._find_end(kind, key, start)
             self._available[key] = end
+            self.schedule.polled(key)
             capped = end if budget is None else min(end, kind.advance(start, budget))
             if capped == end:
                 self.schedule.caught_up(key)
@@ -185,6 +186,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             byte_budget=bytes_left,
         )
         pages = carried(walk)
+        if walk.pages:
+            self.schedule.polled(key)
         if walk.caught_up:
             self.schedule.caught_up(key)
         if pages:
@@ -221,6 +224,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """The plan of one batch: sub-ranges and the pages walked for it (walked again on a
         replay), packed into at most `numPartitions` tasks."""
         kind = self.kind
+        if self.streams.from_parent:
+            self.streams.current(self.fetcher)  # a replay after a restart needs the rows
         starts, ends = start.get(STREAMS, {}), end.get(STREAMS, {})
         changed = [
             k for k in ends if position_key(starts.get(k, kind.initial())) != position_key(ends[k])

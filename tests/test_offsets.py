@@ -332,16 +332,29 @@ def test_page_read_range_edges() -> None:
     assert flat(kind.read_range(api, {}, 20, 30)) == ROWS[20:30]
     assert flat(kind.read_range(api, {}, 45, 45)) == []
     api.requests.clear()
-    assert flat(kind.read_range(api, {}, 0, 100)) == ROWS  # stops at the partial last page
+    assert flat(kind.read_range(api, {}, 0, 47)) == ROWS  # ends in the partial last page
     assert [p["page"] for p in api.requests] == ["1", "2", "3", "4", "5"]
+
+
+def test_a_short_page_before_the_end_of_a_range_is_an_error_not_a_silent_end() -> None:
+    """An API that caps its pages below pageSize (or serves fewer records than its end said)
+    would otherwise end the range early and skip the rest."""
+    with pytest.raises(RestOffsetError, match=r"returned 7 records, fewer than pageSize=10"):
+        list(paged().read_range(pages_api(ROWS), {}, 0, 100))
+    capped = kind_of(
+        url=URL + "?limit=10", offsetType="offset", offsetField="offset", pageSize="10"
+    )
+    with pytest.raises(RestOffsetError, match="set pageSize"):
+        list(capped.read_range(offsets_api(5), {}, 0, 30))
 
 
 def test_page_read_range_exact_multiple_and_empty() -> None:
     kind = paged()
     api = pages_api(ROWS[:40])
-    assert flat(kind.read_range(api, {}, 30, 60)) == ROWS[30:40]
-    assert [p["page"] for p in api.requests] == ["4", "5"]
-    assert flat(kind.read_range(pages_api([]), {}, 0, 30)) == []
+    assert flat(kind.read_range(api, {}, 30, 40)) == ROWS[30:40]
+    assert [p["page"] for p in api.requests] == ["4"]
+    with pytest.raises(RestOffsetError, match="returned 0 records"):
+        list(kind.read_range(pages_api([]), {}, 0, 30))
 
 
 def test_page_read_range_sources() -> None:
@@ -357,7 +370,7 @@ def test_page_splits_read_every_record_once() -> None:
             for start in (0, 4):
                 api = pages_api(rows, first=0)
                 got = []
-                for lo, hi in kind.split(start, 50, parts):
+                for lo, hi in kind.split(start, max(start, count), parts):
                     got += flat(kind.read_range(api, {}, lo, hi))
                 assert got == rows[start:]
 
@@ -1127,10 +1140,8 @@ def test_timestamp_walk_holds_back_the_second_still_filling(
     # 1 000 000 is the current second: records may still join it, so it is not read yet
     assert (step.first, step.stop, step.next, step.caught_up) == (0, 2, 999_999, True)
     chain = kind_of(offsetType="timestamp", offsetField="since", offsetPath="$.next")
-    newest = Page([1], {"next": 1_000_000}, {}, URL, 200, b"", URL)
-    assert chain.step(999_999, newest, None) == Step(0, 0, 999_999, True)
-    settled = Page([1], {"next": 999_999}, {}, URL, 200, b"", URL)
-    assert chain.step(999_998, settled, None) == Step(0, 1, 999_999, False)
+    named = Page([1], {"next": 1_000_000}, {}, URL, 200, b"", URL)  # e.g. the server's clock
+    assert chain.step(999_999, named, None) == Step(0, 1, 1_000_000, False)  # trusted
 
 
 def test_one_byte_budget_bounds_the_pages_walked_across_streams() -> None:
@@ -1158,3 +1169,34 @@ def test_one_byte_budget_bounds_the_pages_walked_across_streams() -> None:
     assert budget.spent >= 1000 and budget.spent < 1000 + page_size  # stops after crossing it
     assert sum(len(w) for w in walked) == -(-1000 // page_size)
     assert not any(w.caught_up for w in walks)  # stopped by the budget, not the API: next poll
+
+
+def test_a_search_notices_pages_smaller_than_page_size() -> None:
+    from rest_stream.latest import EndFinder
+
+    def capped(path: str, params: dict[str, str]) -> Any:
+        offset = int(params["offset"])
+        return {"data": [{"id": i} for i in range(offset, min(95, offset + 5))]}  # caps at 5
+
+    kind = kind_of(url=URL + "?limit=10", offsetType="offset", offsetField="offset", pageSize="10")
+    assert isinstance(kind, RecordOffset)
+    with pytest.raises(RestOffsetError, match=r"smaller than pageSize=10"):
+        EndFinder(kind, FakeApi(capped, "$.data[*]")).end({}, 0)
+    exact = kind_of(url=URL + "?limit=5", offsetType="offset", offsetField="offset", pageSize="5")
+    assert isinstance(exact, RecordOffset)
+    assert EndFinder(exact, FakeApi(capped, "$.data[*]")).end({}, 0) == 95
+
+
+def test_a_followed_next_link_to_another_origin_is_sent_without_credentials() -> None:
+    kind = kind_of(
+        url="https://{tenant}.example.com/items",
+        offsetType="link",
+        followRedirects="all",
+        authType="bearer",
+        oauthToken="t0k-xyz",
+    )
+    row = {"tenant": "acme"}
+    home = kind.request(row, {"cursor": "https://acme.example.com/items?page=2", "skip": 0})
+    away = kind.request(row, {"cursor": "https://evil.example.net/items?page=2", "skip": 0})
+    assert home.credentials is True
+    assert away.credentials is False

@@ -218,3 +218,13 @@ def test_stream_key_fields_name_a_stream() -> None:
     assert rows['{"repo":"a"}'] == {"repo": "a", "stars": 1}
     grown = stream_rows([{"repo": "a", "stars": 5, "topic": "x"}], ["repo"])
     assert list(grown) == ['{"repo":"a"}']  # another field does not restart the stream
+
+
+def test_rows_sharing_a_stream_key_are_refused_not_merged() -> None:
+    from rest_stream.errors import RestOptionError
+
+    rows = [{"repo": "a", "branch": "main"}, {"repo": "a", "branch": "dev"}]
+    with pytest.raises(RestOptionError, match="streamKey"):
+        stream_rows(rows, ["repo"])
+    assert len(stream_rows(rows, ["repo", "branch"])) == 2
+    assert len(stream_rows([{"n": 1}, {"n": 1}])) == 1  # the same row twice is one stream

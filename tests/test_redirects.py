@@ -320,3 +320,13 @@ def test_a_request_to_an_origin_the_options_do_not_name_carries_no_credential(
     assert len(other.requests) == 1 and other.requests[0].query.get("page") == "2"
     assert not leaked(other.requests, forms), other.requests[0].text()
     assert sent in api.requests[0].text()  # the API's own origin still gets them
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_request_marked_without_credentials_carries_none(api: Loopback, kind: str) -> None:
+    """A next link to another origin (marked by the link kind) gets no credential, even where
+    the options' own origins are unknown (a placeholder in the host)."""
+    raw, sent, forms = KINDS[kind]
+    with session(api, followRedirects="all", **raw) as http:
+        http.fetch(RequestSpec("GET", api.url + "/final?page=2", credentials=False))
+    assert len(api.requests) == 1 and not leaked(api.requests, forms)

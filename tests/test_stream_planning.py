@@ -55,3 +55,22 @@ def test_the_reader_pickles_without_its_driver_state() -> None:
     assert "s3cret-tok" not in repr(
         stream.partitions({"streams": {"{}": 0}}, {"streams": {"{}": 9}})
     )
+
+
+def test_a_replay_after_a_restart_plans_with_the_parent_rows(httpx_mock) -> None:  # type: ignore[no-untyped-def]
+    """Spark calls partitions() first after a restart: the rows come from the parent list,
+    not only from the streamKey fields kept in the offset."""
+    from rest_stream.partitions import RangeUnit
+
+    httpx_mock.add_response(
+        url="https://api.example.com/streams", json=[{"region": "eu", "shard": 3}]
+    )
+    stream = reader(
+        inputDataUrl="https://api.example.com/streams", streamKey="region", numPartitions="1"
+    )
+    parts = stream.partitions(
+        {"streams": {'{"region":"eu"}': 0}}, {"streams": {'{"region":"eu"}': 9}}
+    )
+    units = [u for p in parts for u in p.units]
+    assert units and all(isinstance(u, RangeUnit) for u in units)
+    assert {tuple(sorted(u.row.items())) for u in units} == {(("region", "eu"), ("shard", 3))}

@@ -72,9 +72,12 @@ def test_a_parent_row_that_is_not_an_object_is_an_error(httpx_mock: HTTPXMock) -
 def test_poll_schedule() -> None:
     schedule = PollSchedule(interval=60)
     assert schedule.due("a")
+    schedule.polled("a")
     schedule.caught_up("a")
     assert not schedule.due("a")
-    assert schedule.oldest_first(["a", "b"]) == ["b", "a"]
+    assert schedule.oldest_first(["a", "b"]) == ["b", "a"]  # b was never read: it goes first
+    schedule.polled("b")
+    assert schedule.oldest_first(["a", "b"]) == ["a", "b"]
     schedule.available_now = True
     assert schedule.due("a")
     assert schedule.target("a") is None

@@ -8,6 +8,7 @@ page read to its end is followed.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -72,9 +73,13 @@ class LinkOffset(CursorOffset):
     name = "link"
 
     def request(self, row: Mapping[str, Any], position: Position) -> RequestSpec:
+        first = build_request(self.options, row)
         if not position["cursor"]:
-            return build_request(self.options, row)
-        return build_request(self.options, row, url=position["cursor"])
+            return first
+        spec = build_request(self.options, row, url=position["cursor"])
+        if origin_of(spec.url) != origin_of(first.url):  # followRedirects=all let it in
+            return dataclasses.replace(spec, credentials=False)
+        return spec
 
     def next_cursor(self, page: Any) -> Any:
         match = _LINK_NEXT.search(page.headers.get("link", ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from rest_stream.errors import RestOffsetError
 from rest_stream.offsets.base import Fetcher, RangeKind, SourcedRecords, Step, even_cuts
 from rest_stream.options import RestOptions
 
@@ -70,7 +71,18 @@ class RecordCountKind(RangeKind):
             if skip < stop:
                 yield page.source, page.records[skip:stop]
             if len(page.records) < self.page_size:
+                if first + len(page.records) < end:
+                    raise self.short_page(page, first, end)
                 return
+
+    def short_page(self, page: Any, first: int, end: int) -> RestOffsetError:
+        """A page shorter than `pageSize` before the end: the API caps its pages below
+        `pageSize`, or serves fewer records than it did (the rest would be skipped)."""
+        return RestOffsetError(
+            f"{page.source} returned {len(page.records)} records, fewer than pageSize="
+            f"{self.page_size}, before the end of the range ({end - first} more expected): "
+            "set pageSize to the most records the API returns in one page"
+        )
 
     def step(self, position: int, page: Any, budget: int | None) -> Step:
         skip = position - self.page_start(position)

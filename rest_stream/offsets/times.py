@@ -6,9 +6,10 @@ Position: the newest timestamp read, in the API's own format. Range `(start, end
   (split by time, ends from a probe or the clock).
 - Without it, the response names the next timestamp (`offsetPath`): `TimestampChain`.
 
-A second (or millisecond) that is still filling is never read past: records may still join
-it, and `since=<it>` would exclude them. Ends and walks stop at the *horizon*, the last whole
-unit before `now - timestampLagSeconds`.
+A second (or millisecond) that is still filling is never read past by a range: records may
+still join it, and `since=<it>` would exclude them. Range ends and walks stop at the
+*horizon*, the last whole unit before `now - timestampLagSeconds`. A chain trusts the next
+offset the response names.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class TimestampOffset(OffsetKind):
 
 class TimestampChain(TimestampOffset, ChainKind):
     """Timestamps the response names (`offsetPath`, e.g. `$.next_since`); records are taken
-    whole page by page."""
+    whole page by page, and the named offset is trusted (it may be the server's clock)."""
 
     def step(self, position: Any, page: Any, budget: int | None) -> Step:
         if not page.records:
@@ -107,8 +108,6 @@ class TimestampChain(TimestampOffset, ChainKind):
                 )
             except StopChain:
                 return Step(0, 0, position, True)
-        if following > self.horizon():
-            return Step(0, 0, position, True)  # its newest unit may still be filling
         return Step(0, len(page.records), self.native(following), False)
 
 

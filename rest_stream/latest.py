@@ -96,7 +96,16 @@ class EndFinder:
 
         def after(xs: list[int]) -> list[int | None]:
             pages = self._fetch_many([kind.request(row, x) for x in xs])
-            return [max(kind.record_ids(p)) + 1 if p.records else None for p in pages]
+            found: list[int | None] = []
+            for x, page in zip(xs, pages):
+                following = max(kind.record_ids(page)) + 1 if page.records else None
+                if following is not None and following <= x:  # the search would never end
+                    raise RestOffsetError(
+                        f"Offset does not advance: {page.source} returned ids up to "
+                        f"{following - 1}, below {kind.field}={x} (does the API honour it?)"
+                    )
+                found.append(following)
+            return found
 
         found = after([start])[0]
         if found is None:

@@ -330,3 +330,13 @@ def test_concurrent_searches_find_the_same_end_in_fewer_rounds(width: int) -> No
     finder = EndFinder(incremental(requestConcurrency=str(width)), concurrent)
     assert finder.end({}, 0) == ids[-1] + 1
     assert concurrent.rounds < sequential.rounds / 1.5
+
+
+def test_an_id_search_against_an_api_that_ignores_the_offset_fails_instead_of_running_forever() -> (
+    None
+):
+    kind = incremental()
+    api = FakeApi(lambda path, params: [{"id": 1}, {"id": 2}])  # since_id ignored
+    with pytest.raises(RestOffsetError, match="Offset does not advance"):
+        EndFinder(kind, api).end({}, 0)
+    assert len(api.requests) < 20

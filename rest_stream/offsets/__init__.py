@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from rest_stream.offsets.base import (
     ChainKind,
+    CountedRange,
     Fetcher,
     OffsetKind,
     Position,
@@ -41,6 +42,7 @@ from rest_stream.options import RestOptions
 __all__ = [
     "BodyLinkOffset",
     "ChainKind",
+    "CountedRange",
     "CursorOffset",
     "Fetcher",
     "IncrementalOffset",

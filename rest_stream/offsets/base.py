@@ -185,6 +185,25 @@ class RangeKind(OffsetKind):
         )
 
 
+class CountedRange(RangeKind):
+    """Range kinds whose positions are whole numbers with `[start, end)` holding at most
+    `end - start` records (ids, record counts)."""
+
+    counts_records: ClassVar[bool] = True
+
+    def count_bound(self, start: int, end: int) -> int:
+        return max(0, end - start)
+
+    def weight(self, start: int, end: int) -> float:
+        return float(max(0, end - start))
+
+    def advance(self, start: int, records: int) -> int:
+        return start + records
+
+    def reached(self, position: int, end: int) -> bool:
+        return position >= end
+
+
 def even_cuts(lo: int, hi: int, parts: int, align: int = 1) -> list[tuple[int, int]]:
     """`[lo, hi)` cut into at most `parts` ranges of near-equal size, cut points on `align`.
 

@@ -12,14 +12,13 @@ import pyarrow as pa
 
 from rest_stream.arrow_json import select
 from rest_stream.errors import RestOffsetError
-from rest_stream.offsets.base import Fetcher, RangeKind, SourcedRecords, even_cuts
+from rest_stream.offsets.base import CountedRange, Fetcher, SourcedRecords, even_cuts
 
 
-class IncrementalOffset(RangeKind):
+class IncrementalOffset(CountedRange):
     """Ids that only grow: `?since_id={id}` returns records with id >= `{id}`, in any order."""
 
     name = "incremental"
-    counts_records: ClassVar[bool] = True
     end_search: ClassVar[str | None] = "ids"
 
     def initial(self) -> int:
@@ -49,18 +48,6 @@ class IncrementalOffset(RangeKind):
                     f"{self.record_path.text} gives {value!r}, not a whole number"
                 ) from None
         return ids
-
-    def count_bound(self, start: int, end: int) -> int:
-        return max(0, end - start)
-
-    def weight(self, start: int, end: int) -> float:
-        return float(max(0, end - start))
-
-    def advance(self, start: int, records: int) -> int:
-        return start + records
-
-    def reached(self, position: int, end: int) -> bool:
-        return position >= end
 
     def split(self, start: int, end: int, parts: int) -> list[tuple[int, int]]:
         return even_cuts(start, end, parts)

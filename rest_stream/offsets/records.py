@@ -10,14 +10,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from rest_stream.errors import RestOffsetError
-from rest_stream.offsets.base import Fetcher, RangeKind, SourcedRecords, Step, even_cuts
+from rest_stream.offsets.base import CountedRange, Fetcher, SourcedRecords, Step, even_cuts
 from rest_stream.options import RestOptions
 
 
-class RecordCountKind(RangeKind):
+class RecordCountKind(CountedRange):
     """Pages of `pageSize` records whose requests are known from the position alone."""
 
-    counts_records: ClassVar[bool] = True
     end_search: ClassVar[str | None] = "records"
     chained_reads: ClassVar[bool] = False
     walkable: ClassVar[bool] = True
@@ -37,18 +36,6 @@ class RecordCountKind(RangeKind):
     def page_start(self, position: int) -> int:
         """The position of the first record of the request that reads `position`."""
         raise NotImplementedError
-
-    def count_bound(self, start: int, end: int) -> int:
-        return max(0, end - start)
-
-    def weight(self, start: int, end: int) -> float:
-        return float(max(0, end - start))
-
-    def advance(self, start: int, records: int) -> int:
-        return start + records
-
-    def reached(self, position: int, end: int) -> bool:
-        return position >= end
 
     def split(self, start: int, end: int, parts: int) -> list[tuple[int, int]]:
         return even_cuts(start, end, parts, align=self.page_size)

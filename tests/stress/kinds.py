@@ -40,6 +40,7 @@ class Kind:
             "timestamp": "/events",
             "cursor": "/stripe" if variant == "stripe" else "/cursor",
             "page": "/pages",
+            "offset": "/offset",
             "link": "/linked",
             "link-body": "/linked",
         }[self.name]
@@ -53,6 +54,7 @@ KINDS: dict[str, Kind] = {
         Kind("timestamp", ("probe", "clock", "chain")),
         Kind("cursor", ("opaque", "stripe")),
         Kind("page", ("probe", "search")),
+        Kind("offset", ("probe", "search")),
         Kind("link", ("header",)),
         Kind("link-body", ("next_url",)),
     )
@@ -126,6 +128,14 @@ def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, s
                 "latestOffsetPath": "$.last_page",
             }
         return options
+    if kind == "offset":
+        options = {
+            "url": f"{base}/offset?offset={{offset}}&limit={limit}",
+            "offsetType": "offset",
+            "offsetField": "offset",
+            "pageSize": str(limit),
+        }
+        return options | (_probe(base, "$.total") if probe else {})
     if kind == "link":
         return {"url": f"{base}/linked?limit={limit}", "offsetType": "link"}
     if kind == "link-body":

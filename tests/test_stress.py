@@ -65,7 +65,7 @@ def test_batch_ids_read_checkpoint_and_compacted_sink_logs(tmp_path: Path) -> No
 def test_one_seeded_round_survives_faults_a_sigkill_and_restarts(spark, tmp_path) -> None:
     """`make stress` in miniature: kind cursor, one SIGKILL, one clean restart, exact sink."""
     stats: Counter[str] = Counter()
-    rnd = make_round(55, 0, ["cursor"], kills=1, extra=0)  # 5xx, drops, no slow faults
+    rnd = make_round(75, 0, ["cursor"], kills=1, extra=0)  # 5xx, 429, drops; no slow faults
     try:
         run_round(spark, rnd, tmp_path, stats)
     except AssertionError:

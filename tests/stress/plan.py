@@ -154,7 +154,8 @@ def make_round(
 
 
 def _options(rng: random.Random) -> tuple[int | None, int | None]:
-    batch_size = rng.choice((None, None, 13, 40, 90, 250))
+    """`batchSize` / `numPartitions` of an in-process run (batches stay few: it runs to the end)."""
+    batch_size = rng.choice((None, None, 60, 150, 400))
     partitions = rng.choice((None, 1, 2, 3, 5))
     return batch_size, partitions
 

@@ -36,7 +36,7 @@ from tests.stress.plan import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-QUERY_TIMEOUT = 240.0
+QUERY_TIMEOUT = 600.0
 KILL_TIMEOUT = 150.0
 MAX_PENDING_FAULTS = 4  # below maxRetries (6): a request always gets through
 

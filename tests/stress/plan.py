@@ -86,7 +86,7 @@ class Start(Action):
 
 @dataclass(frozen=True)
 class Stop(Action):
-    """After `after` seconds, `query.stop()` the in-process query (a clean stop)."""
+    """`query.stop()` the in-process query `after` seconds after its first batch was logged."""
 
     after: float
 

@@ -169,6 +169,7 @@ class RoundRunner:
         elif isinstance(action, Start):
             self._start(action.batch_size, action.partitions, available_now=False)
         elif isinstance(action, Stop):
+            self._wait_for_first_batch()
             time.sleep(action.after)
             self._stop_query(check=True)
         elif isinstance(action, Kill):
@@ -216,6 +217,20 @@ class RoundRunner:
         self.last_end = "availableNow end"
         self.stats["availableNow runs"] += 1
         self.check(complete=True)
+
+    def _wait_for_first_batch(self, timeout: float = 120.0) -> None:
+        """Wait until the checkpoint logged a batch (or the query ended).
+
+        Spark limitation, not the reader's: `query.stop()` while Spark writes `offsets/0`
+        leaves `offsets/.0.<uuid>.tmp`, and every later start then fails with
+        STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY ("should be empty on batch 0").
+        """
+        deadline = time.monotonic() + timeout
+        offsets = self.checkpoint / "offsets"
+        while not batch_ids(offsets) and time.monotonic() < deadline:
+            if self.query is None or not self.query.isActive:
+                return
+            time.sleep(0.05)
 
     def _stop_query(self, check: bool = False) -> None:
         query, self.query = self.query, None

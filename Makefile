@@ -7,7 +7,7 @@ DOCS_STAMP := $(VENV)/.docs-installed-stamp
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: all test demo bench bench-smoke lint java-check clean
+.PHONY: all test demo bench bench-smoke stress stress-short lint java-check clean
 
 all: test
 
@@ -46,6 +46,14 @@ bench: java-check $(STAMP)
 
 bench-smoke: java-check $(STAMP)
 	$(PY) -m benchmarks.run --preset smoke
+
+# Randomized exactly-once stress test (tests/stress): SEED=n replays a run, ROUNDS=n sizes it.
+stress: java-check $(STAMP)
+	$(PY) -m tests.stress --rounds $(or $(ROUNDS),100) $(if $(SEED),--seed $(SEED)) --keep-going
+
+# CI, < 2 min: a second round only when the first (seed 174: no slow faults) took < 40 s.
+stress-short: java-check $(STAMP)
+	$(PY) -m tests.stress --rounds 2 --seed $(or $(SEED),174) --kills 1 --extra 0 --max-seconds 40
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache

@@ -146,12 +146,6 @@ class EndFinder:
         low = start // full
         measure([low])
         if sizes[low] < full:
-            if sizes[low] > 0 and measure([low + 1]) and sizes[low + 1] > 0:
-                raise RestOffsetError(
-                    f"Page {low} of {kind.name} paging holds {sizes[low]} records and the next "
-                    f"one more: the API's pages are smaller than pageSize={full}; set pageSize "
-                    "to the most records the API returns in one page"
-                )
             return max(start, kind.end_of_page(low, sizes[low]))
         width, step, high = self._width(), 1, None
 

@@ -224,7 +224,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """The plan of one batch: sub-ranges and the pages walked for it (walked again on a
         replay), packed into at most `numPartitions` tasks."""
         kind = self.kind
-        if self.streams.from_parent:
+        if not self.streams.loaded:
             self.streams.current(self.fetcher)  # a replay after a restart needs the rows
         starts, ends = start.get(STREAMS, {}), end.get(STREAMS, {})
         changed = [

@@ -63,6 +63,11 @@ class StreamList:
         self._lock = threading.Lock()
 
     @property
+    def loaded(self) -> bool:
+        """Whether the rows were read (literal rows always are)."""
+        return self._rows is not None
+
+    @property
     def from_parent(self) -> bool:
         """Whether the rows come from `inputDataUrl`."""
         return self.options.input_data_url is not None

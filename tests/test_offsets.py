@@ -1171,22 +1171,6 @@ def test_one_byte_budget_bounds_the_pages_walked_across_streams() -> None:
     assert not any(w.caught_up for w in walks)  # stopped by the budget, not the API: next poll
 
 
-def test_a_search_notices_pages_smaller_than_page_size() -> None:
-    from rest_stream.latest import EndFinder
-
-    def capped(path: str, params: dict[str, str]) -> Any:
-        offset = int(params["offset"])
-        return {"data": [{"id": i} for i in range(offset, min(95, offset + 5))]}  # caps at 5
-
-    kind = kind_of(url=URL + "?limit=10", offsetType="offset", offsetField="offset", pageSize="10")
-    assert isinstance(kind, RecordOffset)
-    with pytest.raises(RestOffsetError, match=r"smaller than pageSize=10"):
-        EndFinder(kind, FakeApi(capped, "$.data[*]")).end({}, 0)
-    exact = kind_of(url=URL + "?limit=5", offsetType="offset", offsetField="offset", pageSize="5")
-    assert isinstance(exact, RecordOffset)
-    assert EndFinder(exact, FakeApi(capped, "$.data[*]")).end({}, 0) == 95
-
-
 def test_a_followed_next_link_to_another_origin_is_sent_without_credentials() -> None:
     kind = kind_of(
         url="https://{tenant}.example.com/items",
@@ -1200,3 +1184,9 @@ def test_a_followed_next_link_to_another_origin_is_sent_without_credentials() ->
     away = kind.request(row, {"cursor": "https://evil.example.net/items?page=2", "skip": 0})
     assert home.credentials is True
     assert away.credentials is False
+    # a stream replayed from its key alone (no `tenant`): the first origin is unknown
+    unknown = kind.request({}, {"cursor": "https://acme.example.com/items?page=2", "skip": 0})
+    assert unknown.credentials is False
+    plain = kind_of(url="https://api.example.com/{kind}", offsetType="link")
+    kept = plain.request({}, {"cursor": "https://api.example.com/x?page=2", "skip": 0})
+    assert kept.credentials is True

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from test_options import URL, error, parse  # noqa: E402 - the same two helpers
 
 from rest_stream import option_docs
 from rest_stream.errors import (
@@ -33,18 +34,7 @@ from rest_stream.options import (
     parse_options,
 )
 
-URL = "https://api.example.com/items"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "options.md"
-
-
-def parse(**raw: str) -> RestOptions:
-    return parse_options({"url": URL, **raw})
-
-
-def error(**raw: str) -> RestOptionError:
-    with pytest.raises(RestOptionError) as info:
-        parse(**raw)
-    return info.value
 
 
 # --- the registry itself ------------------------------------------------------------------------

@@ -52,11 +52,8 @@ def stepped_api() -> Iterator[tuple[SteppedApi, Loopback]]:
         yield api, server
 
 
-@pytest.mark.parametrize("end", ["probe", "clock"])
-def test_records_joining_the_newest_timestamp_after_a_poll_are_not_lost(
-    spark, stepped_api, tmp_path, end
-):
-    api, server = stepped_api
+def stepped_options(server: Loopback, end: str) -> dict[str, str]:
+    """A timestamp stream of `server`'s events, its end from a probe or the clock."""
     options = {
         "url": f"{server.url}/events?since={{since}}",
         "offsetType": "timestamp",
@@ -68,6 +65,15 @@ def test_records_joining_the_newest_timestamp_after_a_poll_are_not_lost(
     }
     if end == "probe":
         options |= {"latestOffsetUrl": f"{server.url}/newest", "latestOffsetPath": "$.newest"}
+    return options
+
+
+@pytest.mark.parametrize("end", ["probe", "clock"])
+def test_records_joining_the_newest_timestamp_after_a_poll_are_not_lost(
+    spark, stepped_api, tmp_path, end
+):
+    api, server = stepped_api
+    options = stepped_options(server, end)
     reader = spark.readStream.format("rest").schema("id long, ts string")
     for key, value in options.items():
         reader = reader.option(key, value)
@@ -107,17 +113,7 @@ def test_polls_every_100_ms_while_timestamps_fill_lose_nothing(stepped_api, end)
     from rest_stream.stream import RestStreamReader
 
     api, server = stepped_api
-    raw = {
-        "url": f"{server.url}/events?since={{since}}",
-        "offsetType": "timestamp",
-        "offsetField": "since",
-        "recordOffsetPath": "$.ts",
-        "timestampFormat": "iso8601",
-        "timestampLagSeconds": str(SteppedApi.STEP),
-        "streamingInterval": "0.05",
-    }
-    if end == "probe":
-        raw |= {"latestOffsetUrl": f"{server.url}/newest", "latestOffsetPath": "$.newest"}
+    raw = stepped_options(server, end)
     schema = StructType([StructField("id", LongType()), StructField("ts", StringType())])
     reader = RestStreamReader(parse_options(raw), schema)
     start, got = reader.initialOffset(), []

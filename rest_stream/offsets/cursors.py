@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from rest_stream.errors import RestOffsetError
+from rest_stream.errors import RestOffsetError, RestOptionError
 from rest_stream.offsets.base import ChainKind, Position, Step
 from rest_stream.ratelimit import origin_of
 from rest_stream.request import RequestSpec
@@ -73,13 +73,21 @@ class LinkOffset(CursorOffset):
     name = "link"
 
     def request(self, row: Mapping[str, Any], position: Position) -> RequestSpec:
-        first = build_request(self.options, row)
         if not position["cursor"]:
-            return first
+            return build_request(self.options, row)
         spec = build_request(self.options, row, url=position["cursor"])
-        if origin_of(spec.url) != origin_of(first.url):  # followRedirects=all let it in
+        if origin_of(spec.url) != self._home(row):  # followRedirects=all let it in
             return dataclasses.replace(spec, credentials=False)
         return spec
+
+    def _home(self, row: Mapping[str, Any]) -> str | None:
+        """The origin of the stream's first request; None when it cannot be known (a stream
+        replayed from its key whose row lacks a placeholder of the host): no credential then."""
+        try:
+            return origin_of(build_request(self.options, row).url)
+        except RestOptionError:
+            netloc = urlsplit(self.options.url).netloc
+            return None if "{" in netloc else origin_of(self.options.url)
 
     def next_cursor(self, page: Any) -> Any:
         match = _LINK_NEXT.search(page.headers.get("link", ""))

@@ -49,7 +49,7 @@ class PartitionReader:
         if isinstance(partition, WorkPartition) and not any(
             isinstance(u, RangeUnit) for u in partition.units
         ):
-            yield from self._units(None, partition.units)  # carried pages: no network
+            yield from self._units(None, None, partition.units)  # carried pages: no network
             return
         session = worker_session(self.options, partition.rate_limit)
         kind = None if isinstance(partition, RowsPartition) else offset_kind(self.options)
@@ -62,7 +62,7 @@ class PartitionReader:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
             elif isinstance(partition, WorkPartition):
-                yield from self._units(fetcher, partition.units)
+                yield from self._units(fetcher, kind, partition.units)
             elif isinstance(partition, ChainPartition):
                 assert kind is not None
                 walk = Walk(kind, fetcher, partition.row, partition.start)
@@ -71,14 +71,13 @@ class PartitionReader:
                 raise TypeError(f"unknown partition {partition!r}")
 
     def _units(
-        self, fetcher: PageFetcher | None, units: tuple[Unit, ...]
+        self, fetcher: PageFetcher | None, kind: Any, units: tuple[Unit, ...]
     ) -> Iterator[pa.RecordBatch]:
         """The batches of every unit, `requestConcurrency` units at once. A lone range unit
         keeps its own page concurrency (`page`, `offset`); units read side by side go one
         request at a time each."""
         width = self.options.request_concurrency
         alone = len(units) == 1 or width <= 1
-        kind = offset_kind(self.options) if fetcher is not None else None
 
         def source(unit: Unit) -> Any:
             if isinstance(unit, PagesUnit):

@@ -37,6 +37,10 @@ class Walk:
     max_pages: int | None = None
     keep_body: bool = False
     byte_budget: Any = None  # a shared `walks.ByteBudget`: stop once it is spent
+    #: A replay of a logged batch: the records it took. The walk takes exactly as many and
+    #: then stands at `end`, even when the last page has grown since and names another next
+    #: position (a cursor after its last record, a newer timestamp).
+    expected: int | None = None
     caught_up: bool = False
     records: int = 0
     pages: int = 0
@@ -58,25 +62,48 @@ class Walk:
             self.pages += 1
             if self.byte_budget is not None:
                 self.byte_budget.spend(len(page.body))
-            budget = None if self.max_records is None else self.max_records - self.records
-            if self.end is not None:
-                until = self.kind.records_until(self.position, self.end)
-                if until is not None:
-                    budget = until if budget is None else min(budget, until)
+            room = self._room()
             try:
-                step = self.kind.step(self.position, page, budget)
+                step = self.kind.step(self.position, page, room)
             except StopChain:
                 self.caught_up = True
                 return
-            if step.stop > step.first:
-                self.records += step.stop - step.first
-                yield WalkedPage(page, step.first, step.stop)
+            stop = step.stop
+            if self.expected is not None:  # kinds that take whole pages ignore `room`
+                stop = min(stop, step.first + self.expected - self.records)
+            if stop > step.first:
+                self.records += stop - step.first
+                yield WalkedPage(page, step.first, stop)
             self.position = step.next
             if step.caught_up:
                 self.caught_up = True
+                self._replayed()
                 return
 
+    def _room(self) -> int | None:
+        """Most records the next page may give: the record budget, the replay's count, or
+        what is left before `end` when `end` lies in this page."""
+        limits = []
+        if self.max_records is not None:
+            limits.append(self.max_records - self.records)
+        if self.expected is not None:
+            limits.append(self.expected - self.records)
+        if self.end is not None:
+            until = self.kind.records_until(self.position, self.end)
+            if until is not None:
+                limits.append(until)
+        return min(limits) if limits else None
+
+    def _replayed(self) -> bool:
+        """A replay that took its count stands at the logged end."""
+        if self.end is None or self.expected is None or self.records < self.expected:
+            return False
+        self.position = self.end
+        return True
+
     def _done(self) -> bool:
+        if self._replayed():
+            return True
         if self.end is not None and self.kind.reached(self.position, self.end):
             return True
         if self.max_records is not None and self.records >= self.max_records:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,13 +22,19 @@ from rest_stream.template import build_request
 
 class EndFinder:
     """Finds the current end of a stream for a range kind: the probe when one is set, else
-    the search the kind declares (`end_search`)."""
+    the search the kind declares (`end_search`).
 
-    def __init__(self, kind: RangeKind, fetcher: Any) -> None:
+    `checked` remembers, per stream, the short last page (index, records) already shown to
+    be the end (a search of `page`/`offset` checks each new one once)."""
+
+    def __init__(
+        self, kind: RangeKind, fetcher: Any, checked: dict[str, tuple[int, int]] | None = None
+    ) -> None:
         self.kind = kind
         self.fetcher = fetcher
         self.stream = kind.stream
         self.requests = 0
+        self.checked = {} if checked is None else checked
 
     def end(self, row: Mapping[str, Any], start: Position) -> Position:
         """The end of `row`'s stream now; never before `start`."""
@@ -135,17 +142,22 @@ class EndFinder:
         assert isinstance(kind, RecordCountKind)
         full = kind.page_size
         sizes: dict[int, int] = {}
+        short: dict[int, Any] = {}
 
         def measure(indices: list[int]) -> list[int]:
             todo = [n for n in dict.fromkeys(indices) if n not in sizes]
             specs = [kind.index_request(row, n) for n in todo]
             for index, page in zip(todo, self._fetch_many(specs)):
                 sizes[index] = len(page.records)
+                if 0 < len(page.records) < full:
+                    short[index] = page
             return indices
 
         low = start // full
         measure([low])
         if sizes[low] < full:
+            if sizes[low]:
+                self._check_last_page(row, low, short[low], sizes)
             return max(start, kind.end_of_page(low, sizes[low]))
         width, step, high = self._width(), 1, None
 
@@ -156,6 +168,7 @@ class EndFinder:
                 if sizes[index] == full:
                     low = index
                 elif sizes[index] > 0:
+                    self._check_last_page(row, index, short[index], sizes)
                     return kind.end_of_page(index, sizes[index])
                 else:
                     high = index
@@ -171,6 +184,40 @@ class EndFinder:
             if (end := scan(sorted(points - {low}))) is not None:
                 return end
         return kind.end_of_page(low, full)
+
+    def _check_last_page(
+        self, row: Mapping[str, Any], index: int, page: Any, sizes: Mapping[int, int]
+    ) -> None:
+        """A page shorter than `pageSize` ends the stream only when nothing follows it: an
+        API that serves fewer records per page than `pageSize` would otherwise stop the
+        stream there for good, silently. Asked once per new short page of a stream; records
+        that arrive meanwhile (the page has grown when asked again) and APIs that answer
+        past the end with the last page again are not mistaken for it."""
+        kind = self.kind
+        assert isinstance(kind, RecordCountKind)
+        key, count = json.dumps(row, sort_keys=True, default=str), len(page.records)
+        if self.checked.get(key) == (index, count):
+            return
+        if isinstance(kind, PageOffset) and sizes.get(index + 1) == 0:  # the search saw it
+            self.checked[key] = (index, count)
+            return
+        after = self._fetch(kind.request_after_short_page(row, index, count))
+        if after.records and _records(after) != _records(page):
+            again = self._fetch(kind.index_request(row, index))
+            if len(again.records) == count:
+                raise RestOffsetError(
+                    f"{page.source} returned {count} records, fewer than pageSize="
+                    f"{kind.page_size}, yet {after.source} returns more: the API serves fewer "
+                    "records per page than pageSize, and the stream would stop here. Set "
+                    "pageSize to the most records the API returns in one page"
+                )
+            return  # records arrived meanwhile: the end found is still an end
+        self.checked[key] = (index, count)
+
+
+def _records(page: Any) -> str:
+    """A page's records as canonical JSON, to tell two pages apart."""
+    return json.dumps(list(page.records), sort_keys=True, default=str)
 
 
 def _whole(value: Any) -> int:

@@ -27,6 +27,8 @@ from rest_stream.partitions import (
 )
 
 STREAMS = "streams"
+#: Records each walked (chain) stream's batch took, beside its end: a replay takes as many.
+TAKEN = "taken"
 
 
 def stream_key(row: Mapping[str, Any], fields: Sequence[str] | None = None) -> str:
@@ -59,9 +61,21 @@ def stream_rows(
     return {key: keyed[key] for key in sorted(keyed)}
 
 
-def make_offset(positions: Mapping[str, Any]) -> dict[str, Any]:
-    """The offset Spark stores: positions by stream, keys sorted (Spark compares strings)."""
-    return {STREAMS: {key: _sorted(positions[key]) for key in sorted(positions)}}
+def make_offset(
+    positions: Mapping[str, Any], taken: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """The offset Spark stores: positions by stream, and the records each walked stream's
+    batch took (for its streams only); keys sorted, as Spark compares strings.
+
+    >>> make_offset({"b": 2, "a": {"skip": 0, "cursor": "c"}}, taken={"a": 5, "gone": 1})
+    {'streams': {'a': {'cursor': 'c', 'skip': 0}, 'b': 2}, 'taken': {'a': 5}}
+    """
+    offset: dict[str, Any] = {STREAMS: {key: _sorted(positions[key]) for key in sorted(positions)}}
+    taken = taken or {}
+    counts = {key: int(taken[key]) for key in sorted(taken) if key in positions}
+    if counts:
+        offset[TAKEN] = counts
+    return offset
 
 
 def _sorted(value: Any) -> Any:

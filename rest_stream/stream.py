@@ -31,7 +31,14 @@ from rest_stream.offsets import OffsetKind, Position, RangeKind, offset_kind
 from rest_stream.options import RestOptions
 from rest_stream.pages import PageFetcher
 from rest_stream.partitions import CarriedPage
-from rest_stream.planner import STREAMS, make_offset, plan_batch, share, with_rate_shares
+from rest_stream.planner import (
+    STREAMS,
+    TAKEN,
+    make_offset,
+    plan_batch,
+    share,
+    with_rate_shares,
+)
 from rest_stream.reading import PartitionReader
 from rest_stream.schedule import PollSchedule
 from rest_stream.streams import StreamList
@@ -67,10 +74,11 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._fetcher: PageFetcher | None = None
         self._fetcher_lock = threading.Lock()
         self._available: dict[str, Any] = {}
+        self._checked_ends: dict[str, tuple[int, int]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_fetcher=None, _fetcher_lock=None, walks=None, _available={})
+        state.update(_fetcher=None, _fetcher_lock=None, walks=None, _available={}, _checked_ends={})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -124,11 +132,18 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self.schedule.targets = targets
         due = self.schedule.oldest_first([key for key in streams if self.schedule.due(key)])
         bytes_left = ByteBudget(self.options.stream.max_bytes_per_batch)
-        ends = self._map(lambda k: self._advance(kind, k, current[k], per_stream, bytes_left), due)
+        walked: dict[str, int] = {}
+        ends = self._map(
+            lambda k: self._advance(kind, k, current[k], per_stream, bytes_left, walked), due
+        )
         positions.update(current)
         positions.update(ends)
+        taken = dict(start.get(TAKEN, {}))
+        taken.update(
+            (k, n) for k, n in walked.items() if position_key(ends[k]) != position_key(current[k])
+        )
         self._log_poll(len(streams), due, current, ends, fetcher.requests - requests_before)
-        return make_offset(positions)
+        return make_offset(positions, taken)
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
         """The newest position known per stream, beyond what `batchSize` let into the last
@@ -144,7 +159,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return dict(zip(keys, pool.map(work, keys)))
 
     def _find_end(self, kind: RangeKind, key: str, start: Position) -> Position:
-        return EndFinder(kind, self.fetcher).end(self.streams.row(key), start)
+        finder = EndFinder(kind, self.fetcher, checked=self._checked_ends)
+        return finder.end(self.streams.row(key), start)
 
     def _advance(
         self,
@@ -153,6 +169,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         start: Position,
         budget: int | None,
         bytes_left: ByteBudget,
+        walked: dict[str, int],
     ) -> Position:
         if isinstance(kind, RangeKind) and (budget is None or kind.counts_records):
             end = self.schedule.target(key)
@@ -164,7 +181,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if capped == end:
                 self.schedule.caught_up(key)
             return start if kind.reached(start, capped) else capped
-        return self._walk(kind, key, start, budget, bytes_left)
+        return self._walk(kind, key, start, budget, bytes_left, walked)
 
     def _walk(
         self,
@@ -173,6 +190,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         start: Position,
         budget: int | None,
         bytes_left: ByteBudget,
+        walked: dict[str, int],
     ) -> Position:
         walk = Walk(
             kind,
@@ -192,6 +210,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self.schedule.caught_up(key)
         if pages:
             self.walks.put(key, start, walk.position, pages)
+        if not isinstance(kind, RangeKind):  # a walked range replays as a range
+            walked[key] = walk.records
         self._available[key] = walk.position
         return walk.position
 
@@ -226,12 +246,12 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         kind = self.kind
         if not self.streams.loaded:
             self.streams.current(self.fetcher)  # a replay after a restart needs the rows
-        starts, ends = start.get(STREAMS, {}), end.get(STREAMS, {})
+        starts, ends, taken = start.get(STREAMS, {}), end.get(STREAMS, {}), end.get(TAKEN, {})
         changed = [
             k for k in ends if position_key(starts.get(k, kind.initial())) != position_key(ends[k])
         ]
         bounds = {key: (starts.get(key, kind.initial()), ends[key]) for key in changed}
-        walked = self._map(lambda k: self._pages(kind, k, *bounds[k]), changed)
+        walked = self._map(lambda k: self._pages(kind, k, *bounds[k], taken.get(k)), changed)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
         pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]
         range_kind = kind if isinstance(kind, RangeKind) else None
@@ -245,22 +265,26 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return with_rate_shares(plan, self.options.max_requests_per_second)
 
     def _pages(
-        self, kind: OffsetKind, key: str, lo: Position, hi: Position
+        self, kind: OffsetKind, key: str, lo: Position, hi: Position, taken: int | None
     ) -> list[CarriedPage] | None:
-        """The pages walked for `[lo, hi)`: cached, walked again on a replay, or None for a
-        range to read on executors."""
+        """The pages walked for `[lo, hi)`: cached, walked again on a replay (exactly the
+        `taken` records the logged batch took, when the offset says), or None for a range to
+        read on executors."""
         cached = self.walks.take(key, lo, hi)
         if cached is not None:
             return cached
         if isinstance(kind, RangeKind):
             return None  # a walked range replays as a range: its ends fall between timestamps
-        walk = Walk(kind, self.fetcher, self.streams.row(key), lo, end=hi, keep_body=True)
+        row = self.streams.row(key)
+        walk = Walk(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
         pages = carried(walk)
-        if position_key(walk.position) != position_key(hi):
+        short = taken is not None and walk.records != taken
+        if short or position_key(walk.position) != position_key(hi):
+            counts = f" after {walk.records} of its {taken} records" if taken is not None else ""
             raise RestOffsetError(
                 f"Replaying stream {self.options.redact(key)} from {position_key(lo)} ended at "
-                f"{position_key(walk.position)}, not at the logged end {position_key(hi)}: "
-                "the API no longer serves the same pages."
+                f"{position_key(walk.position)}{counts}, not at the logged end "
+                f"{position_key(hi)}: the API no longer serves the same pages."
             )
         return pages
 

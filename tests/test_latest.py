@@ -340,3 +340,70 @@ def test_an_id_search_against_an_api_that_ignores_the_offset_fails_instead_of_ru
     with pytest.raises(RestOffsetError, match="Offset does not advance"):
         EndFinder(kind, api).end({}, 0)
     assert len(api.requests) < 20
+
+
+# --- a short last page is checked once: an API that caps its pages is not taken as ended ----
+
+
+def capped_api(count: list[int], cap: int, kind: str = "page", clamp: bool = False) -> FakeApi:
+    """Pages of at most `cap` records whatever `pageSize` asks; `count[0]` records in all.
+    With `clamp`, a page past the end answers with the last page again."""
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        if kind == "page":
+            low = (int(params["page"]) - 1) * cap
+            if clamp and low >= count[0]:
+                low = max(0, (count[0] - 1) // cap * cap)
+        else:
+            low = int(params["offset"])
+        return {"items": [{"n": i} for i in range(low, min(count[0], low + cap))]}
+
+    return FakeApi(handler)
+
+
+def record_offsets(size: int = 10) -> OffsetKind:
+    raw = {"requestConcurrency": "1", "pageSize": str(size)}
+    return kind_of(offsetType="offset", offsetField="offset", **raw)
+
+
+@pytest.mark.parametrize("make_kind", [paged, record_offsets], ids=["page", "offset"])
+def test_an_api_that_serves_fewer_records_per_page_than_page_size_fails_the_search(
+    make_kind: Callable[[], OffsetKind],
+) -> None:
+    kind = make_kind()
+    api = capped_api([25], cap=4, kind=kind.name)
+    with pytest.raises(RestOffsetError, match=r"fewer records per page than pageSize") as info:
+        EndFinder(kind, api).end({}, 0)
+    assert "returned 4 records, fewer than pageSize=10" in str(info.value)
+
+
+@pytest.mark.parametrize("make_kind", [paged, record_offsets], ids=["page", "offset"])
+def test_a_short_last_page_is_checked_once_until_it_changes(
+    make_kind: Callable[[], OffsetKind],
+) -> None:
+    kind, count, checked = make_kind(), [7], {}
+    api = capped_api(count, cap=10, kind=kind.name)
+    assert EndFinder(kind, api, checked).end({}, 0) == 7
+    asked = len(api.requests)
+    assert EndFinder(kind, api, checked).end({}, 7) == 7
+    assert len(api.requests) == asked + 1  # only the page itself: its end was checked
+    count[0] = 9
+    assert EndFinder(kind, api, checked).end({}, 7) == 9
+    assert len(api.requests) == asked + 3  # the page grew: what follows it is asked again
+
+
+def test_a_page_that_fills_up_during_the_check_is_not_mistaken_for_a_capped_api() -> None:
+    count = [15]
+    inner = capped_api(count, cap=10)
+
+    def growing(path: str, params: dict[str, str]) -> Any:
+        if params["page"] == "3":
+            count[0] = 25  # records arrive between the search and the check
+        return inner.handler(path, params)
+
+    assert EndFinder(paged(), FakeApi(growing)).end({}, 10) == 15
+
+
+def test_an_api_that_repeats_its_last_page_past_the_end_is_not_mistaken_for_a_capped_one() -> None:
+    api = capped_api([15], cap=10, clamp=True)
+    assert EndFinder(paged(), api).end({}, 0) == 15

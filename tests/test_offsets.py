@@ -1001,6 +1001,78 @@ def test_replay_of_a_caught_up_batch_after_its_page_grew_stops_at_the_logged_end
     assert [r["id"] for w in after for r in w.records] == [3]
 
 
+def after_last_id_api(rows: list[int], limit: int) -> FakeApi:
+    """Stripe's shape: `?cursor=<last id>` pages on, and every page names its last id."""
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        after = int(params.get("cursor") or 0)
+        data = [i for i in rows if i > after][:limit]
+        return {"data": [{"id": i} for i in data], "next": str(data[-1]) if data else None}
+
+    return FakeApi(handler, records_path="$.data[*]")
+
+
+def test_replay_of_a_grown_last_page_that_names_another_cursor_takes_the_logged_count() -> None:
+    kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
+    rows = list(range(1, 8))  # pages of 5 and 2: the second can grow
+    api = after_last_id_api(rows, limit=5)
+    logged = Walk(kind, api, {}, kind.initial())
+    assert [r["id"] for w in logged for r in w.records] == rows
+    assert logged.position == {"cursor": "7", "skip": 0}
+    rows.extend([8, 9])  # the last page grew, and now names "9"
+    strict = Walk(kind, api, {}, kind.initial(), end=logged.position)
+    assert len([r for w in strict for r in w.records]) == 9 and strict.position != logged.position
+    replay = Walk(kind, api, {}, kind.initial(), end=logged.position, expected=logged.records)
+    assert [r["id"] for w in replay for r in w.records] == list(range(1, 8))
+    assert replay.position == logged.position
+    after = Walk(kind, api, {}, replay.position)
+    assert [r["id"] for w in after for r in w.records] == [8, 9]
+
+
+def test_replay_takes_the_logged_count_when_appends_raced_the_walk() -> None:
+    kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
+    rows = [1, 2, 3]
+    api = after_last_id_api(rows, limit=5)
+    first = api.fetch(kind.request({}, kind.initial()))  # page 1 is partial: [1, 2, 3]
+    rows.extend([4, 5, 6])  # then records arrive before the walk asks for the next page
+    logged = Walk(kind, api, {}, {"cursor": "3", "skip": 0})
+    assert [r["id"] for w in logged for r in w.records] == [4, 5, 6]
+    start, taken = kind.initial(), len(first.records) + logged.records
+    replay = Walk(kind, api, {}, start, end=logged.position, expected=taken)
+    assert [r["id"] for w in replay for r in w.records] == [1, 2, 3, 4, 5, 6]
+    assert replay.position == logged.position
+
+
+def test_replay_of_a_timestamp_chain_whose_last_page_grew_takes_the_logged_count() -> None:
+    events = [{"id": i, "ts": 100 + i} for i in range(1, 5)]
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        kept = [e for e in events if e["ts"] > int(params["since"])][:3]
+        return {"data": kept, "next": kept[-1]["ts"] if kept else None}
+
+    kind = kind_of(offsetType="timestamp", offsetField="since", offsetPath="$.next")
+    api = FakeApi(handler, records_path="$.data[*]")
+    logged = Walk(kind, api, {}, 100)
+    assert [r["id"] for w in logged for r in w.records] == [1, 2, 3, 4]
+    assert logged.position == 104
+    events.append({"id": 5, "ts": 105})  # the last page grew and names 105
+    replay = Walk(kind, api, {}, 100, end=104, expected=logged.records)
+    assert [r["id"] for w in replay for r in w.records] == [1, 2, 3, 4]
+    assert replay.position == 104
+
+
+def test_a_replay_that_finds_fewer_records_than_logged_does_not_stand_at_the_end() -> None:
+    kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
+    rows = list(range(1, 8))
+    api = after_last_id_api(rows, limit=5)
+    logged = Walk(kind, api, {}, kind.initial())
+    assert len([r for w in logged for r in w.records]) == 7
+    del rows[2]  # the API lost a record
+    replay = Walk(kind, api, {}, kind.initial(), end=logged.position, expected=logged.records)
+    list(replay)
+    assert replay.records == 6 and replay.position == {"cursor": "7", "skip": 0}
+
+
 def test_fractional_second_timestamps_are_never_read_twice() -> None:
     events = [{"id": i, "ts": t} for i, t in enumerate([100.25, 100.5, 100.75, 101.5], start=1)]
     kind = timestamped()

@@ -446,6 +446,27 @@ def test_response_without_next_offset_fails_naming_offset_path(spark, demo_api, 
         run_once(spark, options, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [
+        ("page", "/pages?page={page}&per_page=2000"),
+        ("offset", "/offset?offset={offset}&limit=2000"),
+    ],
+)
+def test_a_page_size_above_what_the_api_serves_fails_instead_of_stopping_silently(
+    spark, demo_api, tmp_path, kind, url
+):
+    api = demo_api(1500)  # the demo API serves at most 1000 records per page
+    options = {
+        "url": api.url + url,
+        "offsetType": kind,
+        "offsetField": kind,
+        "pageSize": "2000",
+    }
+    with pytest.raises(Exception, match=r"returned 1000 records, fewer than pageSize=2000, yet"):
+        run_once(spark, options, tmp_path)
+
+
 def test_max_requests_per_second_is_shared_by_the_tasks(spark, demo_api):
     api = demo_api(50)
     rows = json.dumps([{"region": "eu", "limit": 1}] * 12)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
+import pytest
 from pyspark.sql.types import LongType, StructField, StructType
 
 from rest_stream.options import parse_options
@@ -74,3 +76,64 @@ def test_a_replay_after_a_restart_plans_with_the_parent_rows(httpx_mock) -> None
     units = [u for p in parts for u in p.units]
     assert units and all(isinstance(u, RangeUnit) for u in units)
     assert {tuple(sorted(u.row.items())) for u in units} == {(("region", "eu"), ("shard", 3))}
+
+
+def cursor_reader(rows: list[int]) -> tuple[RestStreamReader, Any]:
+    """A cursor stream over an after-last-id API (pages of 5) and the callback serving it."""
+    import httpx
+
+    def api(request: httpx.Request) -> httpx.Response:
+        after = int(request.url.params.get("after") or 0)
+        data = [i for i in rows if i > after][:5]
+        following = str(data[-1]) if data else None
+        return httpx.Response(200, json={"data": [{"id": i} for i in data], "next": following})
+
+    stream = reader(
+        url="https://api.example.com/items?after={after}",
+        offsetType="cursor",
+        offsetField="after",
+        offsetPath="$.next",
+        recordsPath="$.data[*]",
+        initialOffset="",
+    )
+    return stream, api
+
+
+def test_a_walked_batch_logs_the_records_it_took_and_an_idle_poll_moves_nothing(
+    httpx_mock,  # type: ignore[no-untyped-def]
+) -> None:
+    from pyspark.sql.streaming.datasource import ReadAllAvailable
+
+    rows = list(range(1, 8))
+    stream, api = cursor_reader(rows)
+    httpx_mock.add_callback(api, is_reusable=True)
+    start = stream.initialOffset()
+    end = stream.latestOffset(start, ReadAllAvailable())
+    assert end == {"streams": {"{}": {"cursor": "7", "skip": 0}}, "taken": {"{}": 7}}
+    assert stream.latestOffset(end, ReadAllAvailable()) == end  # no empty batch
+
+
+def test_a_replay_reads_the_logged_count_and_fails_when_the_api_lost_records(
+    httpx_mock,  # type: ignore[no-untyped-def]
+) -> None:
+    from pyspark.sql.streaming.datasource import ReadAllAvailable
+
+    from rest_stream.errors import RestOffsetError
+    from rest_stream.partitions import PagesUnit
+
+    rows = list(range(1, 8))
+    stream, api = cursor_reader(rows)
+    httpx_mock.add_callback(api, is_reusable=True)
+    start = stream.initialOffset()
+    end = stream.latestOffset(start, ReadAllAvailable())
+    rows.extend([8, 9])  # the last page grew: it names "9" now
+    fresh = pickle.loads(pickle.dumps(stream))  # a restart: no walked pages kept
+    units = [u for part in fresh.partitions(start, end) for u in part.units]
+    assert all(isinstance(u, PagesUnit) for u in units)
+    assert sum(u.weight for u in units) == 7  # not the 9 records the pages hold now
+    legacy = {"streams": end["streams"]}  # an offset logged before counts were kept
+    with pytest.raises(RestOffsetError, match="not at the logged end"):
+        pickle.loads(pickle.dumps(stream)).partitions(start, legacy)
+    del rows[1:4]  # the API lost three records: six are left of the batch's seven
+    with pytest.raises(RestOffsetError, match="after 6 of its 7 records"):
+        pickle.loads(pickle.dumps(stream)).partitions(start, end)

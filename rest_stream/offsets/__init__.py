@@ -11,7 +11,9 @@
 | `link` (header or body)    | chain  | `{"cursor": url, "skip": k}`| pages walked            |
 
 Range kinds (`RangeKind`) find an end, split `[start, end)` and read sub-ranges; chain kinds
-(`ChainKind`) go page by page (`step`). Adding a paging style is one class here and its tests.
+(`ChainKind`) go page by page (`step`); a chain batch's offset also keeps the records it took
+(`planner.TAKEN`), and its replay takes exactly as many. Adding a paging style is one class
+here and its tests.
 """
 
 from __future__ import annotations

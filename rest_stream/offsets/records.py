@@ -48,6 +48,11 @@ class RecordCountKind(CountedRange):
         """The request of the `index`-th page (from 0)."""
         return self.request(row, index * self.page_size)
 
+    def request_after_short_page(self, row: Mapping[str, Any], index: int, count: int) -> Any:
+        """The request for what follows the `index`-th page when it held only `count`
+        records: empty, unless the API serves fewer records per page than `pageSize`."""
+        raise NotImplementedError
+
     def read_range(
         self, fetcher: Fetcher, row: Mapping[str, Any], start: int, end: int
     ) -> Iterator[SourcedRecords]:
@@ -96,6 +101,9 @@ class PageOffset(RecordCountKind):
     def offset_value(self, position: int) -> int:
         return self.page_of(position)
 
+    def request_after_short_page(self, row: Mapping[str, Any], index: int, count: int) -> Any:
+        return self.index_request(row, index + 1)
+
     def end_from_probe(self, value: Any) -> int:
         """The probe names the last page number: `EndFinder` measures that page."""
         raise TypeError("the last page must be measured")
@@ -112,6 +120,9 @@ class RecordOffset(RecordCountKind):
 
     def offset_value(self, position: int) -> int:
         return self.first + position
+
+    def request_after_short_page(self, row: Mapping[str, Any], index: int, count: int) -> Any:
+        return self.request(row, index * self.page_size + count)
 
     def end_from_probe(self, value: Any) -> int:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):

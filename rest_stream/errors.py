@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_stream.option_registry import SECRET_NAMES
 
 #: Lower-cased names of the options whose values are secrets (from the option registry).
@@ -11,7 +13,29 @@ MASKED_OPTION_NAMES = SECRET_OPTION_NAMES | {"headers"}
 
 
 class RestStreamError(Exception):
-    """Base class of every error rest_stream raises."""
+    """Base class of every error rest_stream raises.
+
+    Errors pickle with their message and attributes (a task's error may cross processes),
+    though most take other arguments than the message:
+
+    >>> import pickle
+    >>> error = pickle.loads(pickle.dumps(RestOptionError("pageSize", "0", "a whole number >= 1")))
+    >>> error.option, str(error)
+    ('pageSize', "Invalid option pageSize='0': expected a whole number >= 1.")
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(
+    cls: type[RestStreamError], args: tuple[Any, ...], state: dict[str, Any]
+) -> RestStreamError:
+    """An error as it was pickled, without calling its `__init__` again."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class RestOptionError(RestStreamError, ValueError):

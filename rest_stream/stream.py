@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -45,6 +46,16 @@ from rest_stream.streams import StreamList
 from rest_stream.walks import ByteBudget, WalkCache, carried, position_key
 
 log = logging.getLogger("rest_stream.stream")
+
+
+@dataclass
+class Poll:
+    """What one `latestOffset` call shares across its streams."""
+
+    kind: OffsetKind
+    budget: int | None  # records per stream (a share of `batchSize`), or None
+    bytes_left: ByteBudget  # `maxBytesPerBatch` for the pages walked, across every stream
+    walked: dict[str, int] = field(default_factory=dict)  # records each walked stream took
 
 
 class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -131,16 +142,15 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             targets.update(self._map(lambda k: self._find_end(kind, k, current[k]), new))
             self.schedule.targets = targets
         due = self.schedule.oldest_first([key for key in streams if self.schedule.due(key)])
-        bytes_left = ByteBudget(self.options.stream.max_bytes_per_batch)
-        walked: dict[str, int] = {}
-        ends = self._map(
-            lambda k: self._advance(kind, k, current[k], per_stream, bytes_left, walked), due
-        )
+        poll = Poll(kind, per_stream, ByteBudget(self.options.stream.max_bytes_per_batch))
+        ends = self._map(lambda k: self._advance(poll, k, current[k]), due)
         positions.update(current)
         positions.update(ends)
         taken = dict(start.get(TAKEN, {}))
         taken.update(
-            (k, n) for k, n in walked.items() if position_key(ends[k]) != position_key(current[k])
+            (k, n)
+            for k, n in poll.walked.items()
+            if position_key(ends[k]) != position_key(current[k])
         )
         self._log_poll(len(streams), due, current, ends, fetcher.requests - requests_before)
         return make_offset(positions, taken)
@@ -162,15 +172,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         finder = EndFinder(kind, self.fetcher, checked=self._checked_ends)
         return finder.end(self.streams.row(key), start)
 
-    def _advance(
-        self,
-        kind: OffsetKind,
-        key: str,
-        start: Position,
-        budget: int | None,
-        bytes_left: ByteBudget,
-        walked: dict[str, int],
-    ) -> Position:
+    def _advance(self, poll: Poll, key: str, start: Position) -> Position:
+        kind, budget = poll.kind, poll.budget
         if isinstance(kind, RangeKind) and (budget is None or kind.counts_records):
             end = self.schedule.target(key)
             if end is None:
@@ -181,27 +184,20 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if capped == end:
                 self.schedule.caught_up(key)
             return start if kind.reached(start, capped) else capped
-        return self._walk(kind, key, start, budget, bytes_left, walked)
+        return self._walk(poll, key, start)
 
-    def _walk(
-        self,
-        kind: OffsetKind,
-        key: str,
-        start: Position,
-        budget: int | None,
-        bytes_left: ByteBudget,
-        walked: dict[str, int],
-    ) -> Position:
+    def _walk(self, poll: Poll, key: str, start: Position) -> Position:
+        kind = poll.kind
         walk = Walk(
             kind,
             self.fetcher,
             self.streams.row(key),
             start,
             end=self.schedule.target(key),
-            max_records=budget,
+            max_records=poll.budget,
             max_pages=self.options.stream.max_pages_per_batch,
             keep_body=True,
-            byte_budget=bytes_left,
+            byte_budget=poll.bytes_left,
         )
         pages = carried(walk)
         if walk.pages:
@@ -211,7 +207,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if pages:
             self.walks.put(key, start, walk.position, pages)
         if not isinstance(kind, RangeKind):  # a walked range replays as a range
-            walked[key] = walk.records
+            poll.walked[key] = walk.records
         self._available[key] = walk.position
         return walk.position
 

@@ -480,3 +480,26 @@ def test_secrets_never_reach_errors_or_logs(
     for text in shown:
         for form in secret_forms(secret):
             assert form not in text, text
+
+
+def test_every_error_pickles_with_its_message_and_attributes() -> None:
+    import pickle
+
+    from rest_stream import errors
+
+    made = [
+        errors.RestOptionError("apiKey", "s3cret", "a key"),
+        errors.RestUnknownOptionError("recordPath", "recordsPath"),
+        errors.RestHTTPError("GET", "https://a.example/x", 503, "busy", attempts=3),
+        errors.RestRedirectError("GET", "https://a.example/x", 302, "to another origin"),
+        errors.RestRateLimitError("https://a.example", "Retry-After", 90.0, 30.0, 429),
+        errors.RestConnectionError("GET", "https://a.example/x", "refused", 4),
+        errors.RestResponseError("https://a.example/x", 200, "is not JSON", "<html>"),
+        errors.RestOffsetError("Offset loops"),
+        errors.RestSchemaError("bad value"),
+    ]
+    for error in made:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
+    assert "s3cret" not in str(made[0])

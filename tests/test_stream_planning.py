@@ -99,16 +99,22 @@ def cursor_reader(rows: list[int]) -> tuple[RestStreamReader, Any]:
     return stream, api
 
 
+def first_batch(httpx_mock: Any, rows: list[int]) -> tuple[RestStreamReader, Any, Any]:
+    """A cursor stream over `rows` and the (start, end) of its first batch."""
+    from pyspark.sql.streaming.datasource import ReadAllAvailable
+
+    stream, api = cursor_reader(rows)
+    httpx_mock.add_callback(api, is_reusable=True)
+    start = stream.initialOffset()
+    return stream, start, stream.latestOffset(start, ReadAllAvailable())
+
+
 def test_a_walked_batch_logs_the_records_it_took_and_an_idle_poll_moves_nothing(
     httpx_mock,  # type: ignore[no-untyped-def]
 ) -> None:
     from pyspark.sql.streaming.datasource import ReadAllAvailable
 
-    rows = list(range(1, 8))
-    stream, api = cursor_reader(rows)
-    httpx_mock.add_callback(api, is_reusable=True)
-    start = stream.initialOffset()
-    end = stream.latestOffset(start, ReadAllAvailable())
+    stream, start, end = first_batch(httpx_mock, list(range(1, 8)))
     assert end == {"streams": {"{}": {"cursor": "7", "skip": 0}}, "taken": {"{}": 7}}
     assert stream.latestOffset(end, ReadAllAvailable()) == end  # no empty batch
 
@@ -116,16 +122,11 @@ def test_a_walked_batch_logs_the_records_it_took_and_an_idle_poll_moves_nothing(
 def test_a_replay_reads_the_logged_count_and_fails_when_the_api_lost_records(
     httpx_mock,  # type: ignore[no-untyped-def]
 ) -> None:
-    from pyspark.sql.streaming.datasource import ReadAllAvailable
-
     from rest_stream.errors import RestOffsetError
     from rest_stream.partitions import PagesUnit
 
     rows = list(range(1, 8))
-    stream, api = cursor_reader(rows)
-    httpx_mock.add_callback(api, is_reusable=True)
-    start = stream.initialOffset()
-    end = stream.latestOffset(start, ReadAllAvailable())
+    stream, start, end = first_batch(httpx_mock, rows)
     rows.extend([8, 9])  # the last page grew: it names "9" now
     fresh = pickle.loads(pickle.dumps(stream))  # a restart: no walked pages kept
     units = [u for part in fresh.partitions(start, end) for u in part.units]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,27 +16,26 @@ from rest_stream.offsets import (
     RecordCountKind,
     TimestampRange,
 )
+from rest_stream.page_size import PageSizeCheck
 from rest_stream.template import build_request
 
 
 class EndFinder:
     """Finds the current end of a stream for a range kind: the probe when one is set, else
-    the search the kind declares (`end_search`).
-
-    `checked` remembers, per stream, the short last page (index, records) already shown to
-    be the end (a search of `page`/`offset` checks each new one once)."""
+    the search the kind declares (`end_search`). A `page`/`offset` search that ends on a
+    short page has it checked (`page_sizes`, kept by the reader across polls)."""
 
     def __init__(
-        self, kind: RangeKind, fetcher: Any, checked: dict[str, tuple[int, int]] | None = None
+        self, kind: RangeKind, fetcher: Any, page_sizes: PageSizeCheck | None = None
     ) -> None:
         self.kind = kind
         self.fetcher = fetcher
         self.stream = kind.stream
         self.requests = 0
-        self.checked = {} if checked is None else checked
+        self.page_sizes = PageSizeCheck() if page_sizes is None else page_sizes
 
-    def end(self, row: Mapping[str, Any], start: Position) -> Position:
-        """The end of `row`'s stream now; never before `start`."""
+    def end(self, row: Mapping[str, Any], start: Position, stream: str = "{}") -> Position:
+        """The end of `row`'s stream (named `stream`) now; never before `start`."""
         search = self.kind.end_search
         if self.stream.latest_offset_url:
             end = self._probe(row, self.stream.latest_offset_url)
@@ -47,7 +45,7 @@ class EndFinder:
         elif search == "ids":
             end = self._search_ids(row, start)
         elif search == "records":
-            end = self._search_pages(row, start)
+            end = self._search_pages(row, start, stream)
         else:
             raise TypeError(f"offsetType {self.kind.name} has no end to find")
         return start if self.kind.reached(start, end) else end
@@ -135,7 +133,7 @@ class EndFinder:
                 low = max(low, probe)
         return low
 
-    def _search_pages(self, row: Mapping[str, Any], start: int) -> int:
+    def _search_pages(self, row: Mapping[str, Any], start: int, stream: str) -> int:
         """The position after the last record, galloping then cutting on page indices
         (pages of `pageSize` records from the first), with several pages asked at once."""
         kind = self.kind
@@ -151,14 +149,19 @@ class EndFinder:
                 sizes[index] = len(page.records)
                 if 0 < len(page.records) < full:
                     short[index] = page
+                elif len(page.records) >= full:
+                    self.page_sizes.saw_full_page(stream)
             return indices
+
+        def last_page(index: int) -> int:
+            """The end on the short `index`-th page, once the page size is checked."""
+            self.page_sizes.check(self._fetch, kind, stream, row, index, short[index])
+            return kind.end_of_page(index, sizes[index])
 
         low = start // full
         measure([low])
         if sizes[low] < full:
-            if sizes[low]:
-                self._check_last_page(row, low, short[low], sizes)
-            return max(start, kind.end_of_page(low, sizes[low]))
+            return max(start, last_page(low) if sizes[low] else kind.end_of_page(low, 0))
         width, step, high = self._width(), 1, None
 
         def scan(indices: list[int]) -> int | None:
@@ -168,8 +171,7 @@ class EndFinder:
                 if sizes[index] == full:
                     low = index
                 elif sizes[index] > 0:
-                    self._check_last_page(row, index, short[index], sizes)
-                    return kind.end_of_page(index, sizes[index])
+                    return last_page(index)
                 else:
                     high = index
                     break
@@ -184,40 +186,6 @@ class EndFinder:
             if (end := scan(sorted(points - {low}))) is not None:
                 return end
         return kind.end_of_page(low, full)
-
-    def _check_last_page(
-        self, row: Mapping[str, Any], index: int, page: Any, sizes: Mapping[int, int]
-    ) -> None:
-        """A page shorter than `pageSize` ends the stream only when nothing follows it: an
-        API that serves fewer records per page than `pageSize` would otherwise stop the
-        stream there for good, silently. Asked once per new short page of a stream; records
-        that arrive meanwhile (the page has grown when asked again) and APIs that answer
-        past the end with the last page again are not mistaken for it."""
-        kind = self.kind
-        assert isinstance(kind, RecordCountKind)
-        key, count = json.dumps(row, sort_keys=True, default=str), len(page.records)
-        if self.checked.get(key) == (index, count):
-            return
-        if isinstance(kind, PageOffset) and sizes.get(index + 1) == 0:  # the search saw it
-            self.checked[key] = (index, count)
-            return
-        after = self._fetch(kind.request_after_short_page(row, index, count))
-        if after.records and _records(after) != _records(page):
-            again = self._fetch(kind.index_request(row, index))
-            if len(again.records) == count:
-                raise RestOffsetError(
-                    f"{page.source} returned {count} records, fewer than pageSize="
-                    f"{kind.page_size}, yet {after.source} returns more: the API serves fewer "
-                    "records per page than pageSize, and the stream would stop here. Set "
-                    "pageSize to the most records the API returns in one page"
-                )
-            return  # records arrived meanwhile: the end found is still an end
-        self.checked[key] = (index, count)
-
-
-def _records(page: Any) -> str:
-    """A page's records as canonical JSON, to tell two pages apart."""
-    return json.dumps(list(page.records), sort_keys=True, default=str)
 
 
 def _whole(value: Any) -> int:

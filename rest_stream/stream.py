@@ -30,6 +30,7 @@ from rest_stream.errors import RestOffsetError, RestOptionError
 from rest_stream.latest import EndFinder
 from rest_stream.offsets import OffsetKind, Position, RangeKind, offset_kind
 from rest_stream.options import RestOptions
+from rest_stream.page_size import PageSizeCheck
 from rest_stream.pages import PageFetcher
 from rest_stream.partitions import CarriedPage
 from rest_stream.planner import (
@@ -85,11 +86,12 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._fetcher: PageFetcher | None = None
         self._fetcher_lock = threading.Lock()
         self._available: dict[str, Any] = {}
-        self._checked_ends: dict[str, tuple[int, int]] = {}
+        self._page_sizes = PageSizeCheck()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_fetcher=None, _fetcher_lock=None, walks=None, _available={}, _checked_ends={})
+        state.update(_fetcher=None, _fetcher_lock=None, walks=None, _available={})
+        state.update(_page_sizes=PageSizeCheck())
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -146,12 +148,12 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         ends = self._map(lambda k: self._advance(poll, k, current[k]), due)
         positions.update(current)
         positions.update(ends)
-        taken = dict(start.get(TAKEN, {}))
-        taken.update(
-            (k, n)
-            for k, n in poll.walked.items()
-            if position_key(ends[k]) != position_key(current[k])
-        )
+        moved = {
+            key: records
+            for key, records in poll.walked.items()
+            if position_key(ends[key]) != position_key(current[key])
+        }
+        taken = moved or start.get(TAKEN, {})  # nothing moved: the same offset, no batch
         self._log_poll(len(streams), due, current, ends, fetcher.requests - requests_before)
         return make_offset(positions, taken)
 
@@ -169,8 +171,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return dict(zip(keys, pool.map(work, keys)))
 
     def _find_end(self, kind: RangeKind, key: str, start: Position) -> Position:
-        finder = EndFinder(kind, self.fetcher, checked=self._checked_ends)
-        return finder.end(self.streams.row(key), start)
+        finder = EndFinder(kind, self.fetcher, page_sizes=self._page_sizes)
+        return finder.end(self.streams.row(key), start, key)
 
     def _advance(self, poll: Poll, key: str, start: Position) -> Position:
         kind, budget = poll.kind, poll.budget

@@ -12,11 +12,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from pytest_httpx import HTTPXMock
 
-from rest_stream.errors import RestOffsetError
+from rest_stream.errors import RestHTTPError, RestOffsetError
 from rest_stream.extract import compile_path, extract_records
 from rest_stream.latest import EndFinder
 from rest_stream.offsets import OffsetKind, offset_kind, times
 from rest_stream.options import parse_options
+from rest_stream.page_size import PageSizeCheck
 from rest_stream.pages import Page, PageFetcher
 from rest_stream.request import RequestSpec
 
@@ -381,7 +382,7 @@ def test_an_api_that_serves_fewer_records_per_page_than_page_size_fails_the_sear
 def test_a_short_last_page_is_checked_once_until_it_changes(
     make_kind: Callable[[], OffsetKind],
 ) -> None:
-    kind, count, checked = make_kind(), [7], {}
+    kind, count, checked = make_kind(), [7], PageSizeCheck()
     api = capped_api(count, cap=10, kind=kind.name)
     assert EndFinder(kind, api, checked).end({}, 0) == 7
     asked = len(api.requests)
@@ -390,6 +391,13 @@ def test_a_short_last_page_is_checked_once_until_it_changes(
     count[0] = 9
     assert EndFinder(kind, api, checked).end({}, 7) == 9
     assert len(api.requests) == asked + 3  # the page grew: what follows it is asked again
+    count[0] = 25
+    assert EndFinder(kind, api, checked).end({}, 9) == 25  # a full page shows on the way
+    assert checked.known("{}") == "full"
+    asked = len(api.requests)
+    count[0] = 28
+    assert EndFinder(kind, api, checked).end({}, 25) == 28
+    assert len(api.requests) == asked + 1  # the API serves whole pages: no more checks
 
 
 def test_a_page_that_fills_up_during_the_check_is_not_mistaken_for_a_capped_api() -> None:
@@ -407,3 +415,28 @@ def test_a_page_that_fills_up_during_the_check_is_not_mistaken_for_a_capped_api(
 def test_an_api_that_repeats_its_last_page_past_the_end_is_not_mistaken_for_a_capped_one() -> None:
     api = capped_api([15], cap=10, clamp=True)
     assert EndFinder(paged(), api).end({}, 0) == 15
+
+
+def test_an_api_that_answers_404_past_its_end_is_not_mistaken_for_a_capped_one() -> None:
+    inner = capped_api([7], cap=10)
+
+    def not_found_past_the_end(path: str, params: dict[str, str]) -> Any:
+        if params["page"] != "1":
+            raise RestHTTPError("GET", URL, 404, "no such page")
+        return inner.handler(path, params)
+
+    assert EndFinder(paged(), FakeApi(not_found_past_the_end)).end({}, 0) == 7
+
+
+def test_a_cap_seen_once_but_not_again_is_not_raised() -> None:
+    """A stale replica once: the page past the end had records, then it had none."""
+    inner, answers = capped_api([7], cap=10), iter([[{"n": 99}], []])
+
+    def flaky(path: str, params: dict[str, str]) -> Any:
+        if params["page"] == "2":
+            return {"items": next(answers)}
+        return inner.handler(path, params)
+
+    api = FakeApi(flaky)
+    assert EndFinder(paged(), api).end({}, 0) == 7
+    assert [r[2]["page"] for r in api.requests] == ["1", "2", "1", "2"]

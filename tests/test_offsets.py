@@ -1061,7 +1061,7 @@ def test_replay_of_a_timestamp_chain_whose_last_page_grew_takes_the_logged_count
     assert replay.position == 104
 
 
-def test_a_replay_that_finds_fewer_records_than_logged_does_not_stand_at_the_end() -> None:
+def test_a_replay_that_finds_fewer_records_than_logged_reaches_the_end_short_of_its_count() -> None:
     kind = cursor(offsetPath="$.next", recordsPath="$.data[*]")
     rows = list(range(1, 8))
     api = after_last_id_api(rows, limit=5)
@@ -1070,7 +1070,8 @@ def test_a_replay_that_finds_fewer_records_than_logged_does_not_stand_at_the_end
     del rows[2]  # the API lost a record
     replay = Walk(kind, api, {}, kind.initial(), end=logged.position, expected=logged.records)
     list(replay)
-    assert replay.records == 6 and replay.position == {"cursor": "7", "skip": 0}
+    assert replay.position == logged.position  # only the count tells (`_pages` fails on it)
+    assert replay.records == 6 < replay.expected == 7
 
 
 def test_fractional_second_timestamps_are_never_read_twice() -> None:

@@ -9,7 +9,7 @@ import pytest
 from tests.test_partitioning_integration import delivered, stream_with_batches
 
 #: Chain kinds whose partial last page names a next position that moves as the page grows:
-#: a cursor after the page's last record, Stripe's `starting_after` the last id, a timestamp.
+#: a cursor after the page's last record, a timestamp (tests/test_offsets.py has the rest).
 CHAINS = {
     "cursor": {
         "url": "{api}/cursor?cursor={{c}}&limit=50",
@@ -17,13 +17,6 @@ CHAINS = {
         "offsetField": "c",
         "offsetPath": "$.next_cursor",
         "initialOffset": "",
-    },
-    "stripe": {
-        "url": "{api}/stripe?starting_after={{last}}&limit=50",
-        "offsetType": "cursor",
-        "offsetField": "last",
-        "offsetPath": "$.data[-1:].id",
-        "recordsPath": "$.data[*]",
     },
     "timestamp chain": {
         "url": "{api}/events?since={{since}}&limit=50",

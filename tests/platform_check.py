@@ -29,6 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from streaming import run_to_end, start_stream
+
 RECORDS = 240  # streamed in micro-batches of BATCH_SIZE, then APPEND more
 BATCH_SIZE = 70
 APPEND = 45
@@ -100,20 +102,7 @@ def batch_ids(spark: Any, url: str) -> list[int]:
 
 def stream_once(spark: Any, url: str, work: Path) -> list[int]:
     """One availableNow run into `work/sink`; the number of input rows of each micro-batch."""
-    reader = spark.readStream.format("rest")
-    for key, value in stream_options(url).items():
-        reader = reader.option(key, value)
-    query = (
-        reader.load()
-        .writeStream.format("parquet")
-        .option("path", str(work / "sink"))
-        .option("checkpointLocation", str(work / "checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(180)
-    error = query.exception()
-    assert error is None, error
+    query = run_to_end(start_stream(spark, stream_options(url), work), timeout=180)
     return [p.numInputRows for p in query.recentProgress if p.numInputRows]
 
 

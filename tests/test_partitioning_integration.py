@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.streaming import run_to_end, start_stream
+
 
 def stream_with_batches(
     spark: Any, options: dict[str, str], work: Path, seen: dict[int, list[int]], parts: list[int]
@@ -19,18 +21,7 @@ def stream_with_batches(
         seen.setdefault(batch_id, [])
         seen[batch_id] = seen[batch_id] + [json.dumps(ids)]
 
-    reader = spark.readStream.format("rest")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    query = (
-        reader.load()
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(work / "checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(180)
-    assert query.exception() is None, query.exception()
+    run_to_end(start_stream(spark, options, work, each_batch=collect), timeout=180)
 
 
 def delivered(seen: dict[int, list[int]]) -> list[int]:
@@ -95,18 +86,7 @@ def test_progress_reports_the_newest_position_beyond_the_batch_size(spark, demo_
         "latestOffsetPath": "$.max_id",
         "batchSize": "200",
     }
-    reader = spark.readStream.format("rest")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    query = (
-        reader.load()
-        .writeStream.format("noop")
-        .option("checkpointLocation", str(tmp_path / "checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(120)
-    assert query.exception() is None
+    query = run_to_end(start_stream(spark, options, tmp_path, sink="noop"))
     first = next(p for p in query.recentProgress if p.numInputRows)
     source = first.sources[0]
     assert json.loads(source.endOffset) == {"streams": {"{}": 200}}

@@ -19,24 +19,12 @@ from typing import Any
 import pytest
 
 from rest_stream.demo import DemoApi
+from tests.streaming import run_to_end, start_stream
 
 
-def run_once(spark: Any, options: dict[str, str], work: Path, name: str = "q") -> Any:
+def run_once(spark: Any, options: dict[str, str], work: Path) -> Any:
     """One availableNow run of a stream into `work/sink` with checkpoint `work/checkpoint`."""
-    reader = spark.readStream.format("rest")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    query = (
-        reader.load()
-        .writeStream.format("parquet")
-        .option("path", str(work / "sink"))
-        .option("checkpointLocation", str(work / "checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(120)
-    assert query.exception() is None, query.exception()
-    return query
+    return run_to_end(start_stream(spark, options, work))
 
 
 def sink_ids(spark: Any, work: Path) -> list[int]:
@@ -385,7 +373,6 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(spark, demo
 
 def test_streaming_interval_spaces_polls_of_a_caught_up_stream(spark, demo_api, tmp_path):
     api = demo_api(30)
-    reader = spark.readStream.format("rest")
     options = {
         "url": f"{api.url}/cursor?limit=50",
         "offsetType": "cursor",
@@ -393,15 +380,13 @@ def test_streaming_interval_spaces_polls_of_a_caught_up_stream(spark, demo_api, 
         "offsetPath": "$.next_cursor",
         "streamingInterval": "1.5",
     }
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    query = (
-        reader.load()
-        .writeStream.format("memory")
-        .queryName("interval_q")
-        .option("checkpointLocation", str(tmp_path / "checkpoint"))
-        .trigger(processingTime="0 seconds")
-        .start()
+    query = start_stream(
+        spark,
+        options,
+        tmp_path,
+        sink="memory",
+        name="interval_q",
+        trigger={"processingTime": "0 seconds"},
     )
     try:
         deadline = time.monotonic() + 60

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from loopback import Loopback, Reply, Seen
+from streaming import start_stream
 
 
 class SteppedApi:
@@ -74,16 +75,12 @@ def test_records_joining_the_newest_timestamp_after_a_poll_are_not_lost(
 ):
     api, server = stepped_api
     options = stepped_options(server, end)
-    reader = spark.readStream.format("rest").schema("id long, ts string")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    query = (
-        reader.load()
-        .writeStream.format("parquet")
-        .option("path", str(tmp_path / "sink"))
-        .option("checkpointLocation", str(tmp_path / "checkpoint"))
-        .trigger(processingTime="100 milliseconds")
-        .start()
+    query = start_stream(
+        spark,
+        options,
+        tmp_path,
+        schema="id long, ts string",
+        trigger={"processingTime": "100 milliseconds"},
     )
     try:
         deadline = time.monotonic() + 7

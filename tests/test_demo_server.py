@@ -132,6 +132,19 @@ def test_events_timestamp_pagination(client: httpx.Client) -> None:
     assert ids(region.json()["data"]) == [4, 6] and region.json()["next_since"] == BASE_TS + 6
 
 
+def test_clock_stamps_mark_records_with_the_time_they_arrive() -> None:
+    with DemoApi(3, clock_stamps=True) as server, httpx.Client(base_url=server.url) as http:
+        first = [r["ts"] for r in server.records()]
+        time.sleep(0.05)
+        server.append(2)
+        stamps = [r["ts"] for r in server.records()]
+        assert stamps[:3] == first and stamps == sorted(stamps) and stamps[3] > stamps[2]
+        assert abs(stamps[-1] - time.time()) < 5
+        after = http.get("/events", params={"since": stamps[2]}).json()
+        assert ids(after["data"]) == [4, 5] and after["next_since"] == stamps[-1]
+        assert http.get("/latest").json()["max_ts"] == stamps[-1]
+
+
 def test_events_iso_format(client: httpx.Client) -> None:
     assert to_iso(BASE_TS) == "2023-11-14T22:13:20Z"
     params = {"since": "2023-11-14T22:13:20Z", "format": "iso", "limit": 2}

@@ -34,7 +34,7 @@ import socket
 import sys
 import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -378,6 +378,11 @@ class DemoApi:
     ``/admin/``); past it the API answers 429 without ``Retry-After``.  Every
     response then carries the headers of ``rate_limit_headers`` (``"x-ratelimit"``,
     ``"ietf"`` or ``"none"``).  Both can be changed while serving.
+
+    A record's ``ts`` is ``base_ts + id``; with ``clock_stamps`` it is the time the record
+    was appended (epoch seconds, to the millisecond, 1 ms apart within an append), as a live
+    API stamps them, so that a ``timestamp`` stream that ends at the clock finds records
+    appended later.
     """
 
     def __init__(
@@ -387,6 +392,7 @@ class DemoApi:
         regions: tuple[str, ...] = ("eu", "us"),
         latency_ms: float = 0.0,
         base_ts: int = 1_700_000_000,
+        clock_stamps: bool = False,
         bearer_token: str | None = None,
         basic_auth: tuple[str, str] | None = None,
         api_key: str | None = None,
@@ -402,6 +408,7 @@ class DemoApi:
         self.regions = tuple(regions)
         self.latency_ms = latency_ms
         self.base_ts = base_ts
+        self.clock_stamps = clock_stamps
         self.bearer_token = bearer_token
         self.basic_auth = basic_auth
         self.api_key = api_key
@@ -419,6 +426,7 @@ class DemoApi:
         self._fault_lock = threading.Lock()
         self._token_lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
+        self._stamps: list[float] = []  # each record's `ts`, by id: never decreasing
         self._by_region: dict[str, list[int]] = {r: [] for r in self.regions}
         self._version = 0
         self._cache: dict[tuple[Any, ...], Response] = {}
@@ -526,6 +534,11 @@ class DemoApi:
             new = [
                 make_record(i, self.regions, self.base_ts, region) for i in range(first, first + n)
             ]
+            if self.clock_stamps:  # stamped when they arrive, as a live API does (1 ms apart)
+                last = self._stamps[-1] if self._stamps else 0.0
+                now = max(time.time(), last + 0.001)
+                new = [{**rec, "ts": round(now + k * 0.001, 3)} for k, rec in enumerate(new)]
+            self._stamps.extend(rec["ts"] for rec in new)
             self._records.extend(new)
             for rec in new:
                 self._by_region[rec["region"]].append(rec["id"])
@@ -669,7 +682,7 @@ class DemoApi:
         iso = query.get("format") == "iso"
         raw = query.get("since")
         since = parse_timestamp(raw) if raw else None
-        first_id = 0 if since is None else math.floor(since - self.base_ts) + 1
+        first_id = 0 if since is None else bisect_right(self._stamps, since) + 1
         data = self._materialise(snap.window(snap.index_from(first_id), _limit(query)))
         next_since: Any = data[-1]["ts"] if data else since
         if isinstance(next_since, float) and next_since.is_integer():
@@ -748,7 +761,7 @@ class DemoApi:
     def _latest(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         per_page = _limit(query, "per_page")
         max_id = snap.ids[snap.size - 1] if snap.size else None
-        max_ts: Any = None if max_id is None else self.base_ts + max_id
+        max_ts: Any = None if max_id is None else self._stamps[max_id - 1]
         if max_ts is not None and query.get("format") == "iso":
             max_ts = to_iso(max_ts)
         return json_response(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: The sink schema: given explicitly, so no sampling requests consume injected faults.
-SCHEMA = "id bigint, ts bigint, region string, name string"
+SCHEMA = "id bigint, ts double, region string, name string"  # ts: clock stamps have ms
 
 #: Retry and timeout options of every stress query: faults must be survivable, quickly.
 RESILIENCE = {

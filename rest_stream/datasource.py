@@ -5,10 +5,10 @@ from __future__ import annotations
 from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStreamReader
 from pyspark.sql.types import StructType
 
-from rest_stream.batch import RestBatchReader
-from rest_stream.options import RestOptions, missing_offset_type, parse_options
-from rest_stream.sampling import sample_schema
-from rest_stream.stream import RestStreamReader
+from rest_stream.batch_reader import RestBatchReader
+from rest_stream.driver.sampling import sample_schema
+from rest_stream.options.parse import RestOptions, missing_offset_type, parse_options
+from rest_stream.stream_reader import RestStreamReader
 
 
 class RestDataSource(DataSource):

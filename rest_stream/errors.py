@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_stream.option_registry import SECRET_NAMES
+from rest_stream.options.registry import SECRET_NAMES
 
 #: Lower-cased names of the options whose values are secrets (from the option registry).
 SECRET_OPTION_NAMES = SECRET_NAMES

@@ -23,14 +23,14 @@ from pyspark.sql.types import (
 )
 from pytest_httpx import HTTPXMock
 
-from rest_stream import arrow_json
-from rest_stream.arrow_json import ArrowPageDecoder, ArrowRecords, decodable, select
+from rest_stream.decoders import arrow_json
+from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords, decodable, select
+from rest_stream.decoders.jsonpath import compile_path, extract_records
 from rest_stream.errors import RestOffsetError
-from rest_stream.extract import compile_path, extract_records
-from rest_stream.offsets import offset_kind
-from rest_stream.options import parse_options
+from rest_stream.executor.partition_reader import PartitionReader
+from rest_stream.options.parse import parse_options
 from rest_stream.partitions import CarriedPage, PagesUnit, RangeUnit, RowsPartition, WorkPartition
-from rest_stream.reading import PartitionReader
+from rest_stream.positions import offset_kind
 from rest_stream.schema import ArrowConverter, as_record
 
 SCHEMA = StructType(

@@ -17,8 +17,8 @@ from authlib.oauth1.rfc5849.signature import (
 from authlib.oauth1.rfc5849.wrapper import OAuth1Request
 from pytest_httpx import HTTPXMock
 
-from rest_stream import auth as auth_module
-from rest_stream.auth import (
+from rest_stream.errors import RestHTTPError, RestOptionError, RestResponseError
+from rest_stream.http.auth import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
@@ -28,8 +28,8 @@ from rest_stream.auth import (
     build_auth,
     clear_token_cache,
 )
-from rest_stream.errors import RestHTTPError, RestOptionError, RestResponseError
-from rest_stream.options import AuthOptions
+from rest_stream.http import auth as auth_module
+from rest_stream.options.parse import AuthOptions
 from rest_stream.secrets import Secret
 
 API = "https://api.example.com/items"

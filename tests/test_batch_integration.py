@@ -17,9 +17,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.functions import spark_partition_id
 
 from rest_stream.demo import DemoApi, Fault
-from rest_stream.offsets import offset_kind
-from rest_stream.options import parse_options
-from rest_stream.reading import PartitionReader
+from rest_stream.executor.partition_reader import PartitionReader
+from rest_stream.options.parse import parse_options
+from rest_stream.positions import offset_kind
 
 DemoFactory = Callable[..., DemoApi]
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from jsonpath_ng.ext import parse as jsonpath_parse
 
-from rest_stream.errors import RestOptionError
-from rest_stream.extract import (
+from rest_stream.decoders.jsonpath import (
     CompiledPath,
     _matches_many,
     compile_path,
     extract_records,
 )
+from rest_stream.errors import RestOptionError
 
 DOC: dict[str, Any] = {
     "data": [{"id": 1, "x": 0}, {"id": 2, "x": 2}, {"id": 3, "x": 5, "tags": ["a", "b"]}],

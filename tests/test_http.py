@@ -13,18 +13,18 @@ import orjson
 import pytest
 from pytest_httpx import HTTPXMock
 
-from rest_stream.auth import clear_token_cache
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
-from rest_stream.http import (
+from rest_stream.http.auth import clear_token_cache
+from rest_stream.http.ratelimit import clear_budgets
+from rest_stream.http.request import RequestSpec
+from rest_stream.http.session import (
     HttpSession,
     RateLimiter,
     parse_json,
     parse_retry_after,
     redact_url,
 )
-from rest_stream.options import RestOptions, parse_options
-from rest_stream.ratelimit import clear_budgets
-from rest_stream.request import RequestSpec
+from rest_stream.options.parse import RestOptions, parse_options
 
 URL = "https://api.example.com/items"
 TOKEN_URL = "https://auth.example.com/token"
@@ -359,10 +359,11 @@ def test_each_retry_is_logged_as_a_warning(
     httpx_mock.add_response(status_code=429, headers={"Retry-After": "2"})
     httpx_mock.add_exception(httpx.ConnectError("connection refused"))
     httpx_mock.add_response()
-    with caplog.at_level(logging.WARNING, logger="rest_stream.http"):
+    with caplog.at_level(logging.WARNING, logger="rest_stream.http.session"):
         session(sleeps).fetch(get())
-    messages = [r.getMessage() for r in caplog.records if r.name == "rest_stream.http"]
-    assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "rest_stream.http")
+    ours = [r for r in caplog.records if r.name == "rest_stream.http.session"]
+    messages = [r.getMessage() for r in ours]
+    assert all(r.levelno == logging.WARNING for r in ours)
     assert messages[0] == f"GET {URL} got HTTP 429; retry 1 of 5 in 2.00 s"
     assert messages[1].startswith(f"GET {URL} got ConnectError: connection refused; retry 2 of 5")
 

@@ -12,14 +12,14 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from pytest_httpx import HTTPXMock
 
+from rest_stream.decoders.jsonpath import compile_path, extract_records
+from rest_stream.driver.ends import EndFinder
+from rest_stream.driver.page_size import PageSizeCheck
 from rest_stream.errors import RestHTTPError, RestOffsetError
-from rest_stream.extract import compile_path, extract_records
-from rest_stream.latest import EndFinder
-from rest_stream.offsets import OffsetKind, offset_kind, times
-from rest_stream.options import parse_options
-from rest_stream.page_size import PageSizeCheck
-from rest_stream.pages import Page, PageFetcher
-from rest_stream.request import RequestSpec
+from rest_stream.http.pages import Page, PageFetcher
+from rest_stream.http.request import RequestSpec
+from rest_stream.options.parse import parse_options
+from rest_stream.positions import OffsetKind, offset_kind, times
 
 URL = "https://api.example.com/items"
 PROBE = "https://api.example.com/stats"

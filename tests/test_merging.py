@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rest_stream.merging import merge_concurrently
+from rest_stream.executor.merging import merge_concurrently
 
 
 def numbers(lo: int, hi: int, delay: float = 0.0) -> Iterator[int]:

@@ -15,10 +15,12 @@ import orjson
 import pytest
 from pytest_httpx import HTTPXMock
 
-from rest_stream.chains import Walk
+from rest_stream.decoders.jsonpath import compile_path, extract_records
 from rest_stream.errors import RestOffsetError
-from rest_stream.extract import compile_path, extract_records
-from rest_stream.offsets import (
+from rest_stream.http.pages import Page, PageFetcher
+from rest_stream.http.request import RequestSpec
+from rest_stream.options.parse import parse_options
+from rest_stream.positions import (
     BodyLinkOffset,
     ChainKind,
     CursorOffset,
@@ -34,9 +36,7 @@ from rest_stream.offsets import (
     _cut_at_distinct,
     offset_kind,
 )
-from rest_stream.options import parse_options
-from rest_stream.pages import Page, PageFetcher
-from rest_stream.request import RequestSpec
+from rest_stream.positions.walk import Walk
 
 URL = "https://api.example.com/items"
 Handler = Callable[[str, dict[str, str]], Any]
@@ -407,7 +407,7 @@ EVENTS = [
 def events_api(
     events: list[dict[str, Any]], limit: int = 100, inclusive: bool = False, fmt: str = "seconds"
 ) -> FakeApi:
-    from rest_stream.timestamps import parse_timestamp
+    from rest_stream.positions.timestamps import parse_timestamp
 
     def handler(path: str, params: dict[str, str]) -> Any:
         since = parse_timestamp(params["since"], fmt)
@@ -1202,7 +1202,7 @@ def test_offset_kind_split_cover_and_replay() -> None:
 def test_timestamp_walk_holds_back_the_second_still_filling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rest_stream.offsets import times
+    from rest_stream.positions import times
 
     monkeypatch.setattr(times, "now_micros", lambda: 1_000_000_500_000)  # t = 1 000 000.5 s
     events = [{"id": 1, "ts": 999_998}, {"id": 2, "ts": 999_999}, {"id": 3, "ts": 1_000_000}]
@@ -1218,7 +1218,7 @@ def test_timestamp_walk_holds_back_the_second_still_filling(
 
 
 def test_one_byte_budget_bounds_the_pages_walked_across_streams() -> None:
-    from rest_stream.walks import ByteBudget
+    from rest_stream.driver.walk_cache import ByteBudget
 
     def pages(path: str, params: dict[str, str]) -> Any:
         at = int(params.get("cursor") or 0)

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from rest_stream.errors import RestOptionError, RestOptionWarning
-from rest_stream.options import (
+from rest_stream.options.parse import (
     AUTH_TYPES,
     METHODS,
     OAUTH2_CLIENT_AUTH_METHODS,

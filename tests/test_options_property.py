@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rest_stream.errors import RestOptionError, RestOptionWarning, RestUnknownOptionError
-from rest_stream.option_registry import BY_KEY, OPTIONS, SPARK_KEYS, OptionSpec
-from rest_stream.options import RestOptions, parse_options
+from rest_stream.options.parse import RestOptions, parse_options
+from rest_stream.options.registry import BY_KEY, OPTIONS, SPARK_KEYS, OptionSpec
 
 URL = "https://api.example.com/items"
 

@@ -10,14 +10,21 @@ from pathlib import Path
 import pytest
 from test_options import URL, error, parse  # noqa: E402 - the same two helpers
 
-from rest_stream import option_docs
 from rest_stream.errors import (
     SECRET_OPTION_NAMES,
     RestOptionError,
     RestOptionWarning,
     RestUnknownOptionError,
 )
-from rest_stream.option_registry import (
+from rest_stream.options.parse import (
+    AuthOptions,
+    RestOptions,
+    StreamOptions,
+    _Reader,
+    parse_options,
+)
+from rest_stream.options import docs as option_docs
+from rest_stream.options.registry import (
     BY_KEY,
     GROUPS,
     KINDS,
@@ -25,13 +32,6 @@ from rest_stream.option_registry import (
     SPARK_KEYS,
     closest,
     spec,
-)
-from rest_stream.options import (
-    AuthOptions,
-    RestOptions,
-    StreamOptions,
-    _Reader,
-    parse_options,
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "options.md"
@@ -393,7 +393,7 @@ def test_docs_tables_are_generated_from_the_registry() -> None:
     current = DOCS.read_text(encoding="utf-8")
     assert option_docs.render(current) == current, (
         "docs/options.md differs from the registry: run "
-        "python -m rest_stream.option_docs --write docs/options.md"
+        "python -m rest_stream.options.docs --write docs/options.md"
     )
 
 

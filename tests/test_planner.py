@@ -8,11 +8,8 @@ from typing import Any
 
 import pytest
 
-from rest_stream import planner
-from rest_stream.offsets import offset_kind
-from rest_stream.options import parse_options
-from rest_stream.partitions import CarriedPage, PagesUnit, RangeUnit, RowsPartition, WorkPartition
-from rest_stream.planner import (
+from rest_stream.driver import planner
+from rest_stream.driver.planner import (
     STREAMS,
     make_offset,
     pack,
@@ -25,6 +22,9 @@ from rest_stream.planner import (
     stream_rows,
     task_count,
 )
+from rest_stream.options.parse import parse_options
+from rest_stream.partitions import CarriedPage, PagesUnit, RangeUnit, RowsPartition, WorkPartition
+from rest_stream.positions import offset_kind
 
 URL = "https://api.example.com/items"
 
@@ -200,7 +200,7 @@ def test_partitions_pickle_and_hide_rows_in_repr() -> None:
 
 
 def test_with_rate_shares() -> None:
-    from rest_stream.planner import with_rate_shares
+    from rest_stream.driver.planner import with_rate_shares
 
     plan = plan_rows([{"i": i} for i in range(4)], 4)
     shared = with_rate_shares(plan, 10.0)

@@ -18,11 +18,9 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from rest_stream.auth import clear_token_cache
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestRateLimitError
-from rest_stream.http import HttpSession
-from rest_stream.options import parse_options
-from rest_stream.ratelimit import (
+from rest_stream.http.auth import clear_token_cache
+from rest_stream.http.ratelimit import (
     Budget,
     HeaderNames,
     RateLimitSignal,
@@ -33,7 +31,9 @@ from rest_stream.ratelimit import (
     parse_reset,
     read_signal,
 )
-from rest_stream.request import RequestSpec
+from rest_stream.http.request import RequestSpec
+from rest_stream.http.session import HttpSession
+from rest_stream.options.parse import parse_options
 
 URL = "https://api.example.com/items"
 TOKEN_URL = "https://auth.example.com/token"
@@ -306,12 +306,12 @@ def test_threads_waiting_for_one_reset_log_one_warning(
     http.fetch(get())
     started = time.monotonic()
     with (
-        caplog.at_level(logging.WARNING, logger="rest_stream.ratelimit"),
+        caplog.at_level(logging.WARNING, logger="rest_stream.http.ratelimit"),
         ThreadPoolExecutor(6) as pool,
     ):
         list(pool.map(lambda _: http.fetch(get()), range(6)))
     assert time.monotonic() - started >= 0.25
-    warnings = [r.getMessage() for r in caplog.records if r.name == "rest_stream.ratelimit"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rest_stream.http.ratelimit"]
     assert len(warnings) == 1, warnings
     assert "https://api.example.com:443" in warnings[0] and "X-RateLimit-Reset" in warnings[0]
     assert "k3y-in-logs" not in warnings[0]

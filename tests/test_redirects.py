@@ -17,12 +17,12 @@ import pytest
 from loopback import Loopback, Reply, Seen
 from pytest_httpx import HTTPXMock
 
-from rest_stream.auth import clear_token_cache
 from rest_stream.errors import RestRedirectError
-from rest_stream.http import HttpSession
-from rest_stream.options import parse_options
-from rest_stream.ratelimit import clear_budgets
-from rest_stream.request import RequestSpec
+from rest_stream.http.auth import clear_token_cache
+from rest_stream.http.ratelimit import clear_budgets
+from rest_stream.http.request import RequestSpec
+from rest_stream.http.session import HttpSession
+from rest_stream.options.parse import parse_options
 
 API_KEY = "ap1-k3y-redir"
 TOKEN = "b3arer-redir"
@@ -167,7 +167,7 @@ def test_a_cross_origin_redirect_is_logged_once(
     api: Loopback, other: Loopback, caplog: pytest.LogCaptureFixture
 ) -> None:
     http = session(api, followRedirects="all", **KINDS["apikey-param"][0])
-    with caplog.at_level(logging.WARNING, logger="rest_stream.http"), http:
+    with caplog.at_level(logging.WARNING, logger="rest_stream.http.session"), http:
         for _ in range(3):
             http.fetch(get(api.url + "/away"))
     warnings = [r.getMessage() for r in caplog.records if "another origin" in r.getMessage()]

@@ -23,8 +23,8 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable
 
 from rest_stream.datasource import RestDataSource
 from rest_stream.demo import DemoApi, Fault
-from rest_stream.options import parse_options
-from rest_stream.stream import RestStreamReader
+from rest_stream.options.parse import parse_options
+from rest_stream.stream_reader import RestStreamReader
 
 DemoFactory = Callable[..., DemoApi]
 

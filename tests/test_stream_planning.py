@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pyspark.sql.types import LongType, StructField, StructType
 
-from rest_stream.options import parse_options
+from rest_stream.options.parse import parse_options
 from rest_stream.partitions import RangeUnit, WorkPartition
-from rest_stream.stream import RestStreamReader
+from rest_stream.stream_reader import RestStreamReader
 
 SCHEMA = StructType([StructField("id", LongType())])
 

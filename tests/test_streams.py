@@ -8,13 +8,13 @@ import time
 import pytest
 from pytest_httpx import HTTPXMock
 
+from rest_stream.driver.schedule import PollSchedule
+from rest_stream.driver.stream_list import StreamList
+from rest_stream.driver.walk_cache import ByteBudget, WalkCache
 from rest_stream.errors import RestResponseError
-from rest_stream.options import parse_options
-from rest_stream.pages import PageFetcher
+from rest_stream.http.pages import PageFetcher
+from rest_stream.options.parse import parse_options
 from rest_stream.partitions import CarriedPage
-from rest_stream.schedule import PollSchedule
-from rest_stream.streams import StreamList
-from rest_stream.walks import ByteBudget, WalkCache
 
 URL = "https://api.example.com/repos/{repo}/events"
 PARENT = "https://api.example.com/repos"

@@ -26,7 +26,7 @@ def test_rounds_replay_from_their_seed_and_restart_both_ways() -> None:
 
 
 def test_every_kind_builds_valid_reader_options() -> None:
-    from rest_stream.options import parse_options
+    from rest_stream.options.parse import parse_options
 
     for kind in KINDS.values():
         for variant in kind.variants:

@@ -9,9 +9,9 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from rest_stream.errors import RestOptionError
-from rest_stream.options import RestOptions, parse_options
-from rest_stream.request import RequestSpec
-from rest_stream.template import build_request, fill, placeholders
+from rest_stream.http.request import RequestSpec
+from rest_stream.http.template import build_request, fill, placeholders
+from rest_stream.options.parse import RestOptions, parse_options
 
 BASE = "https://api.example.com"
 
@@ -173,7 +173,7 @@ def test_specs_are_hashable_values() -> None:
 
 
 def test_specs_on_the_wire(httpx_mock: HTTPXMock) -> None:
-    from rest_stream.http import HttpSession
+    from rest_stream.http.session import HttpSession
 
     o = options(BASE + "/{region}/items", offsetType="cursor", offsetField="cursor")
     httpx_mock.add_response(json=[])
@@ -186,7 +186,7 @@ def test_specs_on_the_wire(httpx_mock: HTTPXMock) -> None:
 
 
 def test_bodies_on_the_wire(httpx_mock: HTTPXMock) -> None:
-    from rest_stream.http import HttpSession
+    from rest_stream.http.session import HttpSession
 
     httpx_mock.add_response(method="POST", json=[])
     httpx_mock.add_response(method="POST", json=[])
@@ -205,7 +205,7 @@ def test_bodies_on_the_wire(httpx_mock: HTTPXMock) -> None:
 
 
 def test_a_next_link_keeps_the_post_body() -> None:
-    from rest_stream.options import parse_options as parse
+    from rest_stream.options.parse import parse_options as parse
 
     options = parse({"url": "https://api.example.com/search", "method": "POST"})
     spec = build_request(options, {"region": "eu"}, url="https://api.example.com/search?p=2")

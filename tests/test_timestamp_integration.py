@@ -106,8 +106,8 @@ def test_polls_every_100_ms_while_timestamps_fill_lose_nothing(stepped_api, end)
     from pyspark.sql.streaming.datasource import ReadAllAvailable
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-    from rest_stream.options import parse_options
-    from rest_stream.stream import RestStreamReader
+    from rest_stream.options.parse import parse_options
+    from rest_stream.stream_reader import RestStreamReader
 
     api, server = stepped_api
     raw = stepped_options(server, end)

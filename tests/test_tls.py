@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +19,10 @@ import trustme
 from loopback import Loopback, Reply, Seen, forward_proxy
 
 from rest_stream.errors import RestConnectionError, RestOptionError
-from rest_stream.http import HttpSession
-from rest_stream.options import parse_options
-from rest_stream.ratelimit import clear_budgets
-from rest_stream.request import RequestSpec
+from rest_stream.http.ratelimit import clear_budgets
+from rest_stream.http.request import RequestSpec
+from rest_stream.http.session import HttpSession
+from rest_stream.options.parse import parse_options
 
 FAST = {"maxRetries": "3", "retryBackoffSeconds": "0.01", "retryMaxWaitSeconds": "0.5"}
 
@@ -115,10 +116,10 @@ def test_an_unknown_ca_is_refused_at_once_naming_tls_verify(
 def test_tls_verify_false_reads_and_warns_once(
     https: Loopback, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="rest_stream.tls"):
+    with caplog.at_level(logging.WARNING, logger="rest_stream.http.tls"):
         assert fetch(https, tlsVerify="false") == {"hello": "/x"}
         assert fetch(https, tlsVerify="false") == {"hello": "/x"}
-    warnings = [r.getMessage() for r in caplog.records if r.name == "rest_stream.tls"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rest_stream.http.tls"]
     assert len(warnings) == 1 and "tlsVerify=false" in warnings[0]
     assert f"127.0.0.1:{https.port}" in warnings[0]
 
@@ -155,6 +156,9 @@ def test_no_client_certificate_is_refused_naming_client_cert(
     with pytest.raises(RestConnectionError) as caught:
         fetch(mtls, tlsVerify=str(pki["ca"]))
     assert "clientCert" in str(caught.value)
+    deadline = time.monotonic() + 5  # the server's thread logs the refusal after the client
+    while not mtls.handshake_errors and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert mtls.requests == [] and mtls.handshake_errors
 
 

@@ -8,7 +8,8 @@ The demo API runs in its own process here, so it takes no GIL from the code meas
    rest_stream does it for page reads (`ArrowPageDecoder.decode`) and the general way
    (`orjson.loads`, `as_record`, `ArrowConverter.to_batch`) beside it; and Arrow IPC
    serialization (what a Spark worker does to hand batches to the JVM).
-2. `read(partition)` (`RestBatchReader.read` → `rest_stream.reading.PartitionReader`) on the
+2. `read(partition)` (`RestBatchReader.read` →
+   `rest_stream.executor.partition_reader.PartitionReader`) on the
    one range partition of `numPartitions=1` (planned first, not timed), at
    `requestConcurrency` 1 and N.
 3. cProfile of (2) at concurrency 1 (cProfile sees only the calling thread), its own time
@@ -32,10 +33,10 @@ import pyarrow as pa
 
 from benchmarks.harness.config import SCHEMA
 from benchmarks.harness.server import BenchServer
-from rest_stream.arrow_json import ArrowPageDecoder
-from rest_stream.batch import RestBatchReader
-from rest_stream.extract import compile_path
-from rest_stream.options import parse_options
+from rest_stream.batch_reader import RestBatchReader
+from rest_stream.decoders.arrow_json import ArrowPageDecoder
+from rest_stream.decoders.jsonpath import compile_path
+from rest_stream.options.parse import parse_options
 from rest_stream.schema import ArrowConverter, as_record
 
 STAGES = (
@@ -52,9 +53,9 @@ GENERAL_PATH = (STAGES[0], STAGES[2], STAGES[3], STAGES[4], STAGES[5])
 
 #: cProfile phases: (label, file suffix, function) whose cumulative time is reported.
 PHASES = (
-    ("HTTP: HttpSession.fetch (httpx + retries)", "rest_stream/http.py", "fetch"),
-    ("body → Arrow: ArrowPageDecoder.decode", "rest_stream/arrow_json.py", "decode"),
-    ("JSON parse: parse_json (orjson)", "rest_stream/http.py", "parse_json"),
+    ("HTTP: HttpSession.fetch (httpx + retries)", "rest_stream/http/session.py", "fetch"),
+    ("body → Arrow: ArrowPageDecoder.decode", "rest_stream/decoders/arrow_json.py", "decode"),
+    ("JSON parse: parse_json (orjson)", "rest_stream/http/session.py", "parse_json"),
     ("Arrow conversion: ArrowConverter.to_batch", "rest_stream/schema.py", "to_batch"),
     ("records → dicts: as_record", "rest_stream/schema.py", "as_record"),
 )

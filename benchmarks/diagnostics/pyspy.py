@@ -28,7 +28,10 @@ IDLE = "idle (pool threads waiting for work, the daemon's select)"
 #: (category, markers in a frame "function (file:line)"), tried innermost frame first.
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("JSON parse (orjson)", ("parse_json (", "parse_page (", "orjson")),
-    ("body → Arrow (rest_stream.arrow_json → pyarrow.json)", ("rest_stream/arrow_json.py",)),
+    (
+        "body → Arrow (rest_stream.decoders.arrow_json → pyarrow.json)",
+        ("rest_stream/decoders/arrow_json.py",),
+    ),
     ("Arrow conversion (rest_stream.schema → pyarrow)", ("rest_stream/schema.py",)),
     ("HTTP (httpx, httpcore, h11, socket)", ("/httpx/", "/httpcore/", "/h11/", "/socket.py")),
     ("retry wrapper (tenacity)", ("/tenacity/",)),

@@ -31,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 VARIANTS = ("batch", "stream", "baseline", "limit")
 SPARK_VARIANTS = ("batch", "stream")
 OFFSET_KINDS = ("page", "offset", "incremental", "timestamp", "cursor")
-#: rest_stream's `requestConcurrency` default (`rest_stream.options`).
+#: rest_stream's `requestConcurrency` default (`rest_stream.options.parse`).
 DEFAULT_CONCURRENCY = 4
 
 Setting = tuple[int | None, int | None]

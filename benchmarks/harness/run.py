@@ -45,7 +45,7 @@ from benchmarks.harness.report import (
     write_json,
 )
 from benchmarks.measurements.variants import Job, Runner, RunResult, paired_in_flight
-from rest_stream.planner import default_parallelism
+from rest_stream.driver.planner import default_parallelism
 
 
 def _names(text: str, known: Sequence[str], what: str) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from benchmarks.diagnostics.rss import WorkerRssSampler
 from benchmarks.harness.config import DEFAULT_CONCURRENCY, SCHEMA
 from benchmarks.harness.load import CpuWatch
 from benchmarks.harness.server import BenchServer
-from rest_stream.planner import default_parallelism
+from rest_stream.driver.planner import default_parallelism
 
 
 @dataclass(frozen=True)

@@ -164,12 +164,12 @@ class _FakePage:
 def link_body_support() -> str | None:
     """None when `offsetType=link` takes the next URL from `offsetPath` in the body, else why not.
 
-    A pure check of `rest_stream.offsets` (no Spark, no network): the kind `link-body` runs by
+    A pure check of `rest_stream.positions` (no Spark, no network): the kind `link-body` runs by
     default only when this passes; `--kinds link-body` runs it regardless (and fails clearly).
     """
     try:
-        from rest_stream.offsets import offset_kind
-        from rest_stream.options import parse_options
+        from rest_stream.options.parse import parse_options
+        from rest_stream.positions import offset_kind
 
         options = _kind_options("link-body", "next_url", "http://127.0.0.1:9", 5)
         kind = offset_kind(parse_options(options))

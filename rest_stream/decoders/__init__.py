@@ -1,0 +1,1 @@
+"""Response bodies to records: compiled JSONPath, and bodies straight to Arrow."""

@@ -1,0 +1,37 @@
+"""Schema inference on the driver: fetch a few sample responses and infer from their records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql.types import StructType
+
+from rest_stream.driver.stream_list import StreamList
+from rest_stream.errors import RestStreamError
+from rest_stream.http.pages import PageFetcher
+from rest_stream.http.template import build_request
+from rest_stream.options.parse import RestOptions
+from rest_stream.positions import offset_kind
+from rest_stream.schema import infer_schema
+
+
+def sample_schema(options: RestOptions) -> StructType:
+    """The schema inferred from up to `schemaSampleSize` responses."""
+    kind = offset_kind(options) if options.stream.offset_type else None
+    records: list[Any] = []
+    sources: list[str] = []
+    with PageFetcher(options, rate_limit=options.max_requests_per_second) as fetcher:
+        streams = StreamList(options).current(fetcher)
+        rows = list(streams.values())[: options.schema_sample_size]
+        for row in rows:
+            spec = kind.request(row, kind.initial()) if kind else build_request(options, row)
+            page = fetcher.fetch(spec)
+            records += page.records
+            sources.append(page.source)
+    if not records:
+        raise RestStreamError(
+            f"Cannot infer a schema: the sample responses ({', '.join(sources)}) hold no records "
+            "(check recordsPath), or pass one with .schema(...)."
+        )
+    inputs = list(streams.values()) if options.include_inputs_in_output else []
+    return infer_schema(records, inputs)

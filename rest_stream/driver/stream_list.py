@@ -1,0 +1,98 @@
+"""The logical streams of a read: literal `inputData` rows, or rows from a parent endpoint
+(`inputDataUrl` at `inputDataPath`), each named by its `streamKey` fields."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rest_stream.decoders.jsonpath import compile_path, extract_records
+from rest_stream.driver.planner import stream_rows
+from rest_stream.errors import RestResponseError
+from rest_stream.http.request import RequestSpec
+from rest_stream.options.parse import RestOptions
+
+log = logging.getLogger("rest_stream.driver.stream_list")
+
+
+def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
+    """The rows the parent endpoint lists now: one GET of `inputDataUrl` (with the read's
+    auth, headers and retries), the objects at `inputDataPath` (default: the response when it
+    is an array, else its first top-level array)."""
+    assert options.input_data_url is not None
+    page = fetcher.fetch(RequestSpec("GET", options.input_data_url))
+    path = compile_path(options.input_data_path) if options.input_data_path else None
+    rows = extract_records(page.document, path)
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise RestResponseError(
+                page.source,
+                page.status,
+                f"has a non-object row {index} at inputDataPath="
+                f"{options.input_data_path or '(default)'}: {str(row)[:80]!r}",
+                str(page.document)[:200],
+            )
+    return [dict(r) for r in rows]
+
+
+class StreamList:
+    """Stream key → input row. A parent endpoint is read again at most every
+    `streamingInterval` seconds (`refresh_every`); literal rows never change."""
+
+    def __init__(self, options: RestOptions, refresh_every: float | None = None) -> None:
+        self.options = options
+        self.refresh_every = refresh_every
+        self.fields = options.stream_key
+        self._rows: dict[str, dict[str, Any]] | None = None
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
+        if options.input_data_url is None:
+            self._rows = stream_rows(options.input_data, self.fields)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the rows were read (literal rows always are)."""
+        return self._rows is not None
+
+    @property
+    def from_parent(self) -> bool:
+        """Whether the rows come from `inputDataUrl`."""
+        return self.options.input_data_url is not None
+
+    def current(self, fetcher: Any) -> dict[str, dict[str, Any]]:
+        """The streams now (the parent endpoint is read when due)."""
+        with self._lock:
+            if self.from_parent and self._due():
+                rows = parent_rows(self.options, fetcher)
+                self._rows = stream_rows(rows, self.fields) if rows else {}
+                self._read_at = time.monotonic()
+                log.info("inputDataUrl lists %d streams", len(self._rows))
+            assert self._rows is not None
+            return self._rows
+
+    def _due(self) -> bool:
+        if self._read_at is None or self._rows is None:
+            return True
+        if self.refresh_every is None:
+            return False
+        return time.monotonic() - self._read_at >= self.refresh_every
+
+    def row(self, key: str) -> dict[str, Any]:
+        """The row of a stream; a stream logged in the checkpoint but no longer listed is
+        still replayed from its key (its row, or its `streamKey` fields)."""
+        rows = self._rows or {}
+        row = rows.get(key)
+        return row if row is not None else json.loads(key)

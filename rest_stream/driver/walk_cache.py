@@ -1,0 +1,69 @@
+"""Pages the driver walked for a batch: kept until the batch is planned, bounded in bytes
+across every stream (`maxBytesPerBatch`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from rest_stream.partitions import CarriedPage
+from rest_stream.positions.walk import Walk
+
+
+def position_key(position: Any) -> str:
+    """A position as canonical JSON (Spark compares offsets as strings)."""
+    return json.dumps(position, sort_keys=True)
+
+
+class ByteBudget:
+    """Bytes of pages one batch may walk, shared by every stream's walk (thread-safe)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+        self._lock = threading.Lock()
+
+    def spend(self, size: int) -> None:
+        with self._lock:
+            self.spent += size
+
+    @property
+    def exhausted(self) -> bool:
+        with self._lock:
+            return self.spent >= self.limit
+
+
+def carried(walk: Walk) -> list[CarriedPage]:
+    """Walk the chain: each page's body and the slice of it that belongs to the batch."""
+    return [CarriedPage(w.page.body, w.page.source, w.page.status, w.first, w.stop) for w in walk]
+
+
+class WalkCache:
+    """Walked pages by (stream, start), with the end they reach; forgotten at commit."""
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[str, str], tuple[Any, list[CarriedPage]]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, start: Any, end: Any, pages: list[CarriedPage]) -> None:
+        with self._lock:
+            self._pages[(key, position_key(start))] = (end, pages)
+
+    def take(self, key: str, start: Any, end: Any) -> list[CarriedPage] | None:
+        """The pages walked from `start` when they reach exactly `end`, else None."""
+        with self._lock:
+            cached = self._pages.pop((key, position_key(start)), None)
+        if cached is not None and position_key(cached[0]) == position_key(end):
+            return cached[1]
+        return None
+
+    def forget_before(self, end: dict[str, Any]) -> None:
+        """Drop pages of batches that ended before `end` (Spark committed them)."""
+        done = {(k, position_key(v)) for k, v in end.items()}
+        with self._lock:
+            self._pages = {k: v for k, v in self._pages.items() if k in done}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()

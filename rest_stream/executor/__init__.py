@@ -1,0 +1,1 @@
+"""The executor's part: an input partition read into Arrow record batches."""

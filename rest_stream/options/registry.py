@@ -1,0 +1,530 @@
+"""Every option of `format("rest")` in one place: name, type, default, accepted values,
+secrecy, where it applies and a one-line doc.
+
+`rest_stream.options.parse_options` validates against this registry (unknown names, typed
+defaults, choices, bounds, options set where they do nothing), `rest_stream.errors` takes the
+secret names from it, and `rest_stream.options.docs` generates the reference tables of
+docs/options.md from it (`python -m rest_stream.options.docs --write docs/options.md`).
+
+This module is plain data: it imports nothing from rest_stream.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Option kinds: how a value is read (see `rest_stream.options._Reader`).
+KINDS = (
+    "text",  # free text
+    "secret",  # free text, a credential: masked everywhere, `env:NAME` allowed
+    "choice",  # one of `choices`, case-insensitive
+    "number",  # a finite decimal number within [minimum, maximum]
+    "integer",  # a whole number within [minimum, maximum]
+    "boolean",  # true/false, 1/0, yes/no
+    "json",  # a JSON value (object or array, per option)
+    "jsonpath",  # a JSONPath expression
+    "url",  # an http:// or https:// URL
+    "file",  # the path of a file on the driver
+    "header",  # an HTTP header name
+)
+
+#: The largest whole number an integer option takes (Spark passes limits as Java ints).
+MAX_INT = 2**31 - 1
+#: The largest number of seconds a number option takes (about 31 years).
+MAX_SECONDS = 1e9
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An option applies only when `option` has one of `values` (any value when empty)."""
+
+    option: str
+    values: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`offsetType page or offset`, or `latestOffsetUrl set`."""
+        if not self.values:
+            return f"{self.option} set"
+        return f"{self.option} {' or '.join(self.values)}"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: what it is called, what it takes, what it does and where it applies."""
+
+    name: str
+    kind: str
+    group: str
+    doc: str
+    example: str
+    default: Any = None
+    default_doc: str | None = None
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    stream_only: bool = False
+    when: tuple[Condition, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def key(self) -> str:
+        """The name as Spark passes it: lower-cased."""
+        return self.name.lower()
+
+    def default_text(self) -> str:
+        """The default as docs/options.md shows it."""
+        if self.default_doc is not None:
+            return self.default_doc
+        if self.default is None:
+            return "none"
+        if isinstance(self.default, bool):
+            return f"`{str(self.default).lower()}`"
+        if isinstance(self.default, float) and self.default.is_integer():
+            return f"`{int(self.default)}`"
+        return f"`{self.default}`"
+
+    def applies_text(self) -> str:
+        """Where the option does something, as docs/options.md shows it."""
+        parts = ["readStream only"] if self.stream_only else []
+        parts += [c.describe() for c in self.when]
+        return "; ".join(parts) or "always"
+
+
+REQUEST = "request"
+CONNECTION = "connection"
+AUTH = "auth"
+RESPONSE = "response"
+STREAM = "stream"
+#: The groups of options, each a table in docs/options.md: id -> heading.
+GROUPS = {
+    REQUEST: "Request (batch and streaming)",
+    CONNECTION: "Connection, retries and rate limits",
+    AUTH: "Authentication (one code path for batch and streaming)",
+    RESPONSE: "Response",
+    STREAM: "Streaming and offsets",
+}
+
+OFFSET_TYPES = ("timestamp", "cursor", "incremental", "page", "offset", "link")
+#: Where a new stream starts for each `offsetType` when `initialOffset` is not set.
+DEFAULT_INITIAL_OFFSET = {
+    "cursor": "",
+    "link": "",
+    "page": "1",
+    "offset": "0",
+    "incremental": "0",
+    "timestamp": "0",
+}
+
+_OFFSET = Condition("offsetType")
+_BODY = Condition("method", ("POST", "PUT", "PATCH"))
+_NO_BODY = Condition("method", ("GET", "DELETE"))
+
+
+def _auth(*kinds: str) -> tuple[Condition, ...]:
+    return (Condition("authType", kinds),)
+
+
+def _offsets(*kinds: str) -> tuple[Condition, ...]:
+    return (Condition("offsetType", kinds),)
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    # -- request -----------------------------------------------------------------------------
+    OptionSpec(
+        "url", "url", REQUEST,
+        "The API URL. `{name}` placeholders are filled from the current offset "
+        "(`{<offsetField>}`) and from the current `inputData` row; values are URL-encoded.",
+        "`https://api.example.com/v1/{region}/items?since_id={since_id}`",
+        default_doc="required",
+    ),
+    OptionSpec(
+        "method", "choice", REQUEST, "The HTTP method.", "`POST`",
+        default="GET", choices=("GET", "POST", "PUT", "PATCH", "DELETE"),
+    ),
+    OptionSpec(
+        "headers", "json", REQUEST,
+        "Extra headers, a JSON object. Values of headers whose names contain `auth`, `token`, "
+        "`key`, `secret`, `cookie`, `session`, `signature` or `password` are secrets.",
+        '`{"Accept": "application/json"}`',
+    ),
+    OptionSpec(
+        "cookie", "secret", REQUEST, "Cookies sent with every request.",
+        "`session=abc; theme=dark`", secret=True,
+    ),
+    OptionSpec(
+        "inputData", "json", REQUEST,
+        "JSON array of objects. Batch: one call per object. Streaming: one logical stream per "
+        "object, each with its own offset.",
+        '`[{"region": "eu"}, {"region": "us"}]`', default_doc="one call / one stream",
+    ),
+    OptionSpec(
+        "inputDataUrl", "url", REQUEST,
+        "Instead of `inputData`: the rows come from this parent endpoint (same auth, headers, "
+        "retries), at the JSONPath `inputDataPath`. Streaming re-reads the list at each poll: a "
+        "new row is a new stream at `initialOffset`.",
+        "`https://api.example.com/repos`",
+    ),
+    OptionSpec(
+        "inputDataPath", "jsonpath", REQUEST,
+        "JSONPath to the rows in the `inputDataUrl` response (default: as `recordsPath`'s "
+        "default).",
+        "`$.repos[*]`", when=(Condition("inputDataUrl"),),
+    ),
+    OptionSpec(
+        "streamKey", "text", REQUEST,
+        "The input fields that identify a stream (default: the whole row), so adding another "
+        "field to the rows does not restart every stream. A JSON array or comma-separated "
+        "names.",
+        '`["repo"]` or `repo,owner`', default_doc="the whole row",
+    ),
+    OptionSpec(
+        "queryType", "choice", REQUEST,
+        "How an `inputData` row reaches a GET: `querystring` (fields not used by `url` "
+        "placeholders become query parameters) or `inline` (only through `url` placeholders).",
+        "`inline`", default="querystring", choices=("querystring", "inline"), when=(_NO_BODY,),
+    ),
+    OptionSpec(
+        "postInputFormat", "choice", REQUEST,
+        "Body of POST/PUT/PATCH: `json` or `form`. The body holds the `inputData` row and, in "
+        "streaming, the offset (`{offsetField: value}`).",
+        "`form`", default="json", choices=("json", "form"), when=(_BODY,),
+    ),
+    OptionSpec(
+        "numPartitions", "integer", REQUEST,
+        "Most Spark tasks a read (batch) or micro-batch (streaming) is split into. Batch "
+        "without offsets: input rows are spread over them.",
+        "`8`", default_doc="CPU count (≥ 2)", minimum=1, maximum=MAX_INT,
+    ),
+    OptionSpec(
+        "requestConcurrency", "integer", REQUEST,
+        "Requests in flight at once inside one task where requests are independent (input "
+        "rows, `page` numbers), and probes per round of the driver's end search. On a slow API "
+        "a backfill's rate grows with it: at 20 ms per request, 8 reads about 1.6× as fast as "
+        "4 ([performance](performance.md)).",
+        "`8`", default=4, minimum=1, maximum=MAX_INT,
+    ),
+    # -- connection --------------------------------------------------------------------------
+    OptionSpec(
+        "connectionTimeout", "number", CONNECTION, "Seconds to connect.", "`5`",
+        default=10.0, minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "readTimeout", "number", CONNECTION, "Seconds to wait for a response.", "`30`",
+        default=60.0, minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "maxRetries", "integer", CONNECTION,
+        "Retries after the first attempt for connection errors, timeouts, dropped "
+        "connections, 429 and 5xx. Other 4xx fail at once.",
+        "`3`", default=5, minimum=0, maximum=MAX_INT,
+    ),
+    OptionSpec(
+        "retryBackoffSeconds", "number", CONNECTION,
+        "First wait of the exponential backoff (with jitter).", "`1`",
+        default=0.5, minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "retryMaxWaitSeconds", "number", CONNECTION,
+        "Longest wait between attempts; also caps `Retry-After` (seconds or HTTP-date), which "
+        "is honoured when present.",
+        "`30`", default=60.0, minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "maxRequestsPerSecond", "number", CONNECTION,
+        "Cap on the request rate of a read or micro-batch: each of its tasks gets an equal "
+        "share (the driver's own requests — end searches, chain walks — are held to the whole "
+        "cap). Greater than 0.",
+        "`20`", default_doc="unlimited", minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "rateLimitRemainingHeader", "header", CONNECTION,
+        "Another header name for the API's remaining request budget (`X-RateLimit-Remaining` "
+        "and `RateLimit-Remaining` are always honoured).",
+        "`X-Quota-Left`",
+    ),
+    OptionSpec(
+        "rateLimitResetHeader", "header", CONNECTION,
+        "Another header name for when the budget resets, epoch or delta seconds "
+        "(`X-RateLimit-Reset` and `RateLimit-Reset` are always honoured).",
+        "`X-Quota-Reset`",
+    ),
+    OptionSpec(
+        "followRedirects", "choice", CONNECTION,
+        "`same-origin`, `all` or `none`. Credentials (auth headers, API key header or "
+        "parameter, secret headers, cookies) never go to another origin.",
+        "`none`", default="same-origin", choices=("same-origin", "all", "none"),
+    ),
+    OptionSpec(
+        "tlsVerify", "text", CONNECTION,
+        "`true`, `false` or the path of a CA bundle file on the driver and executors.",
+        "`/etc/ssl/my-ca.pem`", default=True,
+    ),
+    OptionSpec(
+        "clientCert", "file", CONNECTION,
+        "PEM file of the client certificate for mutual TLS (it may hold the key too).",
+        "`/etc/rest/client.pem`",
+    ),
+    OptionSpec(
+        "clientKey", "secret", CONNECTION,
+        "PEM file of the client certificate's private key for mutual TLS (secret).",
+        "`/etc/rest/client.key`", secret=True, when=(Condition("clientCert"),),
+    ),
+    OptionSpec(
+        "proxy", "secret", CONNECTION,
+        "Proxy URL, `http://`, `https://` or `socks5://` (secret: it may hold credentials).",
+        "`http://user:pw@proxy:3128`", secret=True,
+    ),
+    # -- auth --------------------------------------------------------------------------------
+    OptionSpec(
+        "authType", "choice", AUTH,
+        "`none`, `Basic`, `Bearer`, `OAuth1`, `OAuth2` (client credentials), `ApiKey`; "
+        "case-insensitive.",
+        "`Bearer`", default="none",
+        choices=("none", "basic", "bearer", "oauth1", "oauth2", "apikey"),
+    ),
+    OptionSpec(
+        "userId", "text", AUTH, "Basic: the user name.", "`alice`", when=_auth("basic"),
+    ),
+    OptionSpec(
+        "userPassword", "secret", AUTH, "Basic: the password (secret).", "`env:API_PASSWORD`",
+        secret=True, when=_auth("basic"),
+    ),
+    OptionSpec(
+        "oauthToken", "secret", AUTH, "Bearer token; also the OAuth1 token (secret).",
+        "`env:API_TOKEN`", secret=True, when=_auth("bearer", "oauth1"),
+    ),
+    OptionSpec(
+        "oauthConsumerKey", "text", AUTH,
+        "OAuth1 consumer key. Requests are HMAC-SHA1 signed with authlib; form bodies are "
+        "signed, JSON bodies are sent unchanged. Needs https (loopback http is allowed).",
+        "`my-app`", when=_auth("oauth1"),
+    ),
+    OptionSpec(
+        "oauthConsumerSecret", "secret", AUTH, "OAuth1 consumer secret (secret).",
+        "`env:CONSUMER_SECRET`", secret=True, when=_auth("oauth1"),
+    ),
+    OptionSpec(
+        "oauthTokenSecret", "secret", AUTH, "OAuth1 token secret (secret).",
+        "`env:TOKEN_SECRET`", secret=True, when=_auth("oauth1"),
+    ),
+    OptionSpec(
+        "oauthTokenUrl", "text", AUTH,
+        "OAuth2 client credentials: the token is fetched from this URL, shared by every "
+        "request of a Python worker, refreshed before it expires and once on a 401.",
+        "`https://auth.example.com/token`", when=_auth("oauth2"),
+    ),
+    OptionSpec(
+        "oauthClientId", "text", AUTH, "OAuth2 client id.", "`client-1`", when=_auth("oauth2"),
+    ),
+    OptionSpec(
+        "oauthClientSecret", "secret", AUTH, "OAuth2 client secret (secret).",
+        "`env:CLIENT_SECRET`", secret=True, when=_auth("oauth2"),
+    ),
+    OptionSpec(
+        "oauthScope", "text", AUTH, "OAuth2 scope requested with the token.", "`read write`",
+        when=_auth("oauth2"),
+    ),
+    OptionSpec(
+        "oauthClientAuthMethod", "choice", AUTH,
+        "How the client authenticates at the token URL.", "`client_secret_post`",
+        default="client_secret_basic", choices=("client_secret_basic", "client_secret_post"),
+        when=_auth("oauth2"),
+    ),
+    OptionSpec(
+        "apiKey", "secret", AUTH,
+        "ApiKey: the key (secret), sent in the header `apiKeyHeader`, or as the query "
+        "parameter `apiKeyParam` when that is set.",
+        "`env:MY_API_KEY`", secret=True, when=_auth("apikey"),
+    ),
+    OptionSpec(
+        "apiKeyHeader", "header", AUTH, "ApiKey: the header that carries the key.",
+        "`X-Key`", default="X-API-Key", when=_auth("apikey"),
+    ),
+    OptionSpec(
+        "apiKeyParam", "text", AUTH,
+        "ApiKey: send the key as this query parameter instead of a header.", "`api_key`",
+        when=_auth("apikey"),
+    ),
+    # -- response ----------------------------------------------------------------------------
+    OptionSpec(
+        "recordsPath", "jsonpath", RESPONSE,
+        "JSONPath to the records. Default: the response itself when it is an array, else the "
+        "first array at its top level, else the object as one record. With the default or a "
+        "plain chain of fields (`$.data`, `$.result.items[*]`), `page`, `incremental` and "
+        "`timestamp` ranges, input rows and carried pages decode bodies straight to Arrow, "
+        "about twice as fast; a filter, slice or `..` path reads every page through the "
+        "general path ([architecture](architecture.md)).",
+        "`$.data[*]`", default_doc="see meaning",
+    ),
+    OptionSpec(
+        "schemaSampleSize", "integer", RESPONSE,
+        "How many responses (input rows / streams) the schema is inferred from when no "
+        "`.schema(...)` is given.",
+        "`10`", default=3, minimum=1, maximum=MAX_INT,
+    ),
+    OptionSpec(
+        "onTypeMismatch", "choice", RESPONSE,
+        "A value that does not fit the schema: `error` (names the field, record and URL) or "
+        "`null`.",
+        "`null`", default="error", choices=("error", "null"),
+    ),
+    OptionSpec(
+        "includeInputsInOutput", "boolean", RESPONSE,
+        "Add an `_input` struct column holding the `inputData` row each record came from.",
+        "`true`", default=False,
+    ),
+    # -- streaming and offsets ---------------------------------------------------------------
+    OptionSpec(
+        "streaming", "boolean", STREAM,
+        "Optional; `readStream` always returns the stream reader. `true` checks at `load()` "
+        "that `offsetType` is set (without it the check waits until the query starts).",
+        "`true`", default=False, stream_only=True,
+    ),
+    OptionSpec(
+        "offsetType", "choice", STREAM,
+        "`incremental` (next = largest id + 1), `timestamp`, `cursor`, `page` (page numbers), "
+        "`offset` (records skipped, offset/limit paging; `pageSize` is the limit), `link` "
+        "(next URL from the `Link` header, or from the body at `offsetPath`). See "
+        "[offsets.md](offsets.md). Required by "
+        "`readStream`; with `spark.read` it reads every page from `initialOffset` to the "
+        "current end.",
+        "`incremental`", choices=OFFSET_TYPES,
+    ),
+    OptionSpec(
+        "offsetField", "text", STREAM,
+        "Name of the offset: the `{placeholder}` in `url` (or the query parameter / body "
+        "field when there is no placeholder).",
+        "`since_id`", default_doc="required with `offsetType` (not `link`)",
+        when=_offsets("timestamp", "cursor", "incremental", "page", "offset"),
+    ),
+    OptionSpec(
+        "initialOffset", "text", STREAM,
+        "Where a new query (and a stream added later) starts: an id, a page number (≥ 0), "
+        "records to skip (≥ 0), a timestamp in `timestampFormat`, a cursor, or for `link` "
+        "the first page's URL (default: `url`).",
+        "`2024-01-01T00:00:00Z`",
+        default_doc="`\"\"` cursor/link, `1` page, `0` offset/incremental/timestamp",
+        when=(_OFFSET,),
+    ),
+    OptionSpec(
+        "offsetPath", "jsonpath", STREAM,
+        "JSONPath to the next offset in a response (a list match takes its last element); "
+        "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`).",
+        "`$.meta.next_cursor`", default_doc="`$.<offsetField>`; `link`: the `Link` header",
+        when=_offsets("timestamp", "cursor", "link"),
+    ),
+    OptionSpec(
+        "offsetHeader", "header", STREAM,
+        "Take the next `cursor` from this response header instead of the body.",
+        "`X-Next-Cursor`", when=_offsets("cursor"),
+    ),
+    OptionSpec(
+        "recordOffsetPath", "jsonpath", STREAM,
+        "JSONPath, on each record, to the value an `incremental` or `timestamp` offset "
+        "advances by. With it a `timestamp` range can be split.",
+        "`$.updated_at`", default_doc="`$.id` for `incremental`",
+        when=_offsets("incremental", "timestamp"),
+    ),
+    OptionSpec(
+        "timestampFormat", "choice", STREAM,
+        "`seconds`, `millis` (epoch) or `iso8601`.", "`iso8601`",
+        default="seconds", choices=("seconds", "millis", "iso8601"),
+        when=_offsets("timestamp"),
+    ),
+    OptionSpec(
+        "timestampLagSeconds", "number", STREAM,
+        "How late records can join a timestamp: a timestamp range's end (clock or probe) and "
+        "its walks stop at the last whole second before now − lag.",
+        "`30`", default=0.0, minimum=0.0, maximum=MAX_SECONDS, when=_offsets("timestamp"),
+    ),
+    OptionSpec(
+        "pageSize", "integer", STREAM,
+        "Records on a full page (as in your `per_page`); the `limit` of `offset` paging.",
+        "`100`", default_doc="required for `page` and `offset`", minimum=1, maximum=MAX_INT,
+        when=_offsets("page", "offset"),
+    ),
+    OptionSpec(
+        "latestOffsetUrl", "url", STREAM,
+        "A cheap probe for the newest value (largest id, newest timestamp, last page number, "
+        "total count), so the planner knows where a range ends without searching. `url`-style "
+        "placeholders from the input row are filled. `timestamp` needs `recordOffsetPath` "
+        "(without it the driver walks pages: nothing to probe).",
+        "`https://api.example.com/items/latest`",
+        when=_offsets("incremental", "timestamp", "page", "offset"),
+    ),
+    OptionSpec(
+        "latestOffsetPath", "jsonpath", STREAM,
+        "JSONPath to the newest value in the `latestOffsetUrl` response.", "`$.max_id`",
+        default_doc="required with `latestOffsetUrl`", when=(Condition("latestOffsetUrl"),),
+    ),
+    OptionSpec(
+        "batchSize", "integer", STREAM,
+        "Most records in one micro-batch (`ReadMaxRows`). Exact for `incremental` and `page`; "
+        "`cursor`/`link`/`timestamp` chains cut inside a page too (`timestamp` never between "
+        "equal timestamps).",
+        "`10000`", default_doc="unlimited", minimum=1, maximum=MAX_INT, stream_only=True,
+        when=(_OFFSET,),
+    ),
+    OptionSpec(
+        "maxPagesPerBatch", "integer", STREAM,
+        "Most pages the driver walks for one micro-batch of a chain (bounds driver memory).",
+        "`500`", default=100, minimum=1, maximum=MAX_INT, stream_only=True, when=(_OFFSET,),
+    ),
+    OptionSpec(
+        "maxBytesPerBatch", "integer", STREAM,
+        "Most bytes of pages the driver walks for one micro-batch, across all streams.",
+        "`67108864`", default=256 * 1024 * 1024, default_doc="`268435456` (256 MiB)",
+        minimum=1, maximum=2**63 - 1,
+        stream_only=True, when=(_OFFSET,),
+    ),
+    OptionSpec(
+        "streamingInterval", "number", STREAM,
+        "Least seconds between two polls of a stream that has caught up. A stream with a "
+        "backlog is polled at once.",
+        "`1`", default=10.0, minimum=0.0, maximum=MAX_SECONDS, stream_only=True,
+        when=(_OFFSET,),
+    ),
+    OptionSpec(
+        "onBadOffset", "choice", STREAM,
+        "An offset that is missing, does not advance, goes backwards or loops: `error` fails "
+        "the query with the URL and value; `stop` logs a warning and ends that stream's batch "
+        "there.",
+        "`stop`", default="error", choices=("error", "stop"), when=(_OFFSET,),
+    ),
+)
+
+#: Option keys Spark itself adds: `load(path)` passes `path`, `load([a, b])` passes `paths`
+#: (checked on pyspark 4.x: nothing else reaches a Python data source's options).
+SPARK_KEYS = frozenset({"path", "paths"})
+
+BY_KEY: Mapping[str, OptionSpec] = {spec.key: spec for spec in OPTIONS}
+
+#: Lower-cased names of the options whose values are secrets.
+SECRET_NAMES = frozenset(spec.key for spec in OPTIONS if spec.secret)
+
+
+def spec(name: str) -> OptionSpec:
+    """The spec of option `name` (any case); KeyError for a name the registry lacks."""
+    return BY_KEY[name.lower()]
+
+
+def choices(name: str) -> tuple[str, ...]:
+    """The accepted values of choice option `name`."""
+    return spec(name).choices
+
+
+def default(name: str) -> Any:
+    """The default of option `name` (None when it has none)."""
+    return spec(name).default
+
+
+def closest(name: str) -> str | None:
+    """The known option name closest to `name` (any case), or None when none is close."""
+    lowered = name.lower()
+    found = difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
+    if not found and "." in lowered:  # `headers.X-Token`: structure belongs in the value
+        found = [k for k in BY_KEY if k == lowered.split(".", 1)[0]]
+    return BY_KEY[found[0]].name if found else None

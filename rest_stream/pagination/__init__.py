@@ -1,0 +1,24 @@
+"""Pagination: how one request's result set is walked, page by page, within a poll.
+
+The position (`offsetType`, `rest_stream.positions`) says where a stream stands in Spark's
+checkpoint; pagination (`pagination`) says how the pages of one answer are reached from its
+first page. They combine: a `timestamp` position with `Link` pages (GitHub), with
+`nextRecordsUrl` pages ending on `done` (Salesforce).
+
+| `pagination` | the next page                                   | ends when                       |
+|--------------|-------------------------------------------------|---------------------------------|
+| `none`       | none: one page per request                       | always                          |
+| `link`       | the `Link: <url>; rel="next"` header              | no `rel="next"`                 |
+| `nextUrl`    | a URL in the body at `nextPagePath`               | none there (or a stop condition)|
+| `cursor`     | a token at `nextPagePath` or `nextPageHeader`, sent as `nextPageParam` | none there (or a stop condition) |
+| `page`       | `nextPageParam` + 1, from `firstPage`             | an empty page, a short page     |
+| `offset`     | `nextPageParam` + records so far                  | an empty page, a short page     |
+
+Stop conditions (`rest_stream.pagination.stops`) end a result set whatever the next page
+says: `hasMorePath` false, `donePath` true, an empty page, a page shorter than `pageSize`.
+"""
+
+from rest_stream.pagination.base import Paginator, ResultSet, paginator_for
+from rest_stream.pagination.stops import StopCondition, stop_conditions
+
+__all__ = ["Paginator", "ResultSet", "StopCondition", "paginator_for", "stop_conditions"]

@@ -1,0 +1,128 @@
+"""Chain kinds whose next position is an opaque value: `cursor`, and `link` from the `Link`
+header or from the body.
+
+Position: `{"cursor": c, "skip": k}`: the page at `c`, whose first k records were read.
+A page that grows later is read again from record k; a next cursor that appears later on a
+page read to its end is followed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from rest_stream.errors import RestOffsetError, RestOptionError
+from rest_stream.http.ratelimit import origin_of
+from rest_stream.http.request import RequestSpec
+from rest_stream.http.template import build_request
+from rest_stream.positions.base import ChainKind, Position, Step
+
+
+class CursorOffset(ChainKind):
+    """Opaque cursors: the next one from `offsetPath` in the body or the `offsetHeader`."""
+
+    name = "cursor"
+
+    def initial(self) -> dict[str, Any]:
+        return {"cursor": self.stream.initial_offset, "skip": 0}
+
+    def offset_value(self, position: Mapping[str, Any]) -> Any:
+        return position["cursor"]
+
+    def records_until(self, position: Mapping[str, Any], end: Mapping[str, Any]) -> int | None:
+        if position["cursor"] != end["cursor"]:
+            return None
+        return max(0, int(end.get("skip", 0)) - int(position.get("skip", 0)))
+
+    def next_cursor(self, page: Any) -> Any:
+        """The cursor after `page`, or None when the response names none."""
+        if self.stream.offset_header:
+            return page.headers.get(self.stream.offset_header.lower()) or None
+        if self.offset_path is None:
+            return None
+        value = self.offset_path.value(page.document)
+        return None if value in ("", None) else value
+
+    def step(self, position: Mapping[str, Any], page: Any, budget: int | None) -> Step:
+        cursor, skip = position["cursor"], int(position.get("skip", 0))
+        count = len(page.records)
+        if count <= skip:
+            following = self.next_cursor(page)  # a page read before may now name a next one
+            if count == skip and following is not None and following != cursor:
+                return Step(count, count, {"cursor": following, "skip": 0}, False)
+            return Step(0, 0, dict(position), True)
+        take = count - skip if budget is None else min(count - skip, max(budget, 1))
+        if skip + take < count:
+            return Step(skip, skip + take, {"cursor": cursor, "skip": skip + take}, False)
+        following = self.next_cursor(page)
+        if following is None or following == cursor:
+            return Step(skip, count, {"cursor": cursor, "skip": count}, True)
+        return Step(skip, count, {"cursor": following, "skip": 0}, False)
+
+
+_LINK_NEXT = re.compile(r"<([^>]*)>\s*;[^,]*?\brel\s*=\s*\"?[^\",]*\bnext\b", re.IGNORECASE)
+
+
+class LinkOffset(CursorOffset):
+    """Next-page URLs from the `Link: <...>; rel="next"` header. Relative URLs are resolved
+    against the request; an `apiKeyParam` key never stays in a stored URL."""
+
+    name = "link"
+
+    def request(self, row: Mapping[str, Any], position: Position) -> RequestSpec:
+        if not position["cursor"]:
+            return build_request(self.options, row)
+        spec = build_request(self.options, row, url=position["cursor"])
+        if origin_of(spec.url) != self._home(row):  # followRedirects=all let it in
+            return dataclasses.replace(spec, credentials=False)
+        return spec
+
+    def _home(self, row: Mapping[str, Any]) -> str | None:
+        """The origin of the stream's first request; None when it cannot be known (a stream
+        replayed from its key whose row lacks a placeholder of the host): no credential then."""
+        try:
+            return origin_of(build_request(self.options, row).url)
+        except RestOptionError:
+            netloc = urlsplit(self.options.url).netloc
+            return None if "{" in netloc else origin_of(self.options.url)
+
+    def next_cursor(self, page: Any) -> Any:
+        match = _LINK_NEXT.search(page.headers.get("link", ""))
+        return None if match is None else self._stored(page, match.group(1))
+
+    def _stored(self, page: Any, url: str) -> str:
+        """`url` resolved against the page's request, without the API key parameter."""
+        resolved = urljoin(page.request_url, url)
+        if urlsplit(resolved).scheme.lower() not in ("http", "https"):
+            raise RestOffsetError(f"{page.source} names a next page that is not http(s): {url!r}")
+        there, here = origin_of(resolved), origin_of(page.request_url)
+        if there != here and self.options.follow_redirects != "all":
+            raise RestOffsetError(
+                f"{page.source} names a next page on another origin, {there}: credentials never "
+                "go there (set followRedirects=all to follow it without credentials)"
+            )
+        param = self.options.auth.api_key_param
+        if not param:
+            return resolved
+        parts = urlsplit(resolved)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != param]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class BodyLinkOffset(LinkOffset):
+    """Next-page URLs from the body at `offsetPath`: `$.next_url`, `$."@odata.nextLink"`,
+    `$._links.next.href`, `$.links.next`, `$.nextRecordsUrl`."""
+
+    def next_cursor(self, page: Any) -> Any:
+        assert self.offset_path is not None
+        value = self.offset_path.value(page.document)
+        if value in ("", None):
+            return None
+        if not isinstance(value, str):
+            raise RestOffsetError(
+                f"{page.source}: offsetPath={self.offset_path.text} gives {value!r}, not a URL"
+            )
+        return self._stored(page, value)

@@ -1,0 +1,256 @@
+"""`timestamp`: the API returns records after `{offsetField}` (an exclusive bound).
+
+Position: the newest timestamp read, in the API's own format. Range `(start, end]`.
+
+- With `recordOffsetPath`, times are read from the records: `TimestampRange`, a range kind
+  (split by time, ends from a probe or the clock).
+- Without it, the response names the next timestamp (`offsetPath`): `TimestampChain`.
+
+A second (or millisecond) that is still filling is never read past by a range: records may
+still join it, and `since=<it>` would exclude them. Range ends and walks stop at the
+*horizon*, the last whole unit before `now - timestampLagSeconds`. A chain trusts the next
+offset the response names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from rest_stream.decoders.arrow_json import select
+from rest_stream.errors import RestOffsetError
+from rest_stream.options.parse import RestOptions
+from rest_stream.positions.base import (
+    ChainKind,
+    Fetcher,
+    OffsetKind,
+    RangeKind,
+    SourcedRecords,
+    Step,
+    StopChain,
+    even_cuts,
+)
+from rest_stream.positions.timestamps import format_timestamp, now_micros, parse_timestamp
+
+
+class TimestampOffset(OffsetKind):
+    """What both timestamp kinds share: the format, the unit and the horizon."""
+
+    name = "timestamp"
+
+    def __init__(self, options: RestOptions) -> None:
+        super().__init__(options)
+        self.format = self.stream.timestamp_format
+        self.unit = {"seconds": 1_000_000, "millis": 1_000}.get(self.format, 1)
+
+    def initial(self) -> Any:
+        return self.native(parse_timestamp(self.stream.initial_offset, self.format))
+
+    def native(self, micros: int) -> Any:
+        """A position in the API's own format."""
+        return format_timestamp(micros, self.format)
+
+    def micros(self, position: Any) -> int:
+        """A position as microseconds since the epoch."""
+        return parse_timestamp(position, self.format)
+
+    def reached(self, position: Any, end: Any) -> bool:
+        return self.micros(position) >= self.micros(end)
+
+    def horizon(self) -> int:
+        """The newest time that is surely complete: the start of the last whole second
+        (millisecond with `timestampFormat=millis`) before `now - timestampLagSeconds`.
+        The current one may still be filling, and `since=<it>` would exclude the records
+        that join it later."""
+        hold = 1_000 if self.format == "millis" else 1_000_000
+        clock = now_micros() - int(self.stream.timestamp_lag_seconds * 1_000_000)
+        return clock - clock % hold - hold
+
+    def next_from_body(self, page: Any) -> int | None:
+        """The next position the response names (`offsetPath`), in microseconds."""
+        if self.offset_path is None or page.document is None:
+            return None
+        value = self.offset_path.value(page.document)
+        if value is None:
+            return None
+        try:
+            return parse_timestamp(value, self.format)
+        except (ValueError, TypeError):
+            raise RestOffsetError(
+                f"{page.source}: offsetPath={self.offset_path.text} gives {value!r}, "
+                f"not a timestamp in timestampFormat={self.format}"
+            ) from None
+
+
+class TimestampChain(TimestampOffset, ChainKind):
+    """Timestamps the response names (`offsetPath`, e.g. `$.next_since`); records are taken
+    whole page by page, and the named offset is trusted (it may be the server's clock)."""
+
+    def step(self, position: Any, page: Any, budget: int | None) -> Step:
+        if not page.records:
+            return Step(0, 0, position, True)
+        current = self.micros(position)
+        following = self.next_from_body(page)
+        if following is None:
+            raise RestOffsetError(
+                f"{page.source} has no next offset at offsetPath={self.stream.offset_path}; "
+                "set offsetPath or recordOffsetPath to where the timestamp is"
+            )
+        if following <= current:
+            try:
+                self.bad_offset(
+                    f"Offset does not advance: {page.source} gives "
+                    f"{self.native(following)}, not after {self.field}={position}"
+                )
+            except StopChain:
+                return Step(0, 0, position, True)
+        return Step(0, len(page.records), self.native(following), False)
+
+
+class TimestampRange(TimestampOffset, RangeKind):
+    """Timestamps read from each record (`recordOffsetPath`): ranges split by time."""
+
+    end_search: ClassVar[str | None] = "clock"
+    walkable: ClassVar[bool] = True
+
+    def arrow_guards(self, fields: Mapping[str, Any]) -> tuple[bytes, ...] | None:
+        """Decoded pages serve when the timestamp is a plain field of the schema and
+        `offsetPath` is a plain chain of fields; a body that holds the last field's name as a
+        JSON key (`"next_since"`) takes the general path, which reads the response's own next
+        offset. (A key written with escaped ASCII letters would slip past: no API does that.)"""
+        name = self._record_field()
+        if name is None or name not in fields:
+            return None
+        kind = fields[name]
+        if not (pa.types.is_integer(kind) or pa.types.is_float64(kind) or pa.types.is_string(kind)):
+            return None
+        if self.offset_path is None:
+            return ()
+        if not self.offset_path.steps:
+            return None
+        return (json.dumps(self.offset_path.steps[-1]).encode(),)
+
+    def record_times(self, page: Any) -> list[int]:
+        """The timestamp of every record of `page` (`recordOffsetPath`), in microseconds."""
+        assert self.record_path is not None
+        times = []
+        for index, value in enumerate(self._record_values(page)):
+            try:
+                times.append(parse_timestamp(value, self.format))
+            except (ValueError, TypeError):
+                raise RestOffsetError(
+                    f"Record {index} of {page.source}: recordOffsetPath={self.record_path.text} "
+                    f"gives {value!r}, not a timestamp in timestampFormat={self.format}"
+                ) from None
+        return times
+
+    def split(self, start: Any, end: Any, parts: int) -> list[tuple[Any, Any]]:
+        """Cut points on whole seconds (milliseconds with `millis`): an API comparing ISO
+        strings orders `...:15Z` after `...:15.75Z`, so a cut inside a second would not
+        bound the same records."""
+        align = 1_000 if self.format == "millis" else 1_000_000
+        cuts = even_cuts(self.micros(start), self.micros(end), parts, align=align)
+        return [(self.native(a), self.native(b)) for a, b in cuts]
+
+    def weight(self, start: Any, end: Any) -> float:
+        return float(max(0, self.micros(end) - self.micros(start)) / self.unit)
+
+    def end_from_probe(self, value: Any) -> Any:
+        return self.native(min(parse_timestamp(value, self.format), self.horizon()))
+
+    def end_from_clock(self) -> Any:
+        """The end when no probe is set: the horizon."""
+        return self.native(self.horizon())
+
+    def read_range(
+        self, fetcher: Fetcher, row: Mapping[str, Any], start: Any, end: Any
+    ) -> Iterator[SourcedRecords]:
+        position, stop = self.micros(start), self.micros(end)
+        while position < stop:
+            page = fetcher.fetch(self.request(row, self.native(position)))
+            times = self.record_times(page)
+            fresh = [t for t in times if t > position]
+            if not fresh:
+                if times and max(times) < position:
+                    self.range_stopped(self._backwards(page, max(times), position))
+                return
+            complete = self._complete(page, fresh, stop)
+            last = min(complete, stop)
+            if position < min(times) and max(times) <= last:
+                yield page.source, page.records
+            else:
+                inside = [k for k, t in enumerate(times) if position < t <= last]
+                yield page.source, select(page.records, inside)
+            if complete >= stop:
+                return
+            position = complete
+
+    def _backwards(self, page: Any, newest: int, position: int) -> str:
+        return (
+            f"Offset goes backwards: {page.source} returned timestamps up to "
+            f"{self.native(newest)}, before {self.field}={self.native(position)}"
+        )
+
+    def step(self, position: Any, page: Any, budget: int | None) -> Step:
+        if not page.records:
+            return Step(0, 0, position, True)
+        current = self.micros(position)
+        times = self.record_times(page)
+        first = next((i for i, t in enumerate(times) if t > current), len(times))
+        if first == len(times):
+            if max(times) < current:
+                with contextlib.suppress(StopChain):
+                    self.bad_offset(self._backwards(page, max(times), current))
+            return Step(0, 0, position, True)
+        fresh, horizon = times[first:], self.horizon()
+        complete = min(self._complete(page, fresh, horizon), horizon)
+        eligible = [t for t in fresh if t <= complete]
+        if not eligible:
+            return Step(0, 0, position, True)
+        take = _cut_at_distinct(eligible, budget)
+        following = complete if take == len(eligible) else max(eligible[:take])
+        held_back = take == len(eligible) and max(fresh) > horizon
+        return Step(first, first + take, self.native(following), held_back)
+
+    def _complete(self, page: Any, fresh: list[int], stop: int | None) -> int:
+        """How far `page` surely covers: the response's own next offset when it names one
+        past the page's newest record, else `_complete_until`."""
+        named = self.next_from_body(page)
+        if named is not None and named > max(fresh):
+            return named
+        return _complete_until(fresh, stop)
+
+
+def _complete_until(times: list[int], stop: int | None) -> int:
+    """The newest timestamp of a page that is surely complete.
+
+    A page cut by the API's page size may hold only part of the records that share its newest
+    timestamp: the next request (`since` = an exclusive bound) must start before it. When every
+    record shares one timestamp, or the newest is past `stop`, the page's newest is taken.
+    """
+    newest = max(times)
+    if stop is not None and newest > stop:
+        return newest
+    older = [t for t in times if t < newest]
+    return max(older) if older else newest
+
+
+def _cut_at_distinct(times: list[int], budget: int | None) -> int:
+    """How many leading records to take: at most `budget`, never splitting equal timestamps."""
+    if budget is None or budget >= len(times):
+        return len(times)
+    ordered = sorted(range(len(times)), key=times.__getitem__)
+    if ordered != list(range(len(times))):
+        return len(times)
+    cut = max(budget, 1)
+    while 0 < cut < len(times) and times[cut - 1] == times[cut]:
+        cut -= 1
+    if cut == 0:
+        cut = 1
+        while cut < len(times) and times[cut] == times[0]:
+            cut += 1
+    return cut

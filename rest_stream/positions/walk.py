@@ -1,0 +1,113 @@
+"""Walking a chain of pages (cursor, link, or any kind page by page) from a start position."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rest_stream.http.pages import Page
+from rest_stream.positions import OffsetKind, Position, StopChain
+
+
+@dataclass
+class WalkedPage:
+    """A page of a chain and the slice of its records that belongs to the batch."""
+
+    page: Page
+    first: int
+    stop: int
+
+    @property
+    def records(self) -> Sequence[Any]:
+        return self.page.records[self.first : self.stop]
+
+
+@dataclass
+class Walk:
+    """A walk along a chain; iterate it for pages, then read `position` and `caught_up`."""
+
+    kind: OffsetKind
+    fetcher: Any
+    row: Mapping[str, Any]
+    position: Position
+    end: Position | None = None
+    max_records: int | None = None
+    max_pages: int | None = None
+    keep_body: bool = False
+    byte_budget: Any = None  # a shared `walks.ByteBudget`: stop once it is spent
+    #: A replay of a logged batch: the records it took. The walk takes exactly as many and
+    #: then stands at `end`, even when the last page has grown since and names another next
+    #: position (a cursor after its last record, a newer timestamp).
+    expected: int | None = None
+    caught_up: bool = False
+    records: int = 0
+    pages: int = 0
+    _seen: set[str] = field(default_factory=set)
+
+    def __iter__(self) -> Iterator[WalkedPage]:
+        while not self._done():
+            key = json.dumps(self.position, sort_keys=True)
+            if key in self._seen:
+                try:
+                    self.kind.bad_offset(f"Offset loops: position {key} was seen before")
+                except StopChain:
+                    self.caught_up = True
+                    return
+            self._seen.add(key)
+            page = self.fetcher.fetch(
+                self.kind.request(self.row, self.position), keep_body=self.keep_body
+            )
+            self.pages += 1
+            if self.byte_budget is not None:
+                self.byte_budget.spend(len(page.body))
+            room = self._room()
+            try:
+                step = self.kind.step(self.position, page, room)
+            except StopChain:
+                self.caught_up = True
+                return
+            stop = step.stop
+            if self.expected is not None:  # kinds that take whole pages ignore `room`
+                stop = min(stop, step.first + self.expected - self.records)
+            if stop > step.first:
+                self.records += stop - step.first
+                yield WalkedPage(page, step.first, stop)
+            self.position = step.next
+            if step.caught_up:
+                self.caught_up = True
+                self._replayed()
+                return
+
+    def _room(self) -> int | None:
+        """Most records the next page may give: the record budget, the replay's count, or
+        what is left before `end` when `end` lies in this page."""
+        limits = []
+        if self.max_records is not None:
+            limits.append(self.max_records - self.records)
+        if self.expected is not None:
+            limits.append(self.expected - self.records)
+        if self.end is not None:
+            until = self.kind.records_until(self.position, self.end)
+            if until is not None:
+                limits.append(until)
+        return min(limits) if limits else None
+
+    def _replayed(self) -> bool:
+        """A replay that took its count stands at the logged end."""
+        if self.end is None or self.expected is None or self.records < self.expected:
+            return False
+        self.position = self.end
+        return True
+
+    def _done(self) -> bool:
+        if self._replayed():
+            return True
+        if self.end is not None and self.kind.reached(self.position, self.end):
+            return True
+        if self.max_records is not None and self.records >= self.max_records:
+            return True
+        if self.byte_budget is not None and self.byte_budget.exhausted:
+            return True
+        return self.max_pages is not None and self.pages >= self.max_pages

@@ -18,6 +18,7 @@ from authlib.oauth1.rfc5849.wrapper import OAuth1Request
 from pytest_httpx import HTTPXMock
 
 from rest_stream.errors import RestHTTPError, RestOptionError, RestResponseError
+from rest_stream.http import auth as auth_module
 from rest_stream.http.auth import (
     ApiKeyAuth,
     BasicAuth,
@@ -28,7 +29,6 @@ from rest_stream.http.auth import (
     build_auth,
     clear_token_cache,
 )
-from rest_stream.http import auth as auth_module
 from rest_stream.options.parse import AuthOptions
 from rest_stream.secrets import Secret
 

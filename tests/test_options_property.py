@@ -145,6 +145,11 @@ OFFSET_CONTEXT = {
     "offset": {"offsetType": "offset", "offsetField": "o", "pageSize": "10"},
     "link": {"offsetType": "link"},
 }
+PAGINATION_CONTEXT = {
+    "nextUrl": {"pagination": "nextUrl", "nextPagePath": "$.next"},
+    "cursor": {"pagination": "cursor", "nextPagePath": "$.next", "nextPageParam": "after"},
+    "page": {"pagination": "page", "nextPageParam": "page"},
+}
 SET_CONTEXT = {
     "latestOffsetUrl": {**OFFSET_CONTEXT["incremental"], "latestOffsetUrl": URL + "/max"},
     "inputDataUrl": {"inputDataUrl": URL + "/parents"},
@@ -162,10 +167,14 @@ def context(option: OptionSpec) -> dict[str, str]:
             raw.update(OFFSET_CONTEXT[(condition.values or ("cursor",))[0]])
         elif condition.option == "method":
             raw["method"] = condition.values[0]
+        elif condition.option == "pagination":
+            raw.update(PAGINATION_CONTEXT[condition.values[0]])
         else:
             raw.update(SET_CONTEXT[condition.option])
     if option.name == "streaming":
         raw.update(OFFSET_CONTEXT["cursor"])
+    if option.name == "nextPageHeader":
+        raw.pop("nextPagePath")  # the token comes from one place
     if option.name == "streamKey":
         raw["inputData"] = '[{"a": 1, "b": 2}]'
     if option.name == "latestOffsetUrl":

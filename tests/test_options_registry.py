@@ -16,6 +16,7 @@ from rest_stream.errors import (
     RestOptionWarning,
     RestUnknownOptionError,
 )
+from rest_stream.options import docs as option_docs
 from rest_stream.options.parse import (
     AuthOptions,
     RestOptions,
@@ -23,7 +24,6 @@ from rest_stream.options.parse import (
     _Reader,
     parse_options,
 )
-from rest_stream.options import docs as option_docs
 from rest_stream.options.registry import (
     BY_KEY,
     GROUPS,
@@ -208,12 +208,13 @@ INAPPLICABLE = [
     (
         {"pageSize": "100", "offsetType": "cursor", "offsetField": "c"},
         "pageSize",
-        "offsetType page or offset beside it (offsetType cursor does not use pageSize)",
+        "offsetType page or offset, or pagination page or offset beside it (else it would be "
+        "ignored)",
     ),
     (
         {"pageSize": "100"},
         "pageSize",
-        "offsetType page or offset beside it (offsetType is not set, so pageSize would be "
+        "offsetType page or offset, or pagination page or offset beside it (else it would be "
         "ignored)",
     ),
     (

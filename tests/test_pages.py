@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pytest_httpx import HTTPXMock
 
+from rest_stream.http import pages
 from rest_stream.http.pages import PageFetcher, worker_session
 from rest_stream.http.request import RequestSpec
-from rest_stream.http import pages
 from rest_stream.options.parse import parse_options
 
 URL = "https://api.example.com/items"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -15,26 +16,40 @@ from rest_stream.driver.planner import stream_rows
 from rest_stream.errors import RestResponseError
 from rest_stream.http.request import RequestSpec
 from rest_stream.options.parse import RestOptions
+from rest_stream.pagination import ResultSet
 
 log = logging.getLogger("rest_stream.driver.stream_list")
 
 
 def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
-    """The rows the parent endpoint lists now: one GET of `inputDataUrl` (with the read's
-    auth, headers and retries), the objects at `inputDataPath` (default: the response when it
-    is an array, else its first top-level array)."""
+    """The rows the parent endpoint lists now: a GET of `inputDataUrl` (with the read's
+    auth, headers and retries) and of each next page (`pagination`), the objects at
+    `inputDataPath` (default: the response when it is an array, else its first top-level
+    array)."""
     assert options.input_data_url is not None
-    page = fetcher.fetch(RequestSpec("GET", options.input_data_url))
+    url = options.input_data_url
     path = compile_path(options.input_data_path) if options.input_data_path else None
-    rows = extract_records(page.document, path)
+    answers = ResultSet(options)
+
+    def build(values: Mapping[str, Any], next_url: str | None) -> RequestSpec:
+        params = tuple((k, str(v)) for k, v in values.items() if v != "")
+        return RequestSpec("GET", next_url or url, params=() if next_url else params)
+
+    def fetch(spec: RequestSpec) -> Any:  # the parent's rows are the records of its pages
+        page = fetcher.fetch(spec, decode=False)
+        return dataclasses.replace(page, records=extract_records(page.document, path))
+
+    rows: list[Any] = []
+    for page, _ in answers.pages(fetch, build):
+        rows.extend(page.records)
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise RestResponseError(
-                page.source,
-                page.status,
+                url,
+                200,
                 f"has a non-object row {index} at inputDataPath="
                 f"{options.input_data_path or '(default)'}: {str(row)[:80]!r}",
-                str(page.document)[:200],
+                str(row)[:200],
             )
     return [dict(r) for r in rows]
 

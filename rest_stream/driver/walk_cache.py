@@ -36,7 +36,16 @@ class ByteBudget:
 
 def carried(walk: Walk) -> list[CarriedPage]:
     """Walk the chain: each page's body and the slice of it that belongs to the batch."""
-    return [CarriedPage(w.page.body, w.page.source, w.page.status, w.first, w.stop) for w in walk]
+    pages = []
+    for walked in walk:
+        start = 0  # a paginated answer travels as its pages, each with its share of the slice
+        for part in walked.page.parts or (walked.page,):
+            count = len(part.records)
+            first, stop = max(walked.first - start, 0), min(walked.stop - start, count)
+            if stop > first:
+                pages.append(CarriedPage(part.body, part.source, part.status, first, stop))
+            start += count
+    return pages
 
 
 class WalkCache:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -12,8 +12,10 @@ from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
 from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.executor.merging import merge_concurrently
 from rest_stream.http.pages import PageFetcher, parse_page, worker_session
+from rest_stream.http.request import RequestSpec
 from rest_stream.http.template import build_request
 from rest_stream.options.parse import RestOptions
+from rest_stream.pagination import ResultSet
 from rest_stream.partitions import (
     ChainPartition,
     PagesUnit,
@@ -94,9 +96,33 @@ class PartitionReader:
         self, fetcher: PageFetcher, rows: Iterable[Mapping[str, Any]]
     ) -> Iterator[pa.RecordBatch]:
         rows = list(rows)
+        answers = ResultSet(self.options)
+        if answers.paginated:  # each row's pages in order, `requestConcurrency` rows at once
+            yield from merge_concurrently(
+                [self._answer(fetcher, answers, row) for row in rows],
+                self.options.request_concurrency,
+            )
+            return
         specs = (build_request(self.options, row) for row in rows)
         for row, page in zip(rows, fetcher.fetch_ordered(specs)):
             yield from self._batches(row, [(page.source, page.records)])
+
+    def _answer(
+        self, fetcher: PageFetcher, answers: ResultSet, row: Mapping[str, Any]
+    ) -> Callable[[], Iterator[pa.RecordBatch]]:
+        """Every page of one row's answer (`pagination`), as batches."""
+
+        def build(values: Mapping[str, Any], url: str | None) -> RequestSpec:
+            return build_request(self.options, row, values, url=url)
+
+        def fetch(spec: RequestSpec) -> Any:
+            return fetcher.fetch(spec, decode=not answers.paginator.needs_body)
+
+        def pages() -> Iterator[tuple[str, Sequence[Any]]]:
+            for page, _ in answers.pages(fetch, build):
+                yield page.source, page.records
+
+        return lambda: self._batches(row, pages())
 
     def _carried(self, unit: PagesUnit) -> Iterator[tuple[str, Sequence[Any]]]:
         for carried in unit.pages:

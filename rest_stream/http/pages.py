@@ -34,6 +34,10 @@ class Page:
     status: int
     body: bytes = b""
     request_url: str = ""
+    #: The pages of a paginated answer read as one (`pagination.ResultSet.fetch`), in order.
+    parts: tuple[Page, ...] = ()
+    #: The answer was cut before its last page (more pages follow).
+    more: bool = False
 
     @property
     def source(self) -> str:
@@ -105,11 +109,14 @@ class PageFetcher:
         self._pool_lock = threading.Lock()
         self.requests = 0
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
-        """Send `spec` (with retries) and parse its response."""
-        return self.parse(self.session.fetch(spec), keep_body=keep_body)
+    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, decode: bool = True) -> Page:
+        """Send `spec` (with retries) and parse its response (`decode=False`: never straight
+        to Arrow, for a page whose document is needed)."""
+        return self.parse(self.session.fetch(spec), keep_body=keep_body, decode=decode)
 
-    def parse(self, response: httpx.Response, *, keep_body: bool = False) -> Page:
+    def parse(
+        self, response: httpx.Response, *, keep_body: bool = False, decode: bool = True
+    ) -> Page:
         """The `Page` of a response: its JSON parsed once, its records extracted."""
         self.requests += 1
         raw_url = str(response.request.url)
@@ -117,7 +124,7 @@ class PageFetcher:
         headers = {k.lower(): v for k, v in response.headers.items()}
         body = response.content if keep_body else b""
         status = response.status_code
-        if self.decoder is not None:
+        if self.decoder is not None and decode:
             batch = self.decoder.decode(response.content)
             if batch is not None:
                 return Page(ArrowRecords(batch), None, headers, url, status, body, raw_url)

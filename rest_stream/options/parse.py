@@ -102,6 +102,20 @@ class StreamOptions:
 
 
 @dataclass(frozen=True)
+class PaginationOptions:
+    """How the pages of one answer are walked (`pagination`) and what ends them."""
+
+    style: str = default("pagination")
+    next_page_path: str | None = None
+    next_page_header: str | None = None
+    next_page_param: str = ""
+    first_page: int = default("firstPage")
+    page_size: int | None = None
+    has_more_path: str | None = None
+    done_path: str | None = None
+
+
+@dataclass(frozen=True)
 class RestOptions:
     """Every option of `format("rest")`, parsed and validated."""
 
@@ -136,6 +150,7 @@ class RestOptions:
     input_data_path: str | None = None
     stream_key: tuple[str, ...] | None = None
     stream: StreamOptions = field(default_factory=StreamOptions)
+    pagination: PaginationOptions = field(default_factory=PaginationOptions)
 
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""
@@ -372,6 +387,7 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         input_data_path=r.jsonpath("inputDataPath"),
         stream_key=_stream_key(r, input_data),
         stream=stream,
+        pagination=_parse_pagination(r, stream),
     )
     if r.boolean("streaming") and stream.offset_type is None:
         raise missing_offset_type("streaming=true")
@@ -668,6 +684,54 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         latest_offset_path=latest_path,
         streaming_interval=r.number("streamingInterval"),
         on_bad_offset=r.choice("onBadOffset"),
+    )
+
+
+def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
+    style = r.choice("pagination")
+    if style != "none" and stream.offset_type in ("cursor", "link", "page", "offset"):
+        raise RestOptionError(
+            "pagination",
+            style,
+            f"none with offsetType {stream.offset_type}: that position already walks the pages "
+            "one by one (pagination combines with incremental and timestamp positions, batch "
+            "reads and inputDataUrl; hasMorePath and donePath end a cursor or link position's "
+            "pages)",
+        )
+    path, header = r.jsonpath("nextPagePath"), r.header("nextPageHeader")
+    if style == "nextUrl" and path is None:
+        raise RestOptionError("nextPagePath", None, "a JSONPath to the next page's URL")
+    if style == "cursor" and path is None and header is None:
+        raise RestOptionError(
+            "nextPagePath", None, "a JSONPath to the next token (or set nextPageHeader)"
+        )
+    if path is not None and header is not None:
+        raise RestOptionError(
+            "nextPagePath", path, "no value beside nextPageHeader (the token comes from one place)"
+        )
+    param = r.text("nextPageParam") or ""
+    if style in ("cursor", "page", "offset") and not param:
+        raise RestOptionError(
+            "nextPageParam", None, f"the name the next {style} is sent as (pagination={style})"
+        )
+    size = r.text("pageSize")
+    paged = style in ("page", "offset") or stream.offset_type in ("page", "offset")
+    if size is not None and not paged:
+        raise RestOptionError(
+                "pageSize",
+                size,
+                "offsetType page or offset, or pagination page or offset beside it (else it "
+                "would be ignored)",
+            )
+    return PaginationOptions(
+        style=style,
+        next_page_path=path,
+        next_page_header=header,
+        next_page_param=param,
+        first_page=r.integer("firstPage"),
+        page_size=r.integer_or_none("pageSize"),
+        has_more_path=r.jsonpath("hasMorePath"),
+        done_path=r.jsonpath("donePath"),
     )
 
 

@@ -98,12 +98,14 @@ CONNECTION = "connection"
 AUTH = "auth"
 RESPONSE = "response"
 STREAM = "stream"
+PAGINATION = "pagination"
 #: The groups of options, each a table in docs/options.md: id -> heading.
 GROUPS = {
     REQUEST: "Request (batch and streaming)",
     CONNECTION: "Connection, retries and rate limits",
     AUTH: "Authentication (one code path for batch and streaming)",
     RESPONSE: "Response",
+    PAGINATION: "Pagination (the pages of one answer)",
     STREAM: "Streaming and offsets",
 }
 
@@ -376,6 +378,53 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "Add an `_input` struct column holding the `inputData` row each record came from.",
         "`true`", default=False,
     ),
+    # -- pagination --------------------------------------------------------------------------
+    OptionSpec(
+        "pagination", "choice", PAGINATION,
+        "How the pages of one answer are reached from its first page, apart from the position "
+        "(`offsetType`): `none` (one page), `link` (the `Link` header's `rel=\"next\"`), "
+        "`nextUrl` (a URL in the body at `nextPagePath`), `cursor` (a token at `nextPagePath` or "
+        "`nextPageHeader`, sent back as `nextPageParam`), `page` (page numbers in "
+        "`nextPageParam`) or `offset` (records to skip in `nextPageParam`). Combines with the "
+        "`incremental` and `timestamp` positions, batch reads and `inputDataUrl`; `cursor` and "
+        "`link` positions already page ([pagination](pagination.md)).",
+        "`link`", default="none", choices=("none", "link", "nextUrl", "cursor", "page", "offset"),
+    ),
+    OptionSpec(
+        "nextPagePath", "jsonpath", PAGINATION,
+        "JSONPath to the next page's URL (`pagination=nextUrl`) or token (`cursor`) in the body.",
+        "`$.nextRecordsUrl`", default_doc="required by `nextUrl`, and by `cursor` without "
+        "`nextPageHeader`", when=(Condition("pagination", ("nextUrl", "cursor")),),
+    ),
+    OptionSpec(
+        "nextPageHeader", "header", PAGINATION,
+        "`pagination=cursor`: take the next token from this response header instead of the body.",
+        "`X-Next-Page-Token`", when=(Condition("pagination", ("cursor",)),),
+    ),
+    OptionSpec(
+        "nextPageParam", "text", PAGINATION,
+        "The name the next token, page number or offset is sent as: a `{placeholder}` of `url` "
+        "or `bodyTemplate` when there is one, else a query parameter (GET) or body field.",
+        "`after`", default_doc="required by `cursor`, `page` and `offset`",
+        when=(Condition("pagination", ("cursor", "page", "offset")),),
+    ),
+    OptionSpec(
+        "firstPage", "integer", PAGINATION, "`pagination=page`: the first page's number.", "`0`",
+        default=1, minimum=0, maximum=MAX_INT, when=(Condition("pagination", ("page",)),),
+    ),
+    OptionSpec(
+        "hasMorePath", "jsonpath", PAGINATION,
+        "JSONPath to a boolean: false ends the pages, whatever the next token or URL says "
+        "(Stripe `$.has_more`, GraphQL `$..pageInfo.hasNextPage`). A missing or non-boolean "
+        "value fails the read. Also ends a `cursor` or `link` position's pages.",
+        "`$.has_more`",
+    ),
+    OptionSpec(
+        "donePath", "jsonpath", PAGINATION,
+        "JSONPath to a boolean: true ends the pages (Salesforce `$.done`, Zendesk "
+        "`$.end_of_stream`). A missing or non-boolean value fails the read.",
+        "`$.done`",
+    ),
     # -- streaming and offsets ---------------------------------------------------------------
     OptionSpec(
         "streaming", "boolean", STREAM,
@@ -442,9 +491,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "pageSize", "integer", STREAM,
-        "Records on a full page (as in your `per_page`); the `limit` of `offset` paging.",
-        "`100`", default_doc="required for `page` and `offset`", minimum=1, maximum=MAX_INT,
-        when=_offsets("page", "offset"),
+        "Records on a full page (as in your `per_page`); the `limit` of `offset` paging. "
+        "Applies to `offsetType` `page` and `offset`, and to `pagination` `page` and `offset` "
+        "(a shorter page is the last).",
+        "`100`", default_doc="required for `offsetType` `page` and `offset`", minimum=1,
+        maximum=MAX_INT,
     ),
     OptionSpec(
         "latestOffsetUrl", "url", STREAM,

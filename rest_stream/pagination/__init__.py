@@ -5,14 +5,12 @@ checkpoint; pagination (`pagination`) says how the pages of one answer are reach
 first page. They combine: a `timestamp` position with `Link` pages (GitHub), with
 `nextRecordsUrl` pages ending on `done` (Salesforce).
 
-| `pagination` | the next page                                   | ends when                       |
-|--------------|-------------------------------------------------|---------------------------------|
-| `none`       | none: one page per request                       | always                          |
-| `link`       | the `Link: <url>; rel="next"` header              | no `rel="next"`                 |
-| `nextUrl`    | a URL in the body at `nextPagePath`               | none there (or a stop condition)|
-| `cursor`     | a token at `nextPagePath` or `nextPageHeader`, sent as `nextPageParam` | none there (or a stop condition) |
-| `page`       | `nextPageParam` + 1, from `firstPage`             | an empty page, a short page     |
-| `offset`     | `nextPageParam` + records so far                  | an empty page, a short page     |
+- `none`: one page per request.
+- `link`: the next page is the `Link: <url>; rel="next"` header's; none ends the pages.
+- `nextUrl`: a URL in the body at `nextPagePath`; none there ends the pages.
+- `cursor`: a token at `nextPagePath` (or `nextPageHeader`), sent back as `nextPageParam`.
+- `page`: page numbers in `nextPageParam` from `firstPage`; an empty or short page ends.
+- `offset`: records to skip in `nextPageParam`; an empty or short page ends.
 
 Stop conditions (`rest_stream.pagination.stops`) end a result set whatever the next page
 says: `hasMorePath` false, `donePath` true, an empty page, a page shorter than `pageSize`.

@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 
 from rest_stream.decoders.jsonpath import CompiledPath, compile_path
 from rest_stream.errors import RestResponseError
+from rest_stream.http.pages import Page
 from rest_stream.http.ratelimit import origin_of
 from rest_stream.http.request import RequestSpec
 from rest_stream.options.parse import RestOptions
 from rest_stream.pagination.links import link_header_next, stored_url
-from rest_stream.http.pages import Page
 from rest_stream.pagination.stops import (
     EmptyPage,
     ShortPage,
@@ -248,15 +248,11 @@ class ResultSet:
         """The whole answer as one page (`parts`: its pages; `more`: cut at `max_pages`)."""
         if not self.paginated:
             return fetcher.fetch(build({}, None), keep_body=keep_body)
-        parts: list[Page] = []
-        more = False
-
         def fetch_one(spec: RequestSpec) -> Page:
             return fetcher.fetch(spec, keep_body=keep_body, decode=False)
 
-        for page, more in self.pages(fetch_one, build):
-            parts.append(page)
-        return merge_pages(parts, more)
+        pages = list(self.pages(fetch_one, build))
+        return merge_pages([page for page, _ in pages], pages[-1][1])
 
 
 def merge_pages(parts: list[Page], more: bool) -> Page:

@@ -24,6 +24,7 @@ from rest_stream.errors import RestOffsetError
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.template import build_request
 from rest_stream.options.parse import RestOptions
+from rest_stream.pagination import ResultSet
 
 Position = Any
 SourcedRecords = tuple[str, Any]
@@ -33,7 +34,7 @@ log = logging.getLogger("rest_stream.positions")
 class Fetcher(Protocol):
     """What the offset kinds need to read pages (`rest_stream.http.pages.PageFetcher`)."""
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Any: ...
+    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, decode: bool = True) -> Any: ...
 
     def fetch_ordered(self, specs: Any) -> Iterator[Any]: ...
 
@@ -75,6 +76,8 @@ class OffsetKind:
         self.record_path: CompiledPath | None = (
             compile_path(self.stream.record_offset_path) if self.stream.record_offset_path else None
         )
+        #: The pages of one answer (`pagination`), bounded by `maxPagesPerBatch`.
+        self.answers = ResultSet(options, max_pages=self.stream.max_pages_per_batch)
 
     def initial(self) -> Position:
         """The position a new stream starts at (`initialOffset`)."""
@@ -83,6 +86,25 @@ class OffsetKind:
     def request(self, row: Mapping[str, Any], position: Position) -> RequestSpec:
         """The request that reads the page at `position`."""
         return build_request(self.options, row, {self.field: self.offset_value(position)})
+
+    def fetch_at(
+        self,
+        fetcher: Fetcher,
+        row: Mapping[str, Any],
+        position: Position,
+        *,
+        keep_body: bool = False,
+    ) -> Any:
+        """The page at `position`: with `pagination`, every page of the answer read as one
+        (cut at `maxPagesPerBatch`, `Page.more` then says so)."""
+        if not self.answers.paginated:
+            return fetcher.fetch(self.request(row, position), keep_body=keep_body)
+        at = {self.field: self.offset_value(position)}
+
+        def build(values: Mapping[str, Any], url: str | None) -> RequestSpec:
+            return build_request(self.options, row, {**at, **values}, url=url)
+
+        return self.answers.fetch(fetcher, build, keep_body=keep_body)
 
     def offset_value(self, position: Position) -> Any:
         """The value substituted for `{offsetField}`."""

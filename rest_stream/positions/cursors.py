@@ -9,15 +9,17 @@ page read to its end is followed.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from rest_stream.errors import RestOffsetError, RestOptionError
 from rest_stream.http.ratelimit import origin_of
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.template import build_request
+from rest_stream.options.parse import RestOptions
+from rest_stream.pagination.links import link_header_next, stored_url
+from rest_stream.pagination.stops import stop_conditions
 from rest_stream.positions.base import ChainKind, Position, Step
 
 
@@ -25,6 +27,10 @@ class CursorOffset(ChainKind):
     """Opaque cursors: the next one from `offsetPath` in the body or the `offsetHeader`."""
 
     name = "cursor"
+
+    def __init__(self, options: RestOptions) -> None:
+        super().__init__(options)
+        self.stops = stop_conditions(options)
 
     def initial(self) -> dict[str, Any]:
         return {"cursor": self.stream.initial_offset, "skip": 0}
@@ -46,24 +52,34 @@ class CursorOffset(ChainKind):
         value = self.offset_path.value(page.document)
         return None if value in ("", None) else value
 
+    def following(self, page: Any) -> Any:
+        """The next cursor, unless a stop condition (`hasMorePath`, `donePath`) ends the pages
+        here; a stop condition that says more follow while no next cursor is named fails."""
+        if any(stop.ends(page) for stop in self.stops):
+            return None
+        found = self.next_cursor(page)
+        if found is None and self.stops:
+            where = self.stream.offset_header or self.stream.offset_path or "the Link header"
+            raise RestOffsetError(
+                f"{page.source} says more pages follow, but names no next page at {where}"
+            )
+        return found
+
     def step(self, position: Mapping[str, Any], page: Any, budget: int | None) -> Step:
         cursor, skip = position["cursor"], int(position.get("skip", 0))
         count = len(page.records)
         if count <= skip:
-            following = self.next_cursor(page)  # a page read before may now name a next one
+            following = self.following(page)  # a page read before may now name a next one
             if count == skip and following is not None and following != cursor:
                 return Step(count, count, {"cursor": following, "skip": 0}, False)
             return Step(0, 0, dict(position), True)
         take = count - skip if budget is None else min(count - skip, max(budget, 1))
         if skip + take < count:
             return Step(skip, skip + take, {"cursor": cursor, "skip": skip + take}, False)
-        following = self.next_cursor(page)
+        following = self.following(page)
         if following is None or following == cursor:
             return Step(skip, count, {"cursor": cursor, "skip": count}, True)
         return Step(skip, count, {"cursor": following, "skip": 0}, False)
-
-
-_LINK_NEXT = re.compile(r"<([^>]*)>\s*;[^,]*?\brel\s*=\s*\"?[^\",]*\bnext\b", re.IGNORECASE)
 
 
 class LinkOffset(CursorOffset):
@@ -90,26 +106,8 @@ class LinkOffset(CursorOffset):
             return None if "{" in netloc else origin_of(self.options.url)
 
     def next_cursor(self, page: Any) -> Any:
-        match = _LINK_NEXT.search(page.headers.get("link", ""))
-        return None if match is None else self._stored(page, match.group(1))
-
-    def _stored(self, page: Any, url: str) -> str:
-        """`url` resolved against the page's request, without the API key parameter."""
-        resolved = urljoin(page.request_url, url)
-        if urlsplit(resolved).scheme.lower() not in ("http", "https"):
-            raise RestOffsetError(f"{page.source} names a next page that is not http(s): {url!r}")
-        there, here = origin_of(resolved), origin_of(page.request_url)
-        if there != here and self.options.follow_redirects != "all":
-            raise RestOffsetError(
-                f"{page.source} names a next page on another origin, {there}: credentials never "
-                "go there (set followRedirects=all to follow it without credentials)"
-            )
-        param = self.options.auth.api_key_param
-        if not param:
-            return resolved
-        parts = urlsplit(resolved)
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != param]
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        target = link_header_next(page.headers.get("link", ""))
+        return None if target is None else stored_url(page, target, self.options)
 
 
 class BodyLinkOffset(LinkOffset):
@@ -125,4 +123,4 @@ class BodyLinkOffset(LinkOffset):
             raise RestOffsetError(
                 f"{page.source}: offsetPath={self.offset_path.text} gives {value!r}, not a URL"
             )
-        return self._stored(page, value)
+        return stored_url(page, value, self.options)

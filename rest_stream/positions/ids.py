@@ -62,7 +62,7 @@ class IncrementalOffset(CountedRange):
     ) -> Iterator[SourcedRecords]:
         position = start
         while position < end:
-            page = fetcher.fetch(self.request(row, position))
+            page = self.fetch_at(fetcher, row, position)
             if not page.records:
                 return
             ids = self.record_ids(page)

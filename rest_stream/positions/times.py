@@ -171,7 +171,7 @@ class TimestampRange(TimestampOffset, RangeKind):
     ) -> Iterator[SourcedRecords]:
         position, stop = self.micros(start), self.micros(end)
         while position < stop:
-            page = fetcher.fetch(self.request(row, self.native(position)))
+            page = self.fetch_at(fetcher, row, self.native(position))
             times = self.record_times(page)
             fresh = [t for t in times if t > position]
             if not fresh:
@@ -222,6 +222,8 @@ class TimestampRange(TimestampOffset, RangeKind):
         named = self.next_from_body(page)
         if named is not None and named > max(fresh):
             return named
+        if self.answers.paginated and not page.more:
+            return max(fresh)  # every page of the answer was read: nothing of it is cut
         return _complete_until(fresh, stop)
 
 

@@ -56,12 +56,12 @@ class Walk:
                     self.caught_up = True
                     return
             self._seen.add(key)
-            page = self.fetcher.fetch(
-                self.kind.request(self.row, self.position), keep_body=self.keep_body
+            page = self.kind.fetch_at(
+                self.fetcher, self.row, self.position, keep_body=self.keep_body
             )
-            self.pages += 1
+            self.pages += max(1, len(page.parts))
             if self.byte_budget is not None:
-                self.byte_budget.spend(len(page.body))
+                self.byte_budget.spend(sum(len(p.body) for p in page.parts) or len(page.body))
             room = self._room()
             try:
                 step = self.kind.step(self.position, page, room)

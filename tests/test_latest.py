@@ -153,7 +153,7 @@ def test_probe_timestamp() -> None:
     assert EndFinder(kind, probe_api({"newest": None})).end({}, 100) == 100
     iso = kind_of(offsetType="timestamp", offsetField="since", timestampFormat="iso8601", **raw)
     api = probe_api({"newest": "2024-01-02T03:04:05+01:00"})
-    assert EndFinder(iso, api).end({}, "2024-01-01T00:00:00Z") == "2024-01-02T02:04:05Z"
+    assert EndFinder(iso, api).end({}, "2024-01-01T00:00:00Z") == "2024-01-02T02:04:05+00:00"
     assert EndFinder(iso, api).end({}, "2025-01-01T00:00:00Z") == "2025-01-01T00:00:00Z"
 
 

@@ -155,7 +155,6 @@ CHOICES = [
     ),
     ("onTypeMismatch", ON_TYPE_MISMATCH, {}),
     ("offsetType", OFFSET_TYPES, {"offsetField": "id"}),
-    ("timestampFormat", TIMESTAMP_FORMATS, {"offsetType": "timestamp", "offsetField": "t"}),
     ("onBadOffset", ON_BAD_OFFSET, {"offsetType": "cursor", "offsetField": "c"}),
 ]
 
@@ -168,6 +167,15 @@ def test_choice_rejects_bad_value_naming_option_and_choices(
     assert exc.option == name
     assert exc.expected == f"one of {', '.join(choices)}"
     assert str(exc) == f"Invalid option {name}='bogus': expected one of {', '.join(choices)}."
+
+
+def test_timestamp_format_takes_a_name_or_a_pattern() -> None:
+    raw = {"offsetType": "timestamp", "offsetField": "t"}
+    exc = error(**raw, timestampFormat="bogus")
+    assert exc.option == "timestampFormat" and "pattern with yyyy" in exc.expected
+    pattern = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+    assert parse(**raw, timestampFormat=pattern).stream.timestamp_format == pattern
+    assert TIMESTAMP_FORMATS == ("seconds", "millis", "iso8601")
 
 
 def test_choices_accept_any_case_and_spaces() -> None:

@@ -41,7 +41,7 @@ class EndFinder:
             end = self._probe(row, self.stream.latest_offset_url)
         elif search == "clock":
             assert isinstance(self.kind, TimestampRange)
-            end = self.kind.end_from_clock()
+            end = self.kind.end_from_clock(like=start)
         elif search == "ids":
             end = self._search_ids(row, start)
         elif search == "records":

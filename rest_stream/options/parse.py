@@ -41,7 +41,8 @@ METHODS = choices("method")
 QUERY_TYPES = choices("queryType")
 POST_INPUT_FORMATS = choices("postInputFormat")
 FOLLOW_REDIRECTS = choices("followRedirects")
-TIMESTAMP_FORMATS = choices("timestampFormat")
+#: The named timestamp formats (`timestampFormat` also takes a pattern).
+TIMESTAMP_FORMATS = ("seconds", "millis", "iso8601")
 ON_BAD_OFFSET = choices("onBadOffset")
 ON_TYPE_MISMATCH = choices("onTypeMismatch")
 OAUTH2_CLIENT_AUTH_METHODS = choices("oauthClientAuthMethod")
@@ -657,7 +658,7 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         _require_int("initialOffset", initial, minimum=0 if offset_type != "incremental" else None)
     if offset_type == "link" and initial:
         _url(r, "initialOffset")  # the first page's URL
-    timestamp_format = r.choice("timestampFormat")
+    timestamp_format = _timestamp_format(r)
     if offset_type == "timestamp":
         _require_timestamp(initial, timestamp_format)
     latest_url = _url(r, "latestOffsetUrl")
@@ -737,6 +738,21 @@ def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
 
 #: The range of timestamps Python's datetime can show: years 1 to 9999, in microseconds.
 _TIMESTAMP_RANGE = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def _timestamp_format(r: _Reader) -> str:
+    from rest_stream.positions.timestamps import is_pattern
+
+    value = (r.text("timestampFormat", "seconds") or "seconds").strip()
+    if value.lower() in ("seconds", "millis", "iso8601"):
+        return value.lower()
+    if is_pattern(value):
+        return value
+    raise RestOptionError(
+        "timestampFormat",
+        value,
+        "seconds, millis, iso8601, or a pattern with yyyy (e.g. yyyy-MM-dd'T'HH:mm:ss.SSSXXX)",
+    )
 
 
 def _require_timestamp(value: str, timestamp_format: str) -> None:

@@ -478,9 +478,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
         when=_offsets("incremental", "timestamp"),
     ),
     OptionSpec(
-        "timestampFormat", "choice", STREAM,
-        "`seconds`, `millis` (epoch) or `iso8601`.", "`iso8601`",
-        default="seconds", choices=("seconds", "millis", "iso8601"),
+        "timestampFormat", "text", STREAM,
+        "`seconds`, `millis` (epoch), `iso8601`, or a pattern the position is written back in "
+        "(Java `DateTimeFormatter` letters: `yyyy-MM-dd'T'HH:mm:ss.SSSXXX` writes "
+        "`2026-01-01T00:00:00.000Z`). With `iso8601` a position is written in the style of the "
+        "API's own values (fraction digits, `Z`, `+0000` or `+00:00`).",
+        "`iso8601`", default="seconds",
         when=_offsets("timestamp"),
     ),
     OptionSpec(

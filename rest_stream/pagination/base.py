@@ -244,15 +244,29 @@ class ResultSet:
             return f"nextPagePath={settings.next_page_path}"
         return "the Link header"
 
-    def fetch(self, fetcher: Any, build: Build, *, keep_body: bool = False) -> Page:
-        """The whole answer as one page (`parts`: its pages; `more`: cut at `max_pages`)."""
+    def fetch(
+        self,
+        fetcher: Any,
+        build: Build,
+        *,
+        keep_body: bool = False,
+        enough: Callable[[Page], bool] | None = None,
+    ) -> Page:
+        """The whole answer as one page (`parts`: its pages; `more`: cut at `max_pages`, or
+        where `enough(page)` says the pages read so far are enough, e.g. past a range's end)."""
         if not self.paginated:
             return fetcher.fetch(build({}, None), keep_body=keep_body)
+
         def fetch_one(spec: RequestSpec) -> Page:
             return fetcher.fetch(spec, keep_body=keep_body, decode=False)
 
-        pages = list(self.pages(fetch_one, build))
-        return merge_pages([page for page, _ in pages], pages[-1][1])
+        parts: list[Page] = []
+        more = False
+        for page, more in self.pages(fetch_one, build):
+            parts.append(page)
+            if more and enough is not None and enough(page):
+                break
+        return merge_pages(parts, more)
 
 
 def merge_pages(parts: list[Page], more: bool) -> Page:

@@ -94,9 +94,10 @@ class OffsetKind:
         position: Position,
         *,
         keep_body: bool = False,
+        enough: Any = None,
     ) -> Any:
         """The page at `position`: with `pagination`, every page of the answer read as one
-        (cut at `maxPagesPerBatch`, `Page.more` then says so)."""
+        (cut at `maxPagesPerBatch`, or once `enough(page)`; `Page.more` then says so)."""
         if not self.answers.paginated:
             return fetcher.fetch(self.request(row, position), keep_body=keep_body)
         at = {self.field: self.offset_value(position)}
@@ -104,7 +105,7 @@ class OffsetKind:
         def build(values: Mapping[str, Any], url: str | None) -> RequestSpec:
             return build_request(self.options, row, {**at, **values}, url=url)
 
-        return self.answers.fetch(fetcher, build, keep_body=keep_body)
+        return self.answers.fetch(fetcher, build, keep_body=keep_body, enough=enough)
 
     def offset_value(self, position: Position) -> Any:
         """The value substituted for `{offsetField}`."""

@@ -62,7 +62,12 @@ class IncrementalOffset(CountedRange):
     ) -> Iterator[SourcedRecords]:
         position = start
         while position < end:
-            page = self.fetch_at(fetcher, row, position)
+            page = self.fetch_at(
+                fetcher,
+                row,
+                position,
+                enough=lambda part: bool(part.records) and max(self.record_ids(part)) >= end,
+            )
             if not page.records:
                 return
             ids = self.record_ids(page)

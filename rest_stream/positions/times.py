@@ -48,11 +48,15 @@ class TimestampOffset(OffsetKind):
         self.unit = {"seconds": 1_000_000, "millis": 1_000}.get(self.format, 1)
 
     def initial(self) -> Any:
-        return self.native(parse_timestamp(self.stream.initial_offset, self.format))
+        initial = self.stream.initial_offset
+        return self.native(parse_timestamp(initial, self.format), like=initial)
 
-    def native(self, micros: int) -> Any:
-        """A position in the API's own format."""
-        return format_timestamp(micros, self.format)
+    def native(self, micros: int, like: Any = None) -> Any:
+        """A position in the API's own format: the style of `like` (a value the API gave, or
+        a position), or as `timestampFormat` spells it out."""
+        return format_timestamp(
+            micros, self.format, self.stream.initial_offset if like is None else like
+        )
 
     def micros(self, position: Any) -> int:
         """A position as microseconds since the epoch."""
@@ -104,11 +108,12 @@ class TimestampChain(TimestampOffset, ChainKind):
             try:
                 self.bad_offset(
                     f"Offset does not advance: {page.source} gives "
-                    f"{self.native(following)}, not after {self.field}={position}"
+                    f"{self.native(following, like=position)}, not after {self.field}={position}"
                 )
             except StopChain:
                 return Step(0, 0, position, True)
-        return Step(0, len(page.records), self.native(following), False)
+        named = self.offset_path.value(page.document) if self.offset_path else None
+        return Step(0, len(page.records), self.native(following, like=named), False)
 
 
 class TimestampRange(TimestampOffset, RangeKind):
@@ -154,24 +159,29 @@ class TimestampRange(TimestampOffset, RangeKind):
         bound the same records."""
         align = 1_000 if self.format == "millis" else 1_000_000
         cuts = even_cuts(self.micros(start), self.micros(end), parts, align=align)
-        return [(self.native(a), self.native(b)) for a, b in cuts]
+        return [(self.native(a, like=start), self.native(b, like=start)) for a, b in cuts]
 
     def weight(self, start: Any, end: Any) -> float:
         return float(max(0, self.micros(end) - self.micros(start)) / self.unit)
 
     def end_from_probe(self, value: Any) -> Any:
-        return self.native(min(parse_timestamp(value, self.format), self.horizon()))
+        return self.native(min(parse_timestamp(value, self.format), self.horizon()), like=value)
 
-    def end_from_clock(self) -> Any:
-        """The end when no probe is set: the horizon."""
-        return self.native(self.horizon())
+    def end_from_clock(self, like: Any = None) -> Any:
+        """The end when no probe is set: the horizon (in the style of `like`)."""
+        return self.native(self.horizon(), like=like)
 
     def read_range(
         self, fetcher: Fetcher, row: Mapping[str, Any], start: Any, end: Any
     ) -> Iterator[SourcedRecords]:
         position, stop = self.micros(start), self.micros(end)
         while position < stop:
-            page = self.fetch_at(fetcher, row, self.native(position))
+            page = self.fetch_at(
+                fetcher,
+                row,
+                self.native(position, like=start),
+                enough=lambda part: bool(part.records) and max(self.record_times(part)) > stop,
+            )
             times = self.record_times(page)
             fresh = [t for t in times if t > position]
             if not fresh:
@@ -192,7 +202,8 @@ class TimestampRange(TimestampOffset, RangeKind):
     def _backwards(self, page: Any, newest: int, position: int) -> str:
         return (
             f"Offset goes backwards: {page.source} returned timestamps up to "
-            f"{self.native(newest)}, before {self.field}={self.native(position)}"
+            f"{self.native(newest, like=position)}, before {self.field}="
+            f"{self.native(position, like=position)}"
         )
 
     def step(self, position: Any, page: Any, budget: int | None) -> Step:
@@ -214,7 +225,8 @@ class TimestampRange(TimestampOffset, RangeKind):
         take = _cut_at_distinct(eligible, budget)
         following = complete if take == len(eligible) else max(eligible[:take])
         held_back = take == len(eligible) and max(fresh) > horizon
-        return Step(first, first + take, self.native(following), held_back)
+        example = self._record_values(page)[first]  # the API's own style for the position
+        return Step(first, first + take, self.native(following, like=example), held_back)
 
     def _complete(self, page: Any, fresh: list[int], stop: int | None) -> int:
         """How far `page` surely covers: the response's own next offset when it names one

@@ -15,6 +15,7 @@ import httpx
 
 from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
 from rest_stream.decoders.jsonpath import CompiledPath, compile_path, extract_records
+from rest_stream.errors import RestResponseError
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.session import HttpSession, parse_body, parse_json, redact_url
 from rest_stream.options.parse import RestOptions
@@ -59,6 +60,21 @@ def parse_page(
     return Page(records, document, headers, url, status, body, url)
 
 
+def raise_api_error(
+    document: Any, path: CompiledPath, url: str, status: int, options: RestOptions
+) -> None:
+    """Fail when `errorPath` matches in a 2xx body: an error object is never read as records."""
+    found = [m for m in path.find(document) if m not in (None, False, [], {}, "")]
+    if found:
+        shown = "; ".join(str(m) for m in found[:5])
+        raise RestResponseError(
+            url,
+            status,
+            f"is an error (errorPath={path.text} matches): {options.redact(shown)[:500]}",
+            options.redact(str(document))[:200],
+        )
+
+
 _WORKER_SESSIONS: OrderedDict[bytes, HttpSession] = OrderedDict()
 _WORKER_SESSIONS_LOCK = threading.Lock()
 _WORKER_SESSIONS_KEPT = 8
@@ -99,7 +115,11 @@ class PageFetcher:
         decoder: ArrowPageDecoder | None = None,
     ) -> None:
         self.options = options
-        self.decoder = decoder
+        # an error object must be seen, so bodies are parsed whole when `errorPath` is set
+        self.decoder = decoder if options.error_path is None else None
+        self.error_path = (
+            compile_path(options.error_path, "errorPath") if options.error_path else None
+        )
         self._owns_session = session is None
         self.session = session or HttpSession(options, rate_limit=rate_limit)
         self.records_path = (
@@ -129,6 +149,8 @@ class PageFetcher:
             if batch is not None:
                 return Page(ArrowRecords(batch), None, headers, url, status, body, raw_url)
         document = parse_json(response, self.options)
+        if self.error_path is not None:
+            raise_api_error(document, self.error_path, url, status, self.options)
         records = extract_records(document, self.records_path)
         return Page(records, document, headers, url, status, body, raw_url)
 

@@ -66,6 +66,10 @@ def build_request(
     values = {**row, **offset}
     used = placeholders(options.url)
     target = fill(options.url, values) if url is None else url
+    if options.method in _BODY_METHODS and options.body_template is not None:
+        return RequestSpec(
+            options.method, target, json_body=render_body(options.body_template, values)
+        )
     if options.method in _BODY_METHODS:
         body = {k: v for k, v in values.items() if v != "" or k not in offset}
         if options.post_input_format == "form":
@@ -78,6 +82,36 @@ def build_request(
         params += [(k, _text(v)) for k, v in row.items() if k not in used]
     params += [(k, _text(v)) for k, v in offset.items() if k not in used and v != ""]
     return RequestSpec(options.method, target, params=tuple(params))
+
+
+def render_body(template: Any, values: Mapping[str, Any]) -> Any:
+    """`bodyTemplate` filled: a string that is exactly `"{name}"` becomes that value with its
+    JSON type (an empty position becomes null); every other string is left as written.
+
+    >>> render_body({"query": "{ a { b } }", "variables": {"after": "{after}", "n": "{n}"}},
+    ...             {"after": "", "n": 5})
+    {'query': '{ a { b } }', 'variables': {'after': None, 'n': 5}}
+    """
+    if isinstance(template, dict):
+        return {key: render_body(value, values) for key, value in template.items()}
+    if isinstance(template, list):
+        return [render_body(value, values) for value in template]
+    if isinstance(template, str):
+        match = _PLACEHOLDER.fullmatch(template)
+        if match is None:
+            return template
+        name = match.group(1)
+        if name not in values:
+            known = ", ".join(sorted(values)) or "none"
+            raise RestOptionError(
+                "bodyTemplate",
+                template,
+                f"a value for {{{name}}} (from inputData, offsetField or nextPageParam; "
+                f"known: {known})",
+            )
+        value = values[name]
+        return None if value == "" else value
+    return template
 
 
 def _form(body: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

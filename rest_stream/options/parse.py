@@ -131,6 +131,8 @@ class RestOptions:
     read_timeout: float = default("readTimeout")
     auth: AuthOptions = field(default_factory=AuthOptions)
     records_path: str | None = None
+    error_path: str | None = None
+    body_template: Mapping[str, Any] | None = None
     include_inputs_in_output: bool = default("includeInputsInOutput")
     schema_sample_size: int = default("schemaSampleSize")
     on_type_mismatch: str = default("onTypeMismatch")
@@ -368,6 +370,12 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         read_timeout=r.number("readTimeout"),
         auth=_parse_auth(r),
         records_path=r.jsonpath("recordsPath"),
+        error_path=r.jsonpath("errorPath"),
+        body_template=r.json(
+            "bodyTemplate",
+            dict,
+            'a JSON object, e.g. {"query": "...", "variables": {"after": "{after}"}}',
+        ),
         include_inputs_in_output=r.boolean("includeInputsInOutput"),
         schema_sample_size=r.integer("schemaSampleSize"),
         on_type_mismatch=r.choice("onTypeMismatch"),
@@ -567,8 +575,10 @@ def _stream_key(r: _Reader, input_data: tuple[Mapping[str, Any], ...]) -> tuple[
         parsed = [part.strip() for part in text.split(",")]
     if isinstance(parsed, str):
         parsed = [parsed]
-    if not isinstance(parsed, list) or not parsed or not all(
-        isinstance(p, str) and p.strip() for p in parsed
+    if (
+        not isinstance(parsed, list)
+        or not parsed
+        or not all(isinstance(p, str) and p.strip() for p in parsed)
     ):
         raise RestOptionError("streamKey", text, 'input field names, e.g. ["repo"] or repo,owner')
     if not input_data and r.text("inputDataUrl") is None:
@@ -719,11 +729,11 @@ def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
     paged = style in ("page", "offset") or stream.offset_type in ("page", "offset")
     if size is not None and not paged:
         raise RestOptionError(
-                "pageSize",
-                size,
-                "offsetType page or offset, or pagination page or offset beside it (else it "
-                "would be ignored)",
-            )
+            "pageSize",
+            size,
+            "offsetType page or offset, or pagination page or offset beside it (else it "
+            "would be ignored)",
+        )
     return PaginationOptions(
         style=style,
         next_page_path=path,

@@ -195,6 +195,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`form`", default="json", choices=("json", "form"), when=(_BODY,),
     ),
     OptionSpec(
+        "bodyTemplate", "json", REQUEST,
+        "A JSON body for POST/PUT/PATCH instead of the input row. A string value, at any "
+        "depth, that is exactly `\"{name}\"` becomes the offset field (or next-page value) or "
+        "the `inputData` field of that name, keeping its JSON type; an empty position (a "
+        "chain's first page) becomes `null`. Braces anywhere else are sent as written, so a "
+        "GraphQL `query` goes as it is.",
+        '`{"query": "query($after: String) {...}", "variables": {"after": "{after}"}}`',
+        when=(_BODY,),
+    ),
+    OptionSpec(
         "numPartitions", "integer", REQUEST,
         "Most Spark tasks a read (batch) or micro-batch (streaming) is split into. Batch "
         "without offsets: input rows are spread over them.",
@@ -360,6 +370,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "about twice as fast; a filter, slice or `..` path reads every page through the "
         "general path ([architecture](architecture.md)).",
         "`$.data[*]`", default_doc="see meaning",
+    ),
+    OptionSpec(
+        "errorPath", "jsonpath", RESPONSE,
+        "JSONPath to an error in a 2xx response: when it matches a value other than null, "
+        "`false` or an empty list, the read fails and shows what it matched (secrets masked), "
+        "instead of reading the body as records (GraphQL `$.errors[*].message`, `$.error`).",
+        "`$.errors[*].message`",
     ),
     OptionSpec(
         "schemaSampleSize", "integer", RESPONSE,

@@ -212,8 +212,14 @@ def test_least_recently_used_responses_go_first_beyond_the_byte_bound(
     for name in ("a", "b", "a", "c", "a", "b"):  # c drops b (a was used since), b comes back
         http.fetch(get(f"{URL}/{name}"))
     sent = [(r.url.path[-1], bool(conditions(r))) for r in httpx_mock.get_requests()]
-    assert sent == [("a", False), ("b", False), ("a", True), ("c", False), ("a", True),
-                    ("b", False)]  # fmt: skip
+    assert sent == [
+        ("a", False),
+        ("b", False),
+        ("a", True),
+        ("c", False),  # drops b, the least recently used
+        ("a", True),
+        ("b", False),
+    ]
     assert len(http.kept) == 2 and http.kept.bytes <= 3000
 
 

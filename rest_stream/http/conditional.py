@@ -24,7 +24,7 @@ dropped first):
 - the answer to a GET without a body (and without conditional or `Range` headers of its
   own), of a 2xx status other than 206, with an `ETag` or a `Last-Modified`, answered by
   the URL asked (a redirected response is not kept: its validators belong to another URL,
-  maybe another origin);
+  maybe another origin; and what was kept for the URL asked is dropped);
 - not one with `Cache-Control: no-store` or `Vary: *`, nor one larger than `MAX_ENTRY_BYTES`
   (a 2xx that is not kept drops what was kept for its key: it is stale);
 - keyed on the full URL with its query, the request's own headers (`RequestSpec.headers`)

@@ -470,6 +470,8 @@ class HttpSession:
             )
             if key is not None and response is first:  # not redirected: its own validators
                 self.kept.keep(key, response)
+            elif key is not None:  # moved: what was kept for the URL is no longer its answer
+                self.kept.forget(key)
             return response
         finally:
             in_flight = self._in_flight()

@@ -132,7 +132,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         """Each stream's end for the next batch, within `limit` and `streamingInterval`."""
         kind, fetcher = self.kind, self.fetcher
-        requests_before = fetcher.requests
+        requests_before, unchanged_before = fetcher.requests, fetcher.session.kept.served
         streams = self.streams.current(fetcher)
         positions = dict(start.get(STREAMS, {}))
         current = {key: positions.get(key, kind.initial()) for key in streams}
@@ -154,7 +154,14 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if position_key(ends[key]) != position_key(current[key])
         }
         taken = moved or start.get(TAKEN, {})  # nothing moved: the same offset, no batch
-        self._log_poll(len(streams), due, current, ends, fetcher.requests - requests_before)
+        self._log_poll(
+            len(streams),
+            due,
+            current,
+            ends,
+            fetcher.requests - requests_before,
+            fetcher.session.kept.served - unchanged_before,
+        )
         return make_offset(positions, taken)
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
@@ -220,6 +227,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         current: dict[str, Any],
         ends: dict[str, Any],
         requests: int,
+        unchanged: int = 0,
     ) -> None:
         moved = {k: v for k, v in ends.items() if position_key(v) != position_key(current[k])}
         shown = ", ".join(
@@ -228,10 +236,12 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         )
         more = f" (+{len(moved) - 5} more)" if len(moved) > 5 else ""
         log.info(
-            "poll: %d of %d streams due, %d requests, %d streams advance%s%s",
+            "poll: %d of %d streams due, %d requests (%d answered 304 Not Modified), "
+            "%d streams advance%s%s",
             len(due),
             total,
             requests,
+            unchanged,
             len(moved),
             f": {shown}" if shown else "",
             more,

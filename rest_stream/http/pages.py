@@ -16,6 +16,7 @@ import httpx
 from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
 from rest_stream.decoders.jsonpath import CompiledPath, compile_path, extract_records
 from rest_stream.errors import RestResponseError
+from rest_stream.http.conditional import WORKER_MAX_BYTES
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.session import HttpSession, parse_body, parse_json, redact_url
 from rest_stream.options.parse import RestOptions
@@ -85,13 +86,16 @@ def worker_session(options: RestOptions, rate_limit: float | None) -> HttpSessio
 
     Spark reuses Python workers across tasks and micro-batches: sharing one client per
     options saves building a client (~25 ms: it loads the CA bundle) and a new connection
-    per task. The few most recently used sessions are kept.
+    per task. The few most recently used sessions are kept. Each keeps at most
+    `WORKER_MAX_BYTES` of responses for conditional GETs: in a stream, the GETs sent again
+    are the driver's (probes, parent lists, caught-up chain pages), not an executor's.
     """
     key = hashlib.sha256(pickle.dumps((options, rate_limit))).digest()
     with _WORKER_SESSIONS_LOCK:
         session = _WORKER_SESSIONS.get(key)
         if session is None:
-            session = _WORKER_SESSIONS[key] = HttpSession(options, rate_limit=rate_limit)
+            session = HttpSession(options, rate_limit=rate_limit, keep_bytes=WORKER_MAX_BYTES)
+            _WORKER_SESSIONS[key] = session
         _WORKER_SESSIONS.move_to_end(key)
         while len(_WORKER_SESSIONS) > _WORKER_SESSIONS_KEPT:
             _WORKER_SESSIONS.popitem(last=False)[1].close()

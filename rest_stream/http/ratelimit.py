@@ -291,12 +291,26 @@ class Budget:
         self._blocked_status = 0
         self._logged_deadline: float | None = None
 
-    def settle(self, signal: RateLimitSignal | None, now: float, max_wait: float) -> None:
-        """A request of this origin got its answer (at `now`), which said `signal`."""
+    def settle(
+        self,
+        signal: RateLimitSignal | None,
+        now: float,
+        max_wait: float,
+        *,
+        not_modified: bool = False,
+    ) -> None:
+        """A request of this origin got its answer (at `now`), which said `signal`.
+
+        A `304 Not Modified` (`not_modified`) to a conditional request costs no budget at
+        GitHub and APIs like it: when the 304 states the remaining count, the request
+        `acquire` took is given back first, and that count decides (it is lower if the API
+        counted the request after all)."""
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
             self.answered = True
             if signal is not None:
+                if not_modified and signal.remaining is not None and self.remaining is not None:
+                    self.remaining += 1
                 self._observe(signal, now, max_wait)
             self._settled.notify_all()
 

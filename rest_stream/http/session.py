@@ -6,7 +6,9 @@ from tenacity parts with a wait that honours `Retry-After` and the rate-limit re
 request on the wire (data, OAuth 2 token, redirect hop) first passes the session's
 `maxRequestsPerSecond` limiter and its origin's budget (`rest_stream.http.ratelimit`). Redirects
 are followed here, not by httpx, under `followRedirects`: credentials never leave their
-origin. Every URL or text that reaches an error or a log passes through `redact_url` first.
+origin. GETs sent again are conditional (`rest_stream.http.conditional`): a `304 Not Modified`
+is answered with the response kept from last time. Every URL or text that reaches an error or
+a log passes through `redact_url` first.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tenacity.wait import wait_base
 
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
 from rest_stream.http.auth import TokenRequestError, build_auth
+from rest_stream.http.conditional import DEFAULT_MAX_BYTES, KeptResponses
 from rest_stream.http.ratelimit import (
     Budget,
     HeaderNames,
@@ -335,7 +338,9 @@ class HttpSession:
     Every request it puts on the wire — data requests, OAuth 2 token requests, redirect
     hops — first passes `before_send`: the budget of the request's origin (the API's
     rate-limit headers, shared by the whole process) and `limiter` (`rate_limit` requests
-    per second for this session, if given). `sleep` and `clock` are for tests.
+    per second for this session, if given). A GET it sent before goes with the validators
+    of the answer it kept (`kept`, at most `keep_bytes` of responses; 0 keeps none), and a
+    304 is answered with that response. `sleep` and `clock` are for tests.
 
     >>> from rest_stream.options.parse import parse_options
     >>> with HttpSession(parse_options({"url": "https://api.example.com"})) as http:
@@ -349,8 +354,11 @@ class HttpSession:
         rate_limit: float | None = None,
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        keep_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.options = options
+        #: The responses kept for conditional GETs (`rest_stream.http.conditional`).
+        self.kept = KeptResponses(keep_bytes)
         self._sleep = sleep
         self._clock = clock
         #: The `maxRequestsPerSecond` share of this session, or None: every request waits here.
@@ -424,7 +432,12 @@ class HttpSession:
             in_flight.remove(budget)
         signal = read_signal(response, self._names)
         known = signal.remaining is not None or signal.reset is not None or signal.retry_after
-        budget.settle(signal if known else None, self._clock(), self.options.retry_max_wait_seconds)
+        budget.settle(
+            signal if known else None,
+            self._clock(),
+            self.options.retry_max_wait_seconds,
+            not_modified=response.status_code == 304,
+        )
 
     def _in_flight(self) -> list[Budget]:
         """The budgets this thread's requests in flight count against."""
@@ -434,19 +447,49 @@ class HttpSession:
         return sent
 
     def _send_once(self, client: httpx.Client, *, spec: RequestSpec) -> httpx.Response:
-        """One attempt: a fresh request (so auth runs again), its redirects followed."""
+        """One attempt: a fresh request (so auth runs again), conditional when a response to
+        it is kept, its redirects followed."""
         try:
-            request = build_request(client, spec, self._credentials)
-            if not spec.credentials or self._foreign(request.url):
-                request = self._without_credentials(client, spec, request, request.url)
-                response = client.send(request, auth=_NO_AUTH)
-                return self._follow_redirects(client, spec, request, response, credentialed=False)
-            return self._follow_redirects(client, spec, request, client.send(request))
+            request, credentialed = self._first_request(client, spec)
+            key = self.kept.key(spec, request, credentialed)
+            kept = self.kept.prepare(key, request)
+            response = self._send(client, request, credentialed)
+            if response.status_code == 304 and key is not None:
+                if kept is not None:
+                    logger.debug(
+                        "GET %s: 304 Not Modified, the kept response is served",
+                        redact_url(spec.url, self.options),
+                    )
+                    return self.kept.not_modified(key, kept, response)
+                # A 304 to a request without validators: nothing kept to serve, ask again.
+                request, credentialed = self._first_request(client, spec)
+                response = self._send(client, request, credentialed)
+            first = response
+            response = self._follow_redirects(
+                client, spec, request, response, credentialed=credentialed
+            )
+            if key is not None and response is first:  # not redirected: its own validators
+                self.kept.keep(key, response)
+            elif key is not None:  # moved: what was kept for the URL is no longer its answer
+                self.kept.forget(key)
+            return response
         finally:
             in_flight = self._in_flight()
             for budget in in_flight:  # requests that failed: no response said anything
                 budget.release()
             in_flight.clear()
+
+    def _first_request(self, client: httpx.Client, spec: RequestSpec) -> tuple[httpx.Request, bool]:
+        """The request of `spec` and whether it carries credentials (not to another origin
+        than the options name, nor for a spec that asks for none)."""
+        request = build_request(client, spec, self._credentials)
+        if not spec.credentials or self._foreign(request.url):
+            return self._without_credentials(client, spec, request, request.url), False
+        return request, True
+
+    @staticmethod
+    def _send(client: httpx.Client, request: httpx.Request, credentialed: bool) -> httpx.Response:
+        return client.send(request) if credentialed else client.send(request, auth=_NO_AUTH)
 
     def _follow_redirects(
         self,
@@ -556,12 +599,14 @@ class HttpSession:
         return RestHTTPError(spec.method, url, response.status_code, start, self._attempts())
 
     def close(self) -> None:
-        """Close the client and its connections; a later `fetch` opens a new one."""
+        """Close the client and its connections, drop the kept responses; a later `fetch`
+        opens a new client."""
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
             client.close()
             _LOG_REDACTOR.remove(self)
+        self.kept.clear()
 
     def __enter__(self) -> HttpSession:
         return self

@@ -432,10 +432,11 @@ def bad_record_columns(
     schema: StructType, options: Any
 ) -> tuple[str | None, str | None]:
     """The rescued-data column and the corrupt-record column of `schema` for these options
-    (None when not used); RestOptionError when the schema lacks the rescued-data column or
-    either is not a string column."""
+    (None when not set, or not in the schema); RestOptionError when the schema lacks the
+    rescued-data column or either is not a string column. The corrupt-record column is no
+    record field in any mode; only `mode=PERMISSIVE` fills it."""
     rescued = options.rescued_data_column
-    corrupt = options.corrupt_record_column if options.mode == PERMISSIVE else None
+    corrupt = options.corrupt_record_column
     names = schema.fieldNames()
     if rescued is not None and rescued not in names:
         raise RestOptionError(
@@ -459,11 +460,11 @@ class ArrowConverter:
 
     A record is an object (a dict); in a schema of only a `value` column any JSON value is a
     record, read as `{"value": ...}`. Any other record is malformed: `mode` keeps it as a row
-    of nulls with its JSON text in `corrupt_column` (when the schema has it), drops it, or
-    fails. A value that does not fit its field fails (`on_type_mismatch="error"`), is read as
-    null (`"null"`), or, with `rescued_column`, is read as null and kept with the fields the
-    schema does not have in that column, as a JSON object by field path with the page's URL
-    under `_url`.
+    of nulls with its JSON text in `corrupt_column` (when the schema has it; the column is
+    null in the other modes), drops it, or fails. A value that does not fit its field fails
+    (`on_type_mismatch="error"`), is read as null (`"null"`), or, with `rescued_column`, is
+    read as null and kept with the fields the schema does not have in that column, as a JSON
+    object by field path with the page's URL under `_url`.
     """
 
     def __init__(
@@ -478,7 +479,7 @@ class ArrowConverter:
         self.schema = schema
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
         self.rescued_column = rescued_column
-        self.corrupt_column = corrupt_column if mode == PERMISSIVE else None
+        self.corrupt_column = corrupt_column
         self.mode = mode
         self.null_on_mismatch = on_type_mismatch == "null"
         columns = {self.rescued_column, self.corrupt_column} - {None}

@@ -466,15 +466,14 @@ def _refuse_pairs(r: _Reader) -> None:
 
 def _bad_record_columns(r: _Reader) -> tuple[str | None, str]:
     """`rescuedDataColumn` (None when not set) and `columnNameOfCorruptRecord`: different
-    columns (the latter only matters under `mode=PERMISSIVE`), neither of them `_input`."""
+    columns, neither of them `_input`."""
     rescued = r.text("rescuedDataColumn")
     corrupt = _need(
         r.text("columnNameOfCorruptRecord", default("columnNameOfCorruptRecord")),
         "columnNameOfCorruptRecord",
     )
-    used = corrupt if r.choice("mode") == "PERMISSIVE" else None
     taken = {"_input": "includeInputsInOutput"} if r.boolean("includeInputsInOutput") else {}
-    for name, value in (("rescuedDataColumn", rescued), ("columnNameOfCorruptRecord", used)):
+    for name, value in (("columnNameOfCorruptRecord", corrupt), ("rescuedDataColumn", rescued)):
         if value is not None and value in taken:
             raise RestOptionError(name, value, f"another column name than {taken[value]}'s")
         if value is not None:

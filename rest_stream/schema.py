@@ -249,19 +249,24 @@ def _to_date(v: Any) -> dt.date:
 
 
 def _to_decimal(data_type: DecimalType) -> Callable[[Any], Decimal]:
-    """Numbers (and numeric strings) with at most the type's digits before the point."""
+    """Numbers (and numeric strings) that the type holds exactly: at most its digits before
+    the point, and none beyond its scale after it."""
     whole_digits = data_type.precision - data_type.scale
+    step = Decimal(1).scaleb(-data_type.scale)
 
     def convert(v: Any) -> Decimal:
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise _Mismatch
         try:
             number = Decimal(str(v).strip())
+            if not number.is_finite() or (number and number.adjusted() >= whole_digits):
+                raise _Mismatch
+            exact = number.quantize(step)
         except ArithmeticError:
             raise _Mismatch from None
-        if not number.is_finite() or number.adjusted() >= whole_digits:
+        if exact != number:
             raise _Mismatch
-        return number
+        return exact
 
     return convert
 

@@ -137,11 +137,13 @@ def test_fields_the_schema_does_not_have_are_rescued_at_any_depth() -> None:
 def test_a_value_outside_a_narrow_type_is_rescued() -> None:
     schema = struct(("i", IntegerType()), ("m", DecimalType(5, 2)), ("_rescued_data", StringType()))
     conv = ArrowConverter(schema, rescued_column="_rescued_data")
-    got = conv.to_batch([{"i": 2**31, "m": "1234.5"}, {"i": 7, "m": "123.45"}], SOURCE)
-    first, second = got.to_pylist()
+    records = [{"i": 2**31, "m": "1234.5"}, {"i": 7, "m": "123.45"}, {"m": 1.234}, {"m": 0}]
+    first, second, third, fourth = conv.to_batch(records, SOURCE).to_pylist()
     assert (first["i"], first["m"]) == (None, None)
     assert rescued(first) == {"i": 2**31, "m": "1234.5", "_url": SOURCE}
     assert (second["i"], second["m"], second["_rescued_data"]) == (7, Decimal("123.45"), None)
+    assert third["m"] is None and rescued(third) == {"m": 1.234, "_url": SOURCE}  # not rounded
+    assert fourth["m"] == Decimal("0.00")
 
 
 @pytest.mark.parametrize("on_type_mismatch", ["error", "null"])

@@ -157,7 +157,9 @@ def test_each_task_logs_its_counts_in_the_python_worker_logs(
             apiKeyParam="api_key",
             rescuedDataColumn="_rescued_data",
         )
-        assert len(df.collect()) == 8
+        rows = by_id(df.collect())
+        assert len(rows) == 8
+        assert rows[2]["_rescued_data"]["_url"] == f"{api.url}/items?api_key=***"
         logs = (
             spark.tvf.python_worker_logs()
             .where("logger = 'rest_stream.executor'")

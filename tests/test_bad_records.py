@@ -355,6 +355,17 @@ def test_sampling_keeps_a_body_that_is_not_json_as_a_malformed_sample(
         sample_schema(parse_options({"url": URL, "mode": "FAILFAST"}))
 
 
+def test_sampling_needs_a_parent_list_that_is_json(httpx_mock: HTTPXMock) -> None:
+    parents = "https://api.test/parents"
+    httpx_mock.add_response(url=parents, json=[{"q": "a"}])
+    httpx_mock.add_response(url=URL + "?q=a", content=b"<html>login</html>")
+    schema = sample_schema(parse_options({"url": URL, "inputDataUrl": parents}))
+    assert schema.fieldNames() == ["_corrupt_record"]
+    httpx_mock.add_response(url=parents, content=b"<html>login</html>")
+    with pytest.raises(RestResponseError, match="parents"):
+        sample_schema(parse_options({"url": URL, "inputDataUrl": parents}))
+
+
 # --- the Arrow fast path ----------------------------------------------------------------------
 
 RECORD_FIELDS = pa.schema(

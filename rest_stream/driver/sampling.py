@@ -26,13 +26,12 @@ def sample_schema(options: RestOptions) -> StructType:
     kind = offset_kind(options) if options.stream.offset_type else None
     records: list[Any] = []
     sources: list[str] = []
-    # Without offsets a body that is not JSON is a malformed record: sampled like the read.
-    malformed_bodies = kind is None and options.mode != FAILFAST
-    with PageFetcher(
-        options, rate_limit=options.max_requests_per_second, malformed_bodies=malformed_bodies
-    ) as fetcher:
+    with PageFetcher(options, rate_limit=options.max_requests_per_second) as fetcher:
         streams = StreamList(options).current(fetcher)
         rows = list(streams.values())[: options.schema_sample_size]
+        # Without offsets a data body that is not JSON is a malformed record, as in the read
+        # (a parent list, `inputDataUrl`, must parse).
+        fetcher.malformed_bodies = kind is None and options.mode != FAILFAST
         for row in rows:
             spec = kind.request(row, kind.initial()) if kind else build_request(options, row)
             page = fetcher.fetch(spec)

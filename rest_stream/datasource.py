@@ -8,6 +8,7 @@ from pyspark.sql.types import StructType
 from rest_stream.batch_reader import RestBatchReader
 from rest_stream.driver.sampling import sample_schema
 from rest_stream.options.parse import RestOptions, missing_offset_type, parse_options
+from rest_stream.schema import bad_record_columns
 from rest_stream.stream_reader import RestStreamReader
 
 
@@ -39,14 +40,18 @@ class RestDataSource(DataSource):
         return sample_schema(self.rest_options)
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        """The batch reader."""
+        """The batch reader; a `RestOptionError` when the schema lacks the rescued-data column,
+        or it or the corrupt-record column is not a string column."""
+        bad_record_columns(schema, self.rest_options)
         return RestBatchReader(self.rest_options, schema)
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         """The stream reader (a full `DataSourceStreamReader`, partitioned offsets); a
-        `RestOptionError` naming `offsetType` when it is not set."""
+        `RestOptionError` naming `offsetType` when it is not set, or for the schema's columns
+        as in `reader()`."""
         if self.rest_options.stream.offset_type is None:
             raise missing_offset_type("spark.readStream")
+        bad_record_columns(schema, self.rest_options)
         return RestStreamReader(self.rest_options, schema)
 
     def __repr__(self) -> str:

@@ -169,6 +169,8 @@ def context(option: OptionSpec) -> dict[str, str]:
             raw["method"] = condition.values[0]
         elif condition.option == "pagination":
             raw.update(PAGINATION_CONTEXT[condition.values[0]])
+        elif condition.option == "mode":
+            raw["mode"] = condition.values[0]
         else:
             raw.update(SET_CONTEXT[condition.option])
     if option.name == "streaming":

@@ -295,7 +295,7 @@ def test_nested_mismatch_names_the_path() -> None:
     schema = struct(("items", ArrayType(struct(("n", LongType())), True)))
     with pytest.raises(RestSchemaError) as info:
         ArrowConverter(schema).to_batch([{"items": [{"n": 1}, {"n": "x"}]}], "src")
-    assert str(info.value).startswith("Record 0 of src: field items.[].n = ")
+    assert str(info.value).startswith("Record 0 of src: field items[1].n = ")
     assert "schema type bigint;" in str(info.value)
 
 

@@ -5,7 +5,8 @@ Arrow's C++ JSON reader turns a page of records into a `RecordBatch` in about ha
 used only where its result is exactly what the general path (`orjson` → records → `ArrowConverter`)
 gives. A page it cannot decode exactly — a value of another type than the schema's, a record
 that is not an object, a missing records field, NaN, Infinity or a byte order mark (which
-`orjson` rejects) — goes the general path, which gives the same rows or the same error.
+`orjson` rejects) and, when the read rescues them, a field the schema does not have — goes
+the general path, which gives the same rows or the same error.
 """
 
 from __future__ import annotations
@@ -53,14 +54,18 @@ _MEMBER = rb'\s*"[^"\\]*"\s*:\s*(?:' + _SCALAR + rb"|" + _FLAT_OBJECT + rb")\s*,
 _FIRST_ARRAY = re.compile(rb'\s*\{(?:' + _MEMBER + rb')*\s*"([^"\\]*)"\s*:\s*\[')
 
 
-def _parse_options(steps: tuple[str, ...], schema: pa.Schema) -> pa_json.ParseOptions:
-    """Arrow's JSON parse options for records at `steps` (field names) of a response."""
+def _parse_options(
+    steps: tuple[str, ...], schema: pa.Schema, exact_fields: bool
+) -> pa_json.ParseOptions:
+    """Arrow's JSON parse options for records at `steps` (field names) of a response. With
+    `exact_fields`, fields the schema does not have are read too (so that they can be seen),
+    else skipped."""
     record_type: pa.DataType = pa.list_(pa.struct(list(schema)))
     for step in reversed(steps[1:]):
         record_type = pa.struct([pa.field(step, record_type)])
     return pa_json.ParseOptions(
         explicit_schema=pa.schema([pa.field(steps[0], record_type)]),
-        unexpected_field_behavior="ignore",
+        unexpected_field_behavior="infer" if exact_fields else "ignore",
         newlines_in_values=True,
     )
 
@@ -70,14 +75,20 @@ class ArrowPageDecoder:
 
     With a plain `recordsPath` the records are at its fields; with `$` or `$[*]` the response
     must be an array; with none, an array response or an object whose first array can be
-    told from its first bytes (`_FIRST_ARRAY`).
+    told from its first bytes (`_FIRST_ARRAY`). With `exact_fields` (a read that rescues
+    what the schema does not have), a page whose records hold a field the schema lacks, at
+    any depth, goes the general path too.
     """
 
-    def __init__(self, records_path: CompiledPath | None, schema: pa.Schema) -> None:
+    def __init__(
+        self, records_path: CompiledPath | None, schema: pa.Schema, *, exact_fields: bool = False
+    ) -> None:
         steps = () if records_path is None else records_path.steps
         if steps is None:
             raise ValueError(f"recordsPath {records_path} is not a plain chain of fields")
         self.schema = schema
+        self.exact_fields = exact_fields
+        self._struct = pa.struct(list(schema))
         self.guards: tuple[bytes, ...] = _LENIENT
         self._steps = steps
         self._first_array = records_path is None  # the default path: the first array
@@ -85,14 +96,14 @@ class ArrowPageDecoder:
 
     @classmethod
     def for_schema(
-        cls, records_path: CompiledPath | None, schema: pa.Schema
+        cls, records_path: CompiledPath | None, schema: pa.Schema, *, exact_fields: bool = False
     ) -> ArrowPageDecoder | None:
         """A decoder when `records_path` and every field of `schema` can be decoded exactly."""
         if records_path is not None and records_path.steps is None:
             return None
         if len(schema) == 0 or not all(decodable(field.type) for field in schema):
             return None
-        return cls(records_path, schema)
+        return cls(records_path, schema, exact_fields=exact_fields)
 
     def guarded(self, patterns: tuple[bytes, ...]) -> ArrowPageDecoder:
         """This decoder, also leaving to the general path any body that holds `patterns`."""
@@ -122,7 +133,7 @@ class ArrowPageDecoder:
             return None
         parse = self._parse.get(steps)
         if parse is None:
-            parse = self._parse[steps] = _parse_options(steps, self.schema)
+            parse = self._parse[steps] = _parse_options(steps, self.schema, self.exact_fields)
         try:
             table = pa_json.read_json(
                 # pyarrow-stubs types input_file as a path or IO; pyarrow takes any NativeFile.
@@ -134,7 +145,7 @@ class ArrowPageDecoder:
             return None
         if table.num_rows != 1:  # several JSON documents in one body: not valid JSON
             return None
-        column: Any = table.column(0).chunk(0)
+        column: Any = table.column(steps[0]).chunk(0)
         for step in steps[1:]:
             if column.null_count:
                 return None
@@ -143,6 +154,8 @@ class ArrowPageDecoder:
             return None
         records = column.flatten()
         if records.null_count:  # a null record: the general path decides what it means
+            return None
+        if self.exact_fields and records.type != self._struct:  # a field the schema lacks
             return None
         return pa.RecordBatch.from_struct_array(records)
 

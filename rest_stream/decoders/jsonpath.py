@@ -103,6 +103,13 @@ def _matches_many(expression: Any) -> bool:
     return not isinstance(last, (Fields, Index, Root, This))
 
 
+class Malformed(str):
+    """The text of a response body that is not JSON, standing as the one record of its page
+    where `mode` keeps or drops malformed records (reads without `offsetType`)."""
+
+    __slots__ = ()
+
+
 def extract_records(document: Any, records_path: CompiledPath | None) -> list[Any]:
     """The records of one response.
 

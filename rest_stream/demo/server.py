@@ -14,7 +14,8 @@ measured afterwards.
 Records are split into streams by ``region`` (``?region=`` filters every data
 endpoint); ``append(n)`` deals new records round-robin over the regions,
 ``append(n, region=r)`` gives them all to one region, ``add_stream(r)`` adds a
-region at runtime.
+region at runtime.  ``alter(id, **fields)`` changes a record's fields (a value of another
+type, a field more) and ``replace(id, value)`` serves any JSON value in its place.
 
 Only the standard library (plus ``orjson``) is used so it starts in
 milliseconds.  Page bodies are cached as encoded bytes until the next
@@ -555,6 +556,27 @@ class DemoApi:
                 self._cache.clear()
         if records:
             self.append(records, region)
+
+    def alter(self, record_id: int, **fields: Any) -> None:
+        """Change fields of record ``record_id`` (1-based), or add fields to it, as an API
+        whose data drifts from its schema does: ``api.alter(3, value="n/a", colour="red")``.
+        """
+        with self._data_lock:
+            record = self._records[record_id - 1]
+            if not isinstance(record, dict):
+                raise ValueError(f"record {record_id} is not an object")
+            self._records[record_id - 1] = {**record, **fields}
+            self._version += 1
+            self._cache.clear()
+
+    def replace(self, record_id: int, value: Any) -> None:
+        """Serve ``value``, any JSON value (a bare number, a string), in place of record
+        ``record_id``. Endpoints that read a field of a page's last record (``/events``,
+        ``/cursor``) need it to stay an object."""
+        with self._data_lock:
+            self._records[record_id - 1] = value
+            self._version += 1
+            self._cache.clear()
 
     def streams(self) -> list[dict[str, str]]:
         """The ``/streams`` list: one ``{"region": r}`` per served region, in order added."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +27,17 @@ from rest_stream.partitions import (
 )
 from rest_stream.positions import RangeKind, offset_kind
 from rest_stream.positions.walk import Walk
-from rest_stream.schema import INPUT_COLUMN, ArrowConverter, as_record
+from rest_stream.schema import (
+    DROPMALFORMED,
+    INPUT_COLUMN,
+    PERMISSIVE,
+    ArrowConverter,
+    Tally,
+)
+
+log = logging.getLogger("rest_stream.executor")
+if log.level == logging.NOTSET:  # what a task rescued and dropped shows unless set otherwise
+    log.setLevel(logging.INFO)
 
 
 class PartitionReader:
@@ -36,18 +47,33 @@ class PartitionReader:
     the driver) or what the offset needs is a field of the schema (`incremental` ids,
     `timestamp` times), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so
     exactly; every other page goes through `orjson` and `ArrowConverter`.
+
+    What the read rescued (`rescuedDataColumn`) and the malformed records it kept or dropped
+    (`mode`) are logged at INFO on the logger `rest_stream.executor` when the partition ends,
+    with the URL of the first such page.
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
         self.options = options
-        self.converter = ArrowConverter(schema, options.on_type_mismatch)
+        self.converter = ArrowConverter.for_options(schema, options)
         self.with_inputs = INPUT_COLUMN in schema.fieldNames()
         self.records_path = compile_path(options.records_path) if options.records_path else None
-        record_fields = [f for f in self.converter.arrow_schema if f.name != INPUT_COLUMN]
-        self.decoder = ArrowPageDecoder.for_schema(self.records_path, pa.schema(record_fields))
+        self.decoder = ArrowPageDecoder.for_schema(
+            self.records_path,
+            pa.schema([f for f in self.converter.record_schema if f.name != INPUT_COLUMN]),
+            exact_fields=self.converter.rescued_column is not None,
+        )
+        self.tally = Tally()
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         """Record batches of `partition`, about one per page."""
+        self.tally = Tally()
+        try:
+            yield from self._read(partition)
+        finally:
+            self._log_tally(partition)
+
+    def _read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         if isinstance(partition, WorkPartition) and not any(
             isinstance(u, RangeUnit) for u in partition.units
         ):
@@ -60,7 +86,15 @@ class PartitionReader:
             guards = kind.arrow_guards({f.name: f.type for f in decoder.schema})
             is_chain = isinstance(partition, ChainPartition)
             decoder = None if is_chain or guards is None else decoder.guarded(guards)
-        with PageFetcher(self.options, session=session, decoder=decoder) as fetcher:
+        # A body that is not JSON can stand as a malformed record only where nothing else
+        # needs the page (one request per input row), and is kept only where it has a column.
+        malformed_bodies = isinstance(partition, RowsPartition) and (
+            self.options.mode == DROPMALFORMED
+            or (self.options.mode == PERMISSIVE and self.converter.corrupt_column is not None)
+        )
+        with PageFetcher(
+            self.options, session=session, decoder=decoder, malformed_bodies=malformed_bodies
+        ) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
             elif isinstance(partition, WorkPartition):
@@ -145,25 +179,63 @@ class PartitionReader:
             if isinstance(records, ArrowRecords):
                 batch = self._decoded(row, records.batch)
                 if batch is not None:
+                    self.tally.add(batch.num_rows, 0, 0, 0, source)
                     yield batch
                     continue
-            dicts = [as_record(r) for r in records]
-            if self.with_inputs:
-                dicts = [{**d, INPUT_COLUMN: row} for d in dicts]
-            yield self.converter.to_batch(dicts, source)
+            inputs = row if self.with_inputs else None
+            batch = self.converter.to_batch(records, source, inputs, self.tally)
+            if batch.num_rows:
+                yield batch
 
     def _decoded(self, row: Mapping[str, Any], batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """A decoded batch in the reader's schema, with the input row as a column when asked
-        for; None when the row does not convert alone (the general path then decides)."""
-        if not self.with_inputs:
-            return batch
-        schema = self.converter.arrow_schema
-        try:
-            single = pa.scalar(dict(row), type=schema.field(INPUT_COLUMN).type)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            return None
-        columns = [
-            pa.repeat(single, batch.num_rows) if f.name == INPUT_COLUMN else batch.column(f.name)
-            for f in schema
-        ]
-        return pa.RecordBatch.from_arrays(columns, schema=schema)
+        for (and nothing rescued or malformed: the decoder takes only pages that fit); None
+        when the row does not convert alone (the general path then decides)."""
+        if self.with_inputs:
+            field = self.converter.record_schema.field(INPUT_COLUMN)
+            try:
+                single = pa.scalar(dict(row), type=field.type)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                return None
+            schema = self.converter.record_schema
+            rows = batch.num_rows
+            columns = [
+                pa.repeat(single, rows) if f.name == INPUT_COLUMN else batch.column(f.name)
+                for f in schema
+            ]
+            batch = pa.RecordBatch.from_arrays(columns, schema=schema)
+        return self.converter.with_columns(batch)
+
+    def _log_tally(self, partition: Any) -> None:
+        """One INFO line when the partition rescued, kept or dropped anything."""
+        tally = self.tally
+        if not tally.rescued + tally.kept + tally.dropped:
+            return
+        log.info(
+            "%s: %d records read, %d with rescued data (column %s), %d malformed kept, %d "
+            "malformed dropped (mode=%s); the first at %s",
+            _task(partition),
+            tally.records,
+            tally.rescued,
+            self.converter.rescued_column,
+            tally.kept,
+            tally.dropped,
+            self.options.mode,
+            tally.first,
+        )
+
+
+def _task(partition: Any) -> str:
+    """The Spark task reading `partition` (stage and partition), or the partition's repr."""
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        context = None
+    if context is None:
+        return repr(partition)
+    return (
+        f"Task {context.taskAttemptId()} (stage {context.stageId()}, partition "
+        f"{context.partitionId()}) {partition!r}"
+    )

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
-from rest_stream.decoders.jsonpath import CompiledPath, compile_path, extract_records
+from rest_stream.decoders.jsonpath import CompiledPath, Malformed, compile_path, extract_records
 from rest_stream.errors import RestResponseError
 from rest_stream.http.conditional import WORKER_MAX_BYTES
 from rest_stream.http.request import RequestSpec
@@ -107,7 +107,9 @@ class PageFetcher:
 
     With `session`, that (shared) session is used and left open by `close()`. With
     `decoder`, bodies it can decode become `ArrowRecords` pages without a document: for reads
-    that need only the records.
+    that need only the records. With `malformed_bodies`, a body that is not JSON becomes a
+    page whose one record is its text (`Malformed`, secrets masked) instead of an error: for
+    reads whose positions do not depend on the page (`mode` then keeps or drops it).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class PageFetcher:
         rate_limit: float | None = None,
         session: HttpSession | None = None,
         decoder: ArrowPageDecoder | None = None,
+        malformed_bodies: bool = False,
     ) -> None:
         self.options = options
         # an error object must be seen, so bodies are parsed whole when `errorPath` is set
@@ -124,6 +127,7 @@ class PageFetcher:
         self.error_path = (
             compile_path(options.error_path, "errorPath") if options.error_path else None
         )
+        self.malformed_bodies = malformed_bodies
         self._owns_session = session is None
         self.session = session or HttpSession(options, rate_limit=rate_limit)
         self.records_path = (
@@ -152,7 +156,13 @@ class PageFetcher:
             batch = self.decoder.decode(response.content)
             if batch is not None:
                 return Page(ArrowRecords(batch), None, headers, url, status, body, raw_url)
-        document = parse_json(response, self.options)
+        try:
+            document = parse_json(response, self.options)
+        except RestResponseError:
+            if not self.malformed_bodies:
+                raise
+            text = redact_url(response.content.decode("utf-8", "replace"), self.options)
+            return Page([Malformed(text)], None, headers, url, status, body, raw_url)
         if self.error_path is not None:
             raise_api_error(document, self.error_path, url, status, self.options)
         records = extract_records(document, self.records_path)

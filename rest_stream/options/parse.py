@@ -45,6 +45,7 @@ FOLLOW_REDIRECTS = choices("followRedirects")
 TIMESTAMP_FORMATS = ("seconds", "millis", "iso8601")
 ON_BAD_OFFSET = choices("onBadOffset")
 ON_TYPE_MISMATCH = choices("onTypeMismatch")
+MODES = choices("mode")
 OAUTH2_CLIENT_AUTH_METHODS = choices("oauthClientAuthMethod")
 
 #: Options whose values are secrets: never printed, logged or checkpointed.
@@ -136,6 +137,9 @@ class RestOptions:
     include_inputs_in_output: bool = default("includeInputsInOutput")
     schema_sample_size: int = default("schemaSampleSize")
     on_type_mismatch: str = default("onTypeMismatch")
+    rescued_data_column: str | None = None
+    mode: str = default("mode")
+    corrupt_record_column: str = default("columnNameOfCorruptRecord")
     max_retries: int = default("maxRetries")
     retry_backoff_seconds: float = default("retryBackoffSeconds")
     retry_max_wait_seconds: float = default("retryMaxWaitSeconds")
@@ -358,6 +362,7 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
     headers = r.json("headers", dict, 'a JSON object, e.g. {"Accept": "application/json"}') or {}
     input_data = _parse_input_data(r)
     stream = _parse_stream_options(r)
+    rescued, corrupt = _bad_record_columns(r)
     options = RestOptions(
         url=url,
         method=r.choice("method"),
@@ -379,6 +384,9 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         include_inputs_in_output=r.boolean("includeInputsInOutput"),
         schema_sample_size=r.integer("schemaSampleSize"),
         on_type_mismatch=r.choice("onTypeMismatch"),
+        rescued_data_column=rescued,
+        mode=r.choice("mode"),
+        corrupt_record_column=corrupt,
         max_retries=r.integer("maxRetries"),
         retry_backoff_seconds=r.number("retryBackoffSeconds"),
         retry_max_wait_seconds=r.number("retryMaxWaitSeconds"),
@@ -479,6 +487,23 @@ def _refuse_pairs(r: _Reader) -> None:
             "recordOffsetPath beside it (without it a timestamp stream is a chain of pages the "
             "driver walks, with no end to probe)",
         )
+
+
+def _bad_record_columns(r: _Reader) -> tuple[str | None, str]:
+    """`rescuedDataColumn` (None when not set) and `columnNameOfCorruptRecord`: different
+    columns, neither of them `_input`."""
+    rescued = r.text("rescuedDataColumn")
+    corrupt = _need(
+        r.text("columnNameOfCorruptRecord", default("columnNameOfCorruptRecord")),
+        "columnNameOfCorruptRecord",
+    )
+    taken = {"_input": "includeInputsInOutput"} if r.boolean("includeInputsInOutput") else {}
+    for name, value in (("columnNameOfCorruptRecord", corrupt), ("rescuedDataColumn", rescued)):
+        if value is not None and value in taken:
+            raise RestOptionError(name, value, f"another column name than {taken[value]}'s")
+        if value is not None:
+            taken[value] = name
+    return rescued, corrupt
 
 
 def _url(r: _Reader, name: str) -> str | None:

@@ -387,8 +387,37 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "onTypeMismatch", "choice", RESPONSE,
         "A value that does not fit the schema: `error` (names the field, record and URL) or "
-        "`null`.",
+        "`null`. Does nothing when `rescuedDataColumn` is set: such values are rescued.",
         "`null`", default="error", choices=("error", "null"),
+    ),
+    OptionSpec(
+        "rescuedDataColumn", "text", RESPONSE,
+        "The string column that keeps what a record holds and the schema cannot: a value of "
+        "another type than its field (the field is read as null) and a field the schema does "
+        "not have, as one JSON object keyed by field path (`price`, `meta.score`, `tags[2]`) "
+        "with the page's URL under `_url`; null when nothing was rescued. A `.schema(...)` "
+        "must have the column; an inferred schema gets it last. Takes precedence over "
+        "`onTypeMismatch` ([bad records](troubleshooting.md#bad-records-rescued-values-and-"
+        "malformed-records)).",
+        "`_rescued_data`",
+    ),
+    OptionSpec(
+        "mode", "choice", RESPONSE,
+        "What happens to a malformed record: an item of the records that is not a JSON "
+        "object, or (reads without `offsetType`) a response body that is not JSON. "
+        "`PERMISSIVE` keeps a row of nulls with the record's text in the "
+        "`columnNameOfCorruptRecord` column, `DROPMALFORMED` drops it, `FAILFAST` fails the "
+        "query naming the URL. As in Spark's JSON reader; a body that is not JSON fails under "
+        "`PERMISSIVE` too unless the schema has that column.",
+        "`DROPMALFORMED`", default="PERMISSIVE",
+        choices=("PERMISSIVE", "DROPMALFORMED", "FAILFAST"),
+    ),
+    OptionSpec(
+        "columnNameOfCorruptRecord", "text", RESPONSE,
+        "The string column that holds a malformed record's text under `mode=PERMISSIVE`, when "
+        "the schema has it. An inferred schema gets it when a sample response held a "
+        "malformed record.",
+        "`_bad_record`", default="_corrupt_record", when=(Condition("mode", ("PERMISSIVE",)),),
     ),
     OptionSpec(
         "includeInputsInOutput", "boolean", RESPONSE,

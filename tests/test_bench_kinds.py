@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.comparators.baseline import SeedStreamReader
 from benchmarks.comparators.limit import measure, share_urls
-from benchmarks.harness.config import OFFSET_KINDS
+from benchmarks.harness.config import OFFSET_KINDS, SCHEMAS
 from benchmarks.harness.kinds import KINDS, TIMESTAMP_BASE, kind, page_address
 from benchmarks.harness.server import BenchServer, uncovered_ids
 from rest_stream.demo import DemoApi
@@ -93,6 +93,31 @@ def test_rest_options_leave_defaults_unset() -> None:
     assert "latestOffsetUrl" not in server.rest_options()  # the end search, by default
 
 
+@pytest.mark.parametrize(
+    ("name", "url", "path"),
+    [
+        ("incremental", "http://h/latest", "$.max_id"),
+        ("page", "http://h/latest?per_page=5", "$.last_page"),
+        ("offset", "http://h/latest", "$.total"),
+        ("timestamp", "http://h/latest", "$.max_ts"),
+    ],
+)
+def test_probe_options(name: str, url: str, path: str) -> None:
+    server = BenchServer(10, 5, offset_kind=name, probe=True)
+    server._url = "http://h"
+    options = server.rest_options()
+    assert (options["latestOffsetUrl"], options["latestOffsetPath"]) == (url, path)
+
+
+def test_shapes_have_their_schemas() -> None:
+    nested, flat = BenchServer(10, 5), BenchServer(10, 5, shape="flat")
+    assert nested.shape == "nested" and nested.schema == SCHEMAS["nested"]
+    assert flat.schema.fieldNames() == nested.schema.fieldNames()[:7]
+    assert flat.api.shape == "flat"
+    with pytest.raises(ValueError, match="shape"):
+        BenchServer(10, 5, shape="wide")
+
+
 def test_many_streams_options() -> None:
     server = BenchServer(200, 50, offset_kind="incremental", streams=10)
     server._url = "http://h"
@@ -147,6 +172,18 @@ def test_baseline_reads_every_record_in_order(api: BenchServer, name: str) -> No
     assert api.uncovered() == []
     again, same = reader.read(end)
     assert list(again) == [] and same == end
+
+
+def test_baseline_rows_follow_the_schema_of_the_shape() -> None:
+    with BenchServer(40, 20, shape="nested") as server:
+        options = {"url": server.url, "pagesize": "20", "offsetkind": "page", "shape": "nested"}
+        rows, _ = SeedStreamReader(options).read({"position": 0})
+    fields = SCHEMAS["nested"].fieldNames()
+    by_id = {row[0]: dict(zip(fields, row)) for row in rows}
+    assert len(by_id) == 40
+    assert by_id[1]["geo"] == (-89.63, -179.47) and by_id[9]["geo"] is None
+    assert by_id[7]["category"] is None and by_id[17]["tags"] is None
+    assert by_id[3]["tags"] == ["t3", "t4", "t5"]
 
 
 def test_baseline_replays_a_timestamp_range(api: BenchServer) -> None:

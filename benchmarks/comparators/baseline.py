@@ -4,7 +4,8 @@ This is how a first REST source is usually written: the driver fetches every pag
 the other with one reused `httpx.Client`, parses each body with `json` and returns tuples.
 Spark then converts and ships the rows from the driver; there is no partitioning and no
 concurrency. Registered as format `bench_seed`; options `url` (the API's base URL),
-`pageSize` and `offsetKind` (a kind of `benchmarks.harness.kinds`).
+`pageSize`, `offsetKind` (a kind of `benchmarks.harness.kinds`) and `shape` (the records'
+shape, `benchmarks.harness.config.SHAPES`; its schema is the source's).
 
 With `timestamp` the offset is `{"since": T}` (`initialOffset`, default
 `benchmarks.harness.server.TIMESTAMP_BASE`) and the reader walks `/events?since=T` page by page, the
@@ -24,24 +25,22 @@ import httpx
 from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.types import StructType
 
-from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.config import SCHEMA, SCHEMAS, SHAPES
 from benchmarks.harness.kinds import TIMESTAMP_BASE, kind, page_address
 
 Row = tuple[Any, ...]
 
 
-def to_row(record: dict[str, Any]) -> Row:
-    """One API record as a tuple in `SCHEMA` order."""
-    meta = record["meta"]
-    return (
-        record["id"],
-        record["ts"],
-        record["region"],
-        record["name"],
-        record["value"],
-        record["tags"],
-        (meta["source"], meta["score"]),
-    )
+def to_row(record: dict[str, Any], schema: StructType = SCHEMA) -> Row:
+    """One API record as a tuple in `schema` order (a missing field is None; a nested
+    object a tuple of its fields)."""
+    return tuple(_value(record.get(f.name), f.dataType) for f in schema.fields)
+
+
+def _value(value: Any, data_type: Any) -> Any:
+    if value is None or not isinstance(data_type, StructType):
+        return value
+    return tuple(_value(value.get(f.name), f.dataType) for f in data_type.fields)
 
 
 class SeedStreamReader(SimpleDataSourceStreamReader):
@@ -53,6 +52,7 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
         self.page_size = int(options.get("pagesize", "500"))
         self.kind = options.get("offsetkind", "page")
         self.initial_since = int(options.get("initialoffset", str(TIMESTAMP_BASE)))
+        self.schema = SCHEMAS[options.get("shape", SHAPES[0])]
         self._client: httpx.Client | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -96,7 +96,7 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
             url, skip = page_address(self.base, self.kind, self.page_size, position)
             records = self._get(url)
             fresh = records[skip:] if end is None else records[skip : skip + end - position]
-            rows.extend(to_row(r) for r in fresh)
+            rows.extend(to_row(r, self.schema) for r in fresh)
             position += len(fresh)
             if len(records) < self.page_size:
                 break
@@ -111,7 +111,7 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
             fresh = records if end is None else [r for r in records if r["ts"] <= end]
             if not fresh:
                 break
-            rows.extend(to_row(r) for r in fresh)
+            rows.extend(to_row(r, self.schema) for r in fresh)
             since = max(r["ts"] for r in fresh)
             if len(records) < self.page_size:
                 break
@@ -123,7 +123,7 @@ class SeedStreamReader(SimpleDataSourceStreamReader):
         while end is None or cursor != end:
             body = self._body(f"{self.base}/cursor?limit={self.page_size}&cursor={cursor}")
             records = body["data"]
-            rows.extend(to_row(r) for r in records)
+            rows.extend(to_row(r, self.schema) for r in records)
             if records and body.get("next_cursor"):
                 cursor = body["next_cursor"]
             if len(records) < self.page_size:
@@ -150,8 +150,8 @@ class SeedDataSource(DataSource):
         return "bench_seed"
 
     def schema(self) -> StructType:
-        """The demo records' schema."""
-        return SCHEMA
+        """The schema of the records' shape (option `shape`)."""
+        return SCHEMAS[self.options.get("shape", SHAPES[0])]
 
     def simpleStreamReader(self, schema: StructType) -> SimpleDataSourceStreamReader:
         """The driver-side reader."""

@@ -2,7 +2,8 @@
 
 The demo API runs in its own process here, so it takes no GIL from the code measured.
 
-`python -m benchmarks.diagnostics.profile [--records 200000] [--page-size 500] [--concurrency 4]`
+`python -m benchmarks.diagnostics.profile [--records 200000] [--page-size 500] [--concurrency 4]
+[--shape nested|flat] [--kind page|incremental|…]`
 
 1. Stages, one at a time on one thread: HTTP only (bodies); the body to Arrow the way
    rest_stream does it for page reads (`ArrowPageDecoder.decode`) and the general way
@@ -31,7 +32,7 @@ import httpx
 import orjson
 import pyarrow as pa
 
-from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.config import OFFSET_KINDS, SHAPES
 from benchmarks.harness.server import BenchServer
 from rest_stream.batch_reader import RestBatchReader
 from rest_stream.decoders.arrow_json import ArrowPageDecoder
@@ -70,7 +71,7 @@ def timed(work: Callable[[], Any]) -> tuple[float, Any]:
 
 def stages(server: BenchServer) -> dict[str, float]:
     """Seconds of each stage summed over every page; one page in memory at a time."""
-    converter = ArrowConverter(SCHEMA)
+    converter = ArrowConverter(server.schema)
     decoder = ArrowPageDecoder.for_schema(compile_path("$.data"), converter.arrow_schema)
     assert decoder is not None
     spent = dict.fromkeys(STAGES, 0.0)
@@ -105,7 +106,7 @@ def stages(server: BenchServer) -> dict[str, float]:
 def one_partition(server: BenchServer, concurrency: int) -> tuple[RestBatchReader, Any]:
     """The batch reader and its single partition covering every record (planned as Spark
     would, end search included)."""
-    reader = RestBatchReader(parse_options(server.rest_options(1, concurrency)), SCHEMA)
+    reader = RestBatchReader(parse_options(server.rest_options(1, concurrency)), server.schema)
     (partition,) = reader.partitions()
     return reader, partition
 
@@ -156,10 +157,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--shape", choices=SHAPES, default=SHAPES[0], help="record shape")
+    parser.add_argument(
+        "--kind", choices=[k for k in OFFSET_KINDS if k != "cursor"], default="page"
+    )
     parser.add_argument("--top", type=int, default=20, help="functions to list")
     parser.add_argument("--spark", action="store_true", help="also profile inside Spark")
     args = parser.parse_args(argv)
-    with BenchServer(args.records, args.page_size, own_process=True) as server:
+    with BenchServer(
+        args.records, args.page_size, own_process=True, shape=args.shape, offset_kind=args.kind
+    ) as server:
         server.warm()
         read_all(server, args.concurrency)  # warm imports and caches
         parts = stages(server)

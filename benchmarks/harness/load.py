@@ -1,7 +1,11 @@
-"""How busy the rest of the machine was during a run (other engineers' tests, say).
+"""CPU time: how busy the rest of the machine was during a run (other engineers' tests, say),
+and what the benchmark's own processes spent.
 
 `other` = CPU seconds the whole machine spent busy minus those of this process tree (the
 driver, the JVM, Spark's Python workers and the limit's child process, reaped or not).
+`children_cpu_s` = CPU seconds of this process's descendants only: the JVM, Spark's Python
+workers and the driver-side source runner (all under the JVM), and reaped children; not
+this process, which runs the API server and the harness.
 """
 
 from __future__ import annotations
@@ -45,3 +49,23 @@ class CpuWatch:
         busy = machine_busy_s() - self.busy
         ours = tree_cpu_s(self.root) - self.ours
         return max(0.0, busy - ours) / max(wall_s * self.cores, 1e-9)
+
+
+def own_cpu_s() -> float:
+    """CPU seconds (user + system) of this process alone: the harness and, in it, the API."""
+    times = psutil.Process(os.getpid()).cpu_times()
+    return times.user + times.system
+
+
+def children_cpu_s(root: psutil.Process | None = None) -> float:
+    """CPU seconds (user + system) of `root`'s descendants, live or reaped, not its own."""
+    root = root or psutil.Process(os.getpid())
+    times = root.cpu_times()
+    total = times.children_user + times.children_system
+    for process in root.children(recursive=True):
+        try:
+            t = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from rest_stream.decoders.arrow_json import select
@@ -153,6 +154,29 @@ class TimestampRange(TimestampOffset, RangeKind):
                 ) from None
         return times
 
+    def time_array(self, page: Any) -> np.ndarray[Any, Any] | None:
+        """The timestamps of a decoded page in microseconds, as an array, where its column
+        holds epoch seconds or milliseconds (whole or decimal numbers, no nulls) small enough
+        to be converted exactly as `parse_timestamp` converts each (`round(float(value) *
+        unit)`); None where `record_times` must read them (ISO-8601 strings, say)."""
+        if self.format not in ("seconds", "millis"):
+            return None
+        column = self._record_column(page)
+        if column is None or len(column) == 0:
+            return None
+        values = column.to_numpy()
+        if pa.types.is_integer(column.type):
+            bound = _EXACT // self.unit  # float(value) * unit is exact below 2**53
+            if int(values.max()) >= bound or int(values.min()) <= -bound:
+                return None
+            return values.astype(np.int64) * self.unit
+        if pa.types.is_float64(column.type):
+            scaled = values * float(self.unit)
+            if not np.isfinite(scaled).all() or float(np.abs(scaled).max()) >= _EXACT:
+                return None
+            return np.round(scaled).astype(np.int64)  # half to even, as round() does
+        return None
+
     def split(self, start: Any, end: Any, parts: int) -> list[tuple[Any, Any]]:
         """Cut points on whole seconds (milliseconds with `millis`): an API comparing ISO
         strings orders `...:15Z` after `...:15.75Z`, so a cut inside a second would not
@@ -182,18 +206,19 @@ class TimestampRange(TimestampOffset, RangeKind):
                 self.native(position, like=start),
                 enough=lambda part: bool(part.records) and max(self.record_times(part)) > stop,
             )
-            times = self.record_times(page)
-            fresh = [t for t in times if t > position]
-            if not fresh:
-                if times and max(times) < position:
-                    self.range_stopped(self._backwards(page, max(times), position))
+            found = self.time_array(page)
+            times = np.asarray(self.record_times(page), dtype=object) if found is None else found
+            fresh = times[times > position]
+            if not fresh.size:
+                if times.size and int(times.max()) < position:
+                    self.range_stopped(self._backwards(page, int(times.max()), position))
                 return
             complete = self._complete(page, fresh, stop)
             last = min(complete, stop)
-            if position < min(times) and max(times) <= last:
+            if position < int(times.min()) and int(times.max()) <= last:
                 yield page.source, page.records
             else:
-                inside = [k for k, t in enumerate(times) if position < t <= last]
+                inside = np.flatnonzero((times > position) & (times <= last)).tolist()
                 yield page.source, select(page.records, inside)
             if complete >= stop:
                 return
@@ -228,29 +253,43 @@ class TimestampRange(TimestampOffset, RangeKind):
         example = self._record_values(page)[first]  # the API's own style for the position
         return Step(first, first + take, self.native(following, like=example), held_back)
 
-    def _complete(self, page: Any, fresh: list[int], stop: int | None) -> int:
+    def _complete(self, page: Any, fresh: Times, stop: int | None) -> int:
         """How far `page` surely covers: the response's own next offset when it names one
         past the page's newest record, else `_complete_until`."""
         named = self.next_from_body(page)
-        if named is not None and named > max(fresh):
+        newest = _newest(fresh)
+        if named is not None and named > newest:
             return named
         if self.answers.paginated and not page.more:
-            return max(fresh)  # every page of the answer was read: nothing of it is cut
+            return newest  # every page of the answer was read: nothing of it is cut
         return _complete_until(fresh, stop)
 
 
-def _complete_until(times: list[int], stop: int | None) -> int:
+#: Timestamps in microseconds: a list, or an array (int64, or Python ints as objects).
+Times = list[int] | np.ndarray[Any, Any]
+#: Below 2**53 a float holds every whole number exactly.
+_EXACT = 2**53
+
+
+def _newest(times: Times) -> int:
+    return int(times.max()) if isinstance(times, np.ndarray) else max(times)
+
+
+def _complete_until(times: Times, stop: int | None) -> int:
     """The newest timestamp of a page that is surely complete.
 
     A page cut by the API's page size may hold only part of the records that share its newest
     timestamp: the next request (`since` = an exclusive bound) must start before it. When every
     record shares one timestamp, or the newest is past `stop`, the page's newest is taken.
     """
-    newest = max(times)
+    newest = _newest(times)
     if stop is not None and newest > stop:
         return newest
-    older = [t for t in times if t < newest]
-    return max(older) if older else newest
+    if isinstance(times, np.ndarray):
+        older = times[times < newest]
+        return int(older.max()) if older.size else newest
+    before = [t for t in times if t < newest]
+    return max(before) if before else newest
 
 
 def _cut_at_distinct(times: list[int], budget: int | None) -> int:

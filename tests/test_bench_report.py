@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.comparators.limit import in_flight, split
 from benchmarks.harness.config import DEFAULT, PRESETS, Scenario, setting_label
+from benchmarks.harness.load import cpu_by_kind
 from benchmarks.harness.report import (
     Summary,
     describe_streams,
@@ -194,6 +195,18 @@ def test_stream_against_batch_and_cpu_per_million_records() -> None:
     assert row(rows, "limit").cpu_vs_limit is None
     table = format_table(rows)
     assert "| 60 % |" in table and "| 5.0× |" in table
+
+
+def test_cpu_of_a_spark_run_split_between_python_and_the_jvm() -> None:
+    runs = [run("batch", 1.0, cpu=3.0, repeat=i) for i in range(3)]
+    for result, (python, jvm) in zip(runs, [(2.0, 1.0), (2.2, 0.8), (1.8, 1.2)]):
+        result.python_cpu_s, result.jvm_cpu_s = python, jvm
+    (batch,) = summarize(runs)
+    assert batch.python_cpu_per_million == pytest.approx(2.0 * 1_000_000 / RECORDS)
+    assert batch.jvm_cpu_per_million == pytest.approx(1.0 * 1_000_000 / RECORDS)
+    assert "| 100.00 / 50.00 |" in format_table([batch])
+    split = cpu_by_kind()
+    assert set(split) == {"jvm", "python", "other"} and min(split.values()) >= 0
 
 
 def test_paired_in_flight() -> None:

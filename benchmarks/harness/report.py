@@ -47,8 +47,10 @@ LEGEND = (
     "first data s: start() → the first data request (past the probe or end search, the "
     "offset log, planning and task launch).\n"
     "CPU s/1M: CPU seconds (user + system, every process of the contender: the JVM and "
-    "Spark's Python workers, or the limit's processes) per 1,000,000 records; CPU ÷ limit: "
-    "over the paired limit's; API CPU s/1M: the demo API's (the harness process).\n"
+    "Spark's Python workers, or the limit's processes) per 1,000,000 records; Python / JVM: "
+    "a Spark run's split between the Python processes under the JVM and the JVM's own; "
+    "CPU ÷ limit: over the paired limit's; API CPU s/1M: the demo API's (the harness "
+    "process).\n"
     "batch partitions: input partitions of each micro-batch (foreachBatch + "
     "df.rdd.getNumPartitions()), checked ≤ numPartitions; those runs use that foreachBatch "
     "sink instead of noop: compare them with each other."
@@ -91,6 +93,8 @@ class Summary:
     first_data_s: float | None = None
     cpu_per_million: float | None = None
     api_cpu_per_million: float | None = None
+    python_cpu_per_million: float | None = None
+    jvm_cpu_per_million: float | None = None
     vs_batch: float | None = None
     cpu_vs_limit: float | None = None
     durations_ms: dict[str, float] | None = None
@@ -184,6 +188,8 @@ def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list
                     if r.api_cpu_s is not None and r.records > 0
                 ),
                 durations_ms=_median_durations(good),
+                python_cpu_per_million=_per_million(good, "python_cpu_s"),
+                jvm_cpu_per_million=_per_million(good, "jvm_cpu_s"),
             )
         )
     _add_ratios(rows)
@@ -199,6 +205,12 @@ def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list
         )
     )
     return rows
+
+
+def _per_million(runs: Sequence[RunResult], name: str) -> float | None:
+    """Median over `runs` of the CPU seconds `name` per 1 000 000 records."""
+    found = [(getattr(r, name), r.records) for r in runs]
+    return _median(v * 1_000_000 / n for v, n in found if v is not None and n > 0)
 
 
 def _median_durations(runs: Sequence[RunResult]) -> dict[str, float] | None:
@@ -256,6 +268,12 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
+def _split(row: Summary) -> str:
+    if row.python_cpu_per_million is None or row.jvm_cpu_per_million is None:
+        return "–"
+    return f"{row.python_cpu_per_million:.2f} / {row.jvm_cpu_per_million:.2f}"
+
+
 def _limit_ratio(row: Summary, value: float | None) -> str:
     if value is None:
         return "–"
@@ -272,7 +290,7 @@ def _batches(row: Summary) -> str:
 HEADER = (
     "| scenario | kind | shape | latency | variant | setting | in flight (paired / seen) | "
     "e2e s (min–max) | records/s e2e | ÷ baseline | ÷ limit @ N | ÷ batch | CPU s/1M | "
-    "CPU ÷ limit | API CPU s/1M | start-up s | first data s | "
+    "Python / JVM CPU s/1M | CPU ÷ limit | API CPU s/1M | start-up s | first data s | "
     "s excl. start-up | records/s excl. start-up | ÷ limit excl. start-up | "
     "batch partitions | peak RSS MB | other load | runs |"
 )
@@ -290,7 +308,7 @@ def format_table(rows: Sequence[Summary]) -> str:
             f"{r.concurrency} / {r.peak_in_flight} | {_spread(r.e2e_s, r.e2e_range, r.runs)} | "
             f"{_num(r.e2e_records_per_s, ',.0f')} | {_times(r.vs_baseline)} | "
             f"{_limit_ratio(r, r.vs_limit)} | {_pct(r.vs_batch)} | "
-            f"{_num(r.cpu_per_million, '.2f')} | {_times(r.cpu_vs_limit)} | "
+            f"{_num(r.cpu_per_million, '.2f')} | {_split(r)} | {_times(r.cpu_vs_limit)} | "
             f"{_num(r.api_cpu_per_million, '.2f')} | {_num(r.startup_s, '.2f')} | "
             f"{_num(r.first_data_s, '.2f')} | "
             f"{_num(r.wall_s, '.2f')} | {_num(r.records_per_s, ',.0f')} | "

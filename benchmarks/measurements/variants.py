@@ -12,8 +12,10 @@ the planning: the time before any record can be read).
 
 **CPU** (`cpu_s`, user + system over the same span as `e2e_s`): for Spark runs every process
 under this one (the JVM, Spark's Python workers, the driver-side source runner); for the
-limit its child processes' own. `api_cpu_s` is this process's own: the API server (and the
-harness, idle while a run waits), which serves every variant alike. A stream run also keeps
+limit its child processes' own; a Spark run's is also split into the JVM's own threads
+(`jvm_cpu_s`) and the Python processes under it (`python_cpu_s`). `api_cpu_s` is this
+process's own: the API server (and the harness, idle while a run waits), which serves every
+variant alike. A stream run also keeps
 Spark's `durationMs` of its micro-batches, summed (`latestOffset`, `addBatch`, …).
 
 `partitions` / `request_concurrency` are the `numPartitions` / `requestConcurrency` options
@@ -36,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from benchmarks.comparators.limit import in_flight, run_processes, split
 from benchmarks.diagnostics.rss import WorkerRssSampler
 from benchmarks.harness.config import DEFAULT_CONCURRENCY
-from benchmarks.harness.load import CpuWatch, children_cpu_s, own_cpu_s
+from benchmarks.harness.load import CpuWatch, cpu_by_kind, own_cpu_s
 from benchmarks.harness.server import BenchServer
 from rest_stream.driver.planner import default_parallelism
 
@@ -93,6 +95,8 @@ class RunResult:
     cpu_s: float | None = None
     api_cpu_s: float | None = None
     first_data_s: float | None = None
+    jvm_cpu_s: float | None = None
+    python_cpu_s: float | None = None
     shape: str = "nested"
     durations_ms: dict[str, int] | None = field(default=None)
     kind: str = "page"
@@ -161,7 +165,7 @@ class Runner:
         self.server.reset()
         self.sampler.reset()
         self._t0, self._batches, self._durations = None, None, None
-        self._cpu0: tuple[float, float] | None = None
+        self._cpu0: tuple[dict[str, float], float] | None = None
         error = None
         records, own_wall, own_rss, own_cpu = 0, None, None, None
         watch = CpuWatch()
@@ -171,12 +175,15 @@ class Runner:
         except Exception as exc:  # a broken variant is reported, the others still run
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         finished = time.perf_counter()
-        cpu_now = (children_cpu_s(), own_cpu_s())
+        cpu_now = (cpu_by_kind(), own_cpu_s())
         cpu_s, api_cpu_s, first_data = own_cpu, None, None
+        jvm_cpu_s = python_cpu_s = None
         if self._cpu0 is not None:
             api_cpu_s = cpu_now[1] - self._cpu0[1]
-            if own_cpu is None:
-                cpu_s = cpu_now[0] - self._cpu0[0]
+            spent = {k: cpu_now[0][k] - self._cpu0[0].get(k, 0.0) for k in cpu_now[0]}
+            if own_cpu is None:  # a Spark run: everything under this process
+                cpu_s = sum(spent.values())
+                jvm_cpu_s, python_cpu_s = spent["jvm"], spent["python"]
         if own_wall is not None:  # limit: its own span; no Spark, so no start-up
             startup, e2e = 0.0, own_wall
         else:  # the server's log is stamped with this process's perf_counter, as `t0` is
@@ -219,6 +226,8 @@ class Runner:
             batch_partitions=self._batches,
             cpu_s=cpu_s,
             api_cpu_s=api_cpu_s,
+            jvm_cpu_s=jvm_cpu_s,
+            python_cpu_s=python_cpu_s,
             first_data_s=first_data,
             shape=self.server.shape,
             durations_ms=self._durations,
@@ -226,7 +235,7 @@ class Runner:
 
     def _start_clock(self) -> None:
         """Mark the start of the timed span: `t0` and the CPU counters."""
-        self._cpu0 = (children_cpu_s(), own_cpu_s())
+        self._cpu0 = (cpu_by_kind(), own_cpu_s())
         self._t0 = time.perf_counter()
 
     # -- the variants (job, warm-up?) → (records read, own wall or None, own RSS or None) --

@@ -11,6 +11,7 @@ from pyspark.sql.types import StructType
 from rest_stream.driver.ends import EndFinder
 from rest_stream.driver.planner import plan_batch, plan_rows, with_rate_shares
 from rest_stream.driver.stream_list import StreamList, parent_rows
+from rest_stream.errors import RestOptionError
 from rest_stream.executor.partition_reader import PartitionReader
 from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
@@ -33,6 +34,13 @@ class RestBatchReader(DataSourceReader):
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
+        if options.stream.start_latest:
+            raise RestOptionError(
+                "initialOffset",
+                "latest",
+                "earliest or a position with spark.read: a batch read from the latest position "
+                "reads nothing (latest is for readStream)",
+            )
         self.options = options
         self.schema = schema
 

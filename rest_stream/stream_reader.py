@@ -117,8 +117,32 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # -- offsets ----------------------------------------------------------------------------
     def initialOffset(self) -> dict[str, Any]:
         """Every stream at `initialOffset`."""
+        keys = list(self.streams.current(self.fetcher))
+        if self.options.stream.start_latest:
+            return make_offset(self._map(self._latest, keys))
         initial = self.kind.initial()
-        return make_offset({key: initial for key in self.streams.current(self.fetcher)})
+        return make_offset({key: initial for key in keys})
+
+    def _latest(self, key: str) -> Position:
+        """Where the stream of `key` ends now (`initialOffset=latest`): a range's end, or the
+        end of a chain walked without keeping its records."""
+        kind = self.kind
+        if isinstance(kind, RangeKind):
+            return self._find_end(kind, key, kind.initial())
+        position, row = kind.initial(), self.streams.row(key)
+        while True:
+            walk = Walk(
+                kind,
+                self.fetcher,
+                row,
+                position,
+                max_pages=self.options.stream.max_pages_per_batch,
+            )
+            for _ in walk:
+                pass
+            if walk.caught_up or position_key(walk.position) == position_key(position):
+                return walk.position
+            position = walk.position
 
     def getDefaultReadLimit(self) -> ReadLimit:
         """`ReadMaxRows(batchSize)` when `batchSize` is set, else all available."""
@@ -135,6 +159,10 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         requests_before, unchanged_before = fetcher.requests, fetcher.session.kept.served
         streams = self.streams.current(fetcher)
         positions = dict(start.get(STREAMS, {}))
+        late: list[str] = []
+        if self.options.stream.start_latest:  # a stream listed later starts at its end
+            late = [key for key in streams if key not in positions]
+            positions.update(self._map(self._latest, late))
         current = {key: positions.get(key, kind.initial()) for key in streams}
         budget = limit.max_rows if isinstance(limit, ReadMaxRows) else None
         per_stream = share(budget, len(streams)) if budget else None
@@ -143,7 +171,9 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             new = [key for key in streams if key not in targets]  # listed later by a parent
             targets.update(self._map(lambda k: self._find_end(kind, k, current[k]), new))
             self.schedule.targets = targets
-        due = self.schedule.oldest_first([key for key in streams if self.schedule.due(key)])
+        due = self.schedule.oldest_first(
+            [key for key in streams if self.schedule.due(key) and key not in late]
+        )
         poll = Poll(kind, per_stream, ByteBudget(self.options.stream.max_bytes_per_batch))
         ends = self._map(lambda k: self._advance(poll, k, current[k]), due)
         positions.update(current)
@@ -255,10 +285,13 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if not self.streams.loaded:
             self.streams.current(self.fetcher)  # a replay after a restart needs the rows
         starts, ends, taken = start.get(STREAMS, {}), end.get(STREAMS, {}), end.get(TAKEN, {})
-        changed = [
-            k for k in ends if position_key(starts.get(k, kind.initial())) != position_key(ends[k])
-        ]
-        bounds = {key: (starts.get(key, kind.initial()), ends[key]) for key in changed}
+        latest = self.options.stream.start_latest  # a stream new in `end` starts there
+
+        def first(key: str) -> Position:
+            return starts.get(key, ends[key] if latest else kind.initial())
+
+        changed = [k for k in ends if position_key(first(k)) != position_key(ends[k])]
+        bounds = {key: (first(key), ends[key]) for key in changed}
         walked = self._map(lambda k: self._pages(kind, k, *bounds[k], taken.get(k)), changed)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
         pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]

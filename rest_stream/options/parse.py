@@ -91,6 +91,8 @@ class StreamOptions:
     offset_header: str | None = None
     record_offset_path: str | None = None
     initial_offset: str = ""
+    #: `initialOffset=latest`: a new stream starts where its API ends at its first poll.
+    start_latest: bool = False
     timestamp_format: str = default("timestampFormat")
     timestamp_lag_seconds: float = default("timestampLagSeconds")
     page_size: int | None = None
@@ -689,6 +691,9 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
             f"the number of records on a full page (offsetType {offset_type} needs it)",
         )
     initial = r.text("initialOffset", DEFAULT_INITIAL_OFFSET[offset_type]) or ""
+    start_at = initial.strip().lower()
+    if start_at in ("earliest", "latest"):  # like Kafka's startingOffsets
+        initial = DEFAULT_INITIAL_OFFSET[offset_type]
     if offset_type in ("page", "offset", "incremental"):
         _require_int("initialOffset", initial, minimum=0 if offset_type != "incremental" else None)
     if offset_type == "link" and initial:
@@ -710,6 +715,7 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         offset_header=r.header("offsetHeader"),
         record_offset_path=record_offset_path,
         initial_offset=initial,
+        start_latest=start_at == "latest",
         timestamp_format=timestamp_format,
         timestamp_lag_seconds=r.number("timestampLagSeconds"),
         page_size=page_size,

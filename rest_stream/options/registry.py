@@ -499,7 +499,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "initialOffset", "text", STREAM,
         "Where a new query (and a stream added later) starts: an id, a page number (≥ 0), "
         "records to skip (≥ 0), a timestamp in `timestampFormat`, a cursor, or for `link` "
-        "the first page's URL (default: `url`).",
+        "the first page's URL (default: `url`). Also `earliest` (the whole history: the "
+        "default) or `latest` (only what arrives after the stream's first poll, as Kafka's "
+        "`startingOffsets`; `readStream` only).",
         "`2024-01-01T00:00:00Z`",
         default_doc="`\"\"` cursor/link, `1` page, `0` offset/incremental/timestamp",
         when=(_OFFSET,),

@@ -30,7 +30,13 @@ import rest_stream
 from rest_stream.demo import DemoApi
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+#: Pages whose examples read real APIs run in their own tests, against emulations.
+OWN_TESTS = {ROOT / "docs" / "recipes.md": "tests/test_recipes.py"}
+PAGES = [
+    page
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    if page not in OWN_TESTS
+]
 PYTHON = frozenset({"python", "py", "python3"})
 #: How many blocks may be marked `no-run`: each one is a page example nobody checks.
 MAX_NO_RUN = 3

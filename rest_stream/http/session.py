@@ -208,7 +208,7 @@ def retry_policy(options: RestOptions, *, sleep: Sleep = time.sleep) -> Retrying
         retry=retry_if_exception(_is_transient_error) | retry_if_retryable_response(names),
         wait=wait_retry_after(
             wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=backoff),
-            max_wait,
+            options.rate_limit_wait_cap,
             names,
         ),
         sleep=sleep,
@@ -417,7 +417,7 @@ class HttpSession:
         budget.acquire(
             clock=self._clock,
             sleep=self._sleep,
-            max_wait=self.options.retry_max_wait_seconds,
+            max_wait=self.options.rate_limit_wait_cap,
             low_water=self.options.request_concurrency,
         )
         self._in_flight().append(budget)
@@ -435,7 +435,7 @@ class HttpSession:
         budget.settle(
             signal if known else None,
             self._clock(),
-            self.options.retry_max_wait_seconds,
+            self.options.rate_limit_wait_cap,
             not_modified=response.status_code == 304,
         )
 

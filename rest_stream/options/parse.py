@@ -145,6 +145,7 @@ class RestOptions:
     max_retries: int = default("maxRetries")
     retry_backoff_seconds: float = default("retryBackoffSeconds")
     retry_max_wait_seconds: float = default("retryMaxWaitSeconds")
+    rate_limit_max_wait_seconds: float = default("rateLimitMaxWaitSeconds")
     num_partitions: int | None = None
     request_concurrency: int = default("requestConcurrency")
     max_requests_per_second: float | None = None
@@ -160,6 +161,11 @@ class RestOptions:
     stream_key: tuple[str, ...] | None = None
     stream: StreamOptions = field(default_factory=StreamOptions)
     pagination: PaginationOptions = field(default_factory=PaginationOptions)
+
+    @property
+    def rate_limit_wait_cap(self) -> float:
+        """Longest wait for a rate limit the API announces (never shorter than the backoff)."""
+        return max(self.retry_max_wait_seconds, self.rate_limit_max_wait_seconds)
 
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""
@@ -392,6 +398,7 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         max_retries=r.integer("maxRetries"),
         retry_backoff_seconds=r.number("retryBackoffSeconds"),
         retry_max_wait_seconds=r.number("retryMaxWaitSeconds"),
+        rate_limit_max_wait_seconds=r.number("rateLimitMaxWaitSeconds"),
         num_partitions=r.integer_or_none("numPartitions"),
         request_concurrency=r.integer("requestConcurrency"),
         max_requests_per_second=_positive_or_none(r, "maxRequestsPerSecond"),

@@ -240,9 +240,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "retryMaxWaitSeconds", "number", CONNECTION,
-        "Longest wait between attempts; also caps `Retry-After` (seconds or HTTP-date), which "
-        "is honoured when present.",
+        "Longest backoff between attempts. A wait the API asks for (`Retry-After`, a "
+        "rate-limit reset) is capped by `rateLimitMaxWaitSeconds` instead.",
         "`30`", default=60.0, minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "rateLimitMaxWaitSeconds", "number", CONNECTION,
+        "Longest wait for a rate limit the API announces (`Retry-After`, or the reset of a spent "
+        "`X-RateLimit-*` / `RateLimit-*` budget): such a wait is waited out, whatever "
+        "`retryMaxWaitSeconds` says, up to this; longer fails with `RestRateLimitError`. The "
+        "default covers hourly windows (GitHub's 5,000 requests an hour).",
+        "`900`", default=3600.0, minimum=0.0, maximum=MAX_SECONDS,
     ),
     OptionSpec(
         "maxRequestsPerSecond", "number", CONNECTION,

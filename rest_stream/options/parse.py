@@ -164,8 +164,8 @@ class RestOptions:
 
     @property
     def rate_limit_wait_cap(self) -> float:
-        """Longest wait for a rate limit the API announces (never shorter than the backoff)."""
-        return max(self.retry_max_wait_seconds, self.rate_limit_max_wait_seconds)
+        """Longest wait for a rate limit the API announces (`rateLimitMaxWaitSeconds`)."""
+        return self.rate_limit_max_wait_seconds
 
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""

@@ -44,7 +44,7 @@ from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import CarriedPage
 from rest_stream.positions import OffsetKind, Position, RangeKind, offset_kind
-from rest_stream.positions.walk import Walk
+from rest_stream.positions.walk import walk_of
 
 log = logging.getLogger("rest_stream.stream_reader")
 
@@ -190,7 +190,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _walk(self, poll: Poll, key: str, start: Position) -> Position:
         kind = poll.kind
-        walk = Walk(
+        walk = walk_of(
             kind,
             self.fetcher,
             self.streams.row(key),
@@ -274,7 +274,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if isinstance(kind, RangeKind):
             return None  # a walked range replays as a range: its ends fall between timestamps
         row = self.streams.row(key)
-        walk = Walk(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
+        walk = walk_of(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
         pages = carried(walk)
         short = taken is not None and walk.records != taken
         if short or position_key(walk.position) != position_key(hi):

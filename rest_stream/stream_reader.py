@@ -210,7 +210,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self.walks.put(key, start, walk.position, pages)
         if not isinstance(kind, RangeKind):  # a walked range replays as a range
             poll.walked[key] = walk.records
-        self._available[key] = walk.position
+        self._available[key] = walk.latest
         return walk.position
 
     def _log_poll(

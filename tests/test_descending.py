@@ -182,6 +182,13 @@ def test_newest_first_options_that_would_be_ignored_are_refused(
     assert info.value.option == option and info.value.expected.startswith(expected)
 
 
+def test_a_walk_down_with_a_stop_condition_but_no_way_down_is_refused() -> None:
+    with pytest.raises(RestOptionError) as info:
+        parse_options({**STRIPE, "pagination": "none", "nextPagePath": "", "nextPageParam": ""})
+    assert info.value.option == "pagination"
+    assert info.value.expected.startswith("a way down the list beside hasMorePath")
+
+
 def test_record_order_applies_only_to_cursor_positions() -> None:
     with pytest.raises(RestOptionError) as info:
         parse_options(
@@ -414,6 +421,7 @@ def test_the_stream_reader_replays_a_logged_batch_with_its_records_after_appends
     feed.add(5)
     second = stream.latestOffset(first, ReadMaxRows(3))
     assert second["taken"] == {"{}": 3}
+    assert stream.reportLatestOffset() == {"streams": {"{}": {"newest": feed.items[-1]["id"]}}}
     feed.add(2)  # a crash between the offset log and the commit, then two more records
     fresh = pickle.loads(pickle.dumps(stream))  # a restart: nothing walked is kept
     assert rows(fresh, first, second) == [8, 9, 10]

@@ -109,6 +109,16 @@ def test_stripe_events_down_from_the_top_every_event_once_across_updates_and_a_r
     assert any("starting_after=evt_" in s.target for s in stripe.requests)  # paged down
 
 
+def test_a_batch_read_gives_the_whole_list_oldest_first(spark: Any, stripe: StripeApi) -> None:
+    add_customers(stripe, 23)
+    options = walk_down(stripe, numPartitions="2")
+    del options["streamingInterval"]  # readStream only
+    reader = spark.read.format("rest").schema(SCHEMA)
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    assert [row.id for row in reader.load().collect()] == oldest_first(stripe)
+
+
 def batches(spark: Any, options: dict[str, str], work: Path, seen: dict[int, list[str]]) -> None:
     """One availableNow run through `foreachBatch`: each batch's event ids in the order the
     batch holds them (a batch delivered twice keeps both deliveries)."""

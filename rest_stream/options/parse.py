@@ -749,6 +749,17 @@ def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
         raise RestOptionError(
             "nextPagePath", path, "no value beside nextPageHeader (the token comes from one place)"
         )
+    if stream.walks_down and style == "none":
+        for name in ("hasMorePath", "donePath"):
+            value = r.text(name)
+            if value is not None:
+                raise RestOptionError(
+                    "pagination",
+                    None,
+                    f"a way down the list beside {name} (with recordOrder=descending and "
+                    "recordOffsetPath each poll pages down from the newest page: e.g. "
+                    "pagination=cursor with nextPagePath and nextPageParam)",
+                )
     param = r.text("nextPageParam") or ""
     if style in ("cursor", "page", "offset") and not param:
         raise RestOptionError(

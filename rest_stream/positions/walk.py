@@ -82,6 +82,11 @@ class Walk:
                 self._replayed()
                 return
 
+    @property
+    def latest(self) -> Position:
+        """The newest position the walk found: where it stopped."""
+        return self.position
+
     def _room(self) -> int | None:
         """Most records the next page may give: the record budget, the replay's count, or
         what is left before `end` when `end` lies in this page."""
@@ -139,6 +144,13 @@ class DescendingWalk:
     caught_up: bool = False
     records: int = 0
     pages: int = 0
+    #: The newest record listed (beyond what `max_records` let in), once walked.
+    found: Position | None = None
+
+    @property
+    def latest(self) -> Position:
+        """The newest position the walk found: the newest record listed."""
+        return self.position if self.found is None else self.found
 
     def __iter__(self) -> Iterator[WalkedPage]:
         if self.byte_budget is not None and self.byte_budget.exhausted:
@@ -156,6 +168,8 @@ class DescendingWalk:
         if self.byte_budget is not None:
             self.byte_budget.spend(descent.size)
         count = len(descent.ids)
+        if count:
+            self.found = {"newest": descent.ids[-1]}
         if self.max_records is not None and self.end is None:
             count = min(count, max(self.max_records, 1))
         self.caught_up = count == len(descent.ids)

@@ -200,6 +200,8 @@ def test_stripe_newest_first(client: httpx.Client) -> None:
     assert ids(body["data"]) == [993, 992, 991] and body["has_more"] is True
     body = get(ending_before=998)
     assert ids(body["data"]) == [1000, 999] and body["has_more"] is False
+    body = get(ending_before=0)  # the oldest page
+    assert ids(body["data"]) == [3, 2, 1] and body["has_more"] is True
     body = get(starting_after=996, region="us")
     assert ids(body["data"]) == [994, 992, 990]
     assert client.get(

@@ -719,13 +719,13 @@ class DemoApi:
         limit = _limit(query)
         after = _int_param(query, "starting_after", None)
         before = _int_param(query, "ending_before", None)
-        if after and before:
+        if after is not None and before is not None:
             raise _BadRequest("only one of starting_after and ending_before")
-        if before:
+        if before is not None:
             start = snap.index_from(before + 1)
             ids, has_more = snap.window(start, limit), start + limit < snap.size
         else:
-            stop = snap.index_from(after) if after else snap.size
+            stop = snap.index_from(after) if after is not None else snap.size
             start = max(0, stop - limit)
             ids, has_more = snap.ids[start:stop], start > 0
         data = self._materialise(reversed(list(ids)))

@@ -27,13 +27,16 @@ class RowsPartition(InputPartition):
 
 @dataclass(frozen=True)
 class CarriedPage:
-    """A page the driver fetched while walking a chain: its body and the records to emit."""
+    """A page the driver fetched while walking a chain: its body and the records to emit,
+    `[first, stop)` of its records (of them in reverse order, oldest first, when `reverse`:
+    a newest-first page)."""
 
     body: bytes
     url: str
     status: int
     first: int
     stop: int
+    reverse: bool = False
 
 
 @dataclass(frozen=True)

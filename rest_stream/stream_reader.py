@@ -44,7 +44,7 @@ from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import CarriedPage
 from rest_stream.positions import OffsetKind, Position, RangeKind, offset_kind
-from rest_stream.positions.walk import Walk
+from rest_stream.positions.walk import walk_of
 
 log = logging.getLogger("rest_stream.stream_reader")
 
@@ -131,7 +131,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return self._find_end(kind, key, kind.initial())
         position, row = kind.initial(), self.streams.row(key)
         while True:
-            walk = Walk(
+            walk = walk_of(
                 kind,
                 self.fetcher,
                 row,
@@ -227,7 +227,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _walk(self, poll: Poll, key: str, start: Position) -> Position:
         kind = poll.kind
-        walk = Walk(
+        walk = walk_of(
             kind,
             self.fetcher,
             self.streams.row(key),
@@ -247,7 +247,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self.walks.put(key, start, walk.position, pages)
         if not isinstance(kind, RangeKind):  # a walked range replays as a range
             poll.walked[key] = walk.records
-        self._available[key] = walk.position
+        self._available[key] = walk.latest
         return walk.position
 
     def _log_poll(
@@ -317,7 +317,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if isinstance(kind, RangeKind):
             return None  # a walked range replays as a range: its ends fall between timestamps
         row = self.streams.row(key)
-        walk = Walk(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
+        walk = walk_of(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
         pages = carried(walk)
         short = taken is not None and walk.records != taken
         if short or position_key(walk.position) != position_key(hi):

@@ -459,3 +459,10 @@ def test_carried_pages_are_decoded_and_cut_to_their_records(
     rows = read_all(PartitionReader(options, schema), WorkPartition((PagesUnit("s", {}, pages),)))
     assert [r["id"] for r in rows] == [3, 4, 5, 7]
     assert [c is not None for c in decode_calls] == [True, False]
+
+
+def test_arrow_records_read_backwards_stay_arrow_even_when_empty() -> None:
+    records = ArrowRecords(pa.RecordBatch.from_pylist([{"n": i} for i in range(6)]))
+    backwards = records[1:4][::-1]
+    assert isinstance(backwards, ArrowRecords) and [r["n"] for r in backwards] == [3, 2, 1]
+    assert len(records[0:0][::-1]) == 0 and [r["n"] for r in records[::2]] == [0, 2, 4]

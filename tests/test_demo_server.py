@@ -186,6 +186,29 @@ def test_stripe_pagination(client: httpx.Client) -> None:
     assert ids(body["data"]) == [996, 998] and body["has_more"] is True
 
 
+def test_stripe_newest_first(client: httpx.Client) -> None:
+    def get(**params: object) -> dict:
+        return client.get("/stripe", params={"order": "desc", "limit": 3, **params}).json()
+
+    body = get()
+    assert ids(body["data"]) == [1000, 999, 998] and body["has_more"] is True
+    body = get(starting_after=998)
+    assert ids(body["data"]) == [997, 996, 995] and body["has_more"] is True
+    body = get(starting_after=3)
+    assert ids(body["data"]) == [2, 1] and body["has_more"] is False
+    body = get(ending_before=990)  # the three just above 990, still newest first
+    assert ids(body["data"]) == [993, 992, 991] and body["has_more"] is True
+    body = get(ending_before=998)
+    assert ids(body["data"]) == [1000, 999] and body["has_more"] is False
+    body = get(ending_before=0)  # the oldest page
+    assert ids(body["data"]) == [3, 2, 1] and body["has_more"] is True
+    body = get(starting_after=996, region="us")
+    assert ids(body["data"]) == [994, 992, 990]
+    assert client.get(
+        "/stripe", params={"order": "desc", "starting_after": 5, "ending_before": 9}
+    ).status_code == 400
+
+
 def test_page_number_pagination(client: httpx.Client) -> None:
     body = client.get("/pages", params={"page": 3, "per_page": 300}).json()
     assert ids(body["data"]) == list(range(601, 901))

@@ -230,8 +230,19 @@ INAPPLICABLE = [
     (
         {"recordOffsetPath": "$.id", "offsetType": "cursor", "offsetField": "c"},
         "recordOffsetPath",
-        "offsetType incremental or timestamp beside it (offsetType cursor does not use "
+        "recordOrder descending beside it (offsetType cursor reads record ids only to walk a "
+        "newest-first list down to the newest record delivered)",
+    ),
+    (
+        {"recordOffsetPath": "$.id", "offsetType": "page", "offsetField": "p", "pageSize": "5"},
+        "recordOffsetPath",
+        "offsetType incremental or timestamp or cursor beside it (offsetType page does not use "
         "recordOffsetPath)",
+    ),
+    (
+        {"recordOrder": "descending", "offsetType": "link"},
+        "recordOrder",
+        "offsetType cursor beside it (offsetType link does not use recordOrder)",
     ),
     (
         {"offsetField": "id", "offsetType": "link"},

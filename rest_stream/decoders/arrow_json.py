@@ -191,7 +191,8 @@ class ArrowRecords(Sequence[dict[str, Any]]):
         if isinstance(index, slice):
             first, stop, step = index.indices(len(self))
             if step != 1:
-                return ArrowRecords(self.batch.take(list(range(first, stop, step))))
+                indices = pa.array(range(first, stop, step), type=pa.int64())
+                return ArrowRecords(self.batch.take(indices))
             return ArrowRecords(self.batch.slice(first, max(0, stop - first)))
         if index < 0:
             index += len(self)

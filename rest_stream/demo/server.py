@@ -723,6 +723,12 @@ class DemoApi:
         return json_response(200, {"data": data, "next_cursor": next_cursor}, extra)
 
     def _stripe(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        """``starting_after=x``: the ids above x, smallest first. ``order=desc`` lists newest
+        first, as Stripe does: ``starting_after=x`` gives the ids just below x (older),
+        ``ending_before=x`` the ``limit`` ids just above x (newer), both largest first, and
+        ``has_more`` says whether more follow in that direction."""
+        if query.get("order") == "desc":
+            return self._stripe_newest_first(snap, query)
         after = _int_param(query, "starting_after", 0) or 0
         start = snap.index_from(after + 1)
         ids = snap.window(start, _limit(query))
@@ -730,6 +736,22 @@ class DemoApi:
         return json_response(
             200, {"object": "list", "data": self._materialise(ids), "has_more": has_more}
         )
+
+    def _stripe_newest_first(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        limit = _limit(query)
+        after = _int_param(query, "starting_after", None)
+        before = _int_param(query, "ending_before", None)
+        if after is not None and before is not None:
+            raise _BadRequest("only one of starting_after and ending_before")
+        if before is not None:
+            start = snap.index_from(before + 1)
+            ids, has_more = snap.window(start, limit), start + limit < snap.size
+        else:
+            stop = snap.index_from(after) if after is not None else snap.size
+            start = max(0, stop - limit)
+            ids, has_more = snap.ids[start:stop], start > 0
+        data = self._materialise(reversed(list(ids)))
+        return json_response(200, {"object": "list", "data": data, "has_more": has_more})
 
     def _pages(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         page = _int_param(query, "page", 1, low=1) or 1

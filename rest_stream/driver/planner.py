@@ -129,7 +129,8 @@ def page_units(
 
 def pack(units: Sequence[Unit], tasks: int) -> list[WorkPartition]:
     """`units` in at most `tasks` partitions, balanced by weight (largest first, each to the
-    lightest partition); inside a partition units keep their planned order."""
+    lightest partition); inside a partition units keep their planned order, and partitions
+    come in the planned order of their first unit (a stream's runs of pages in order)."""
     if not units:
         return []
     tasks = max(1, min(tasks, len(units)))
@@ -139,7 +140,8 @@ def pack(units: Sequence[Unit], tasks: int) -> list[WorkPartition]:
         load, index = heapq.heappop(heap)
         bins[index].append(position)
         heapq.heappush(heap, (load + max(units[position].weight, 1e-9), index))
-    return [WorkPartition(tuple(units[i] for i in sorted(b))) for b in bins if b]
+    filled = sorted((sorted(b) for b in bins if b), key=lambda b: b[0])
+    return [WorkPartition(tuple(units[i] for i in b)) for b in filled]
 
 
 def plan_batch(

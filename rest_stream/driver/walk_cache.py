@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from rest_stream.partitions import CarriedPage
-from rest_stream.positions.walk import Walk
+from rest_stream.positions.walk import DescendingWalk, Walk
 
 
 def position_key(position: Any) -> str:
@@ -34,8 +34,9 @@ class ByteBudget:
             return self.spent >= self.limit
 
 
-def carried(walk: Walk) -> list[CarriedPage]:
-    """Walk the chain: each page's body and the slice of it that belongs to the batch."""
+def carried(walk: Walk | DescendingWalk) -> list[CarriedPage]:
+    """Walk the chain: each page's body and the slice of it that belongs to the batch (of its
+    records in reverse when the page was read oldest first)."""
     pages = []
     for walked in walk:
         start = 0  # a paginated answer travels as its pages, each with its share of the slice
@@ -43,7 +44,9 @@ def carried(walk: Walk) -> list[CarriedPage]:
             count = len(part.records)
             first, stop = max(walked.first - start, 0), min(walked.stop - start, count)
             if stop > first:
-                pages.append(CarriedPage(part.body, part.source, part.status, first, stop))
+                pages.append(
+                    CarriedPage(part.body, part.source, part.status, first, stop, part.reversed)
+                )
             start += count
     return pages
 

@@ -26,7 +26,7 @@ from rest_stream.partitions import (
     WorkPartition,
 )
 from rest_stream.positions import RangeKind, offset_kind
-from rest_stream.positions.walk import Walk
+from rest_stream.positions.walk import walk_of
 from rest_stream.schema import (
     DROPMALFORMED,
     INPUT_COLUMN,
@@ -101,7 +101,7 @@ class PartitionReader:
                 yield from self._units(fetcher, kind, partition.units)
             elif isinstance(partition, ChainPartition):
                 assert kind is not None
-                walk = Walk(kind, fetcher, partition.row, partition.start)
+                walk = walk_of(kind, fetcher, partition.row, partition.start)
                 yield from self._batches(partition.row, ((w.page.source, w.records) for w in walk))
             else:
                 raise TypeError(f"unknown partition {partition!r}")
@@ -168,7 +168,11 @@ class PartitionReader:
                     carried.body, carried.url, carried.status, {}, self.records_path, self.options
                 )
                 records = page.records
-            yield carried.url, records[carried.first : carried.stop]
+            if carried.reverse:  # a newest-first page, emitted oldest first
+                count = len(records)
+                yield carried.url, records[count - carried.stop : count - carried.first][::-1]
+            else:
+                yield carried.url, records[carried.first : carried.stop]
 
     def _batches(
         self, row: Mapping[str, Any], pages: Iterable[tuple[str, Sequence[Any]]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pickle
 import threading
@@ -40,11 +41,21 @@ class Page:
     parts: tuple[Page, ...] = ()
     #: The answer was cut before its last page (more pages follow).
     more: bool = False
+    #: `records` are the body's in reverse order: a newest-first page read oldest first.
+    reversed: bool = False
 
     @property
     def source(self) -> str:
         """Where the page came from, for messages (secrets masked)."""
         return self.url
+
+
+def oldest_first(page: Page) -> Page:
+    """A newest-first page with its records the other way round, oldest first (`reversed`
+    says so: the body keeps them newest first). Not for a page read as several (`parts`)."""
+    if page.parts:
+        raise ValueError("a page read as several parts is not reversed as one")
+    return dataclasses.replace(page, records=page.records[::-1], reversed=not page.reversed)
 
 
 def parse_page(

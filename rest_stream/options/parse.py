@@ -103,6 +103,17 @@ class StreamOptions:
     latest_offset_path: str | None = None
     streaming_interval: float = default("streamingInterval")
     on_bad_offset: str = default("onBadOffset")
+    record_order: str = default("recordOrder")
+
+    @property
+    def walks_down(self) -> bool:
+        """A newest-first list read from its newest page down to the newest record already
+        delivered (`offsetType=cursor`, `recordOrder=descending` and `recordOffsetPath`)."""
+        return (
+            self.offset_type == "cursor"
+            and self.record_order == "descending"
+            and self.record_offset_path is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -681,13 +692,22 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
     if offset_type is None:
         return StreamOptions()  # stream options given without offsetType are refused later
     offset_field = r.text("offsetField")
-    if offset_field is None and offset_type != "link":
+    record_offset_path = r.jsonpath("recordOffsetPath")
+    record_order = r.choice("recordOrder")
+    walks_down = offset_type == "cursor" and record_offset_path is not None
+    if walks_down and record_order != "descending":
+        raise RestOptionError(
+            "recordOffsetPath",
+            record_offset_path,
+            "recordOrder descending beside it (offsetType cursor reads record ids only to walk "
+            "a newest-first list down to the newest record delivered)",
+        )
+    if offset_field is None and offset_type != "link" and not walks_down:
         raise RestOptionError(
             "offsetField",
             None,
             f"the offset's name (the {{placeholder}} in url) for offsetType {offset_type}",
         )
-    record_offset_path = r.jsonpath("recordOffsetPath")
     if record_offset_path is None and offset_type == "incremental":
         record_offset_path = "$.id"
     page_size = r.integer_or_none("pageSize")
@@ -713,13 +733,16 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
     if latest_url is not None and latest_path is None:
         raise RestOptionError("latestOffsetPath", None, "a JSONPath: latestOffsetUrl needs it")
     offset_path = r.jsonpath("offsetPath")
-    if offset_path is None and offset_field is not None:
+    offset_header = r.header("offsetHeader")
+    if walks_down:
+        _refuse_next_cursor(offset_path, offset_header)
+    elif offset_path is None and offset_field is not None:
         offset_path = f"$.{offset_field}"
     return StreamOptions(
         offset_type=offset_type,
         offset_field=offset_field,
         offset_path=offset_path,
-        offset_header=r.header("offsetHeader"),
+        offset_header=offset_header,
         record_offset_path=record_offset_path,
         initial_offset=initial,
         start_latest=start_at == "latest",
@@ -733,17 +756,34 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         latest_offset_path=latest_path,
         streaming_interval=r.number("streamingInterval"),
         on_bad_offset=r.choice("onBadOffset"),
+        record_order=record_order,
     )
+
+
+def _refuse_next_cursor(offset_path: str | None, offset_header: str | None) -> None:
+    """A newest-first walk reads its position from the records and pages down with
+    `pagination`: a next cursor of its own would be ignored."""
+    for name, value in (("offsetPath", offset_path), ("offsetHeader", offset_header)):
+        if value is not None:
+            raise RestOptionError(
+                name,
+                value,
+                "no value with recordOrder=descending and recordOffsetPath (the position is the "
+                "newest record's id at recordOffsetPath; the pages down come from pagination, "
+                "e.g. pagination=cursor with nextPagePath and nextPageParam)",
+            )
 
 
 def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
     style = r.choice("pagination")
-    if style != "none" and stream.offset_type in ("cursor", "link", "page", "offset"):
+    chains = ("cursor", "link", "page", "offset")
+    if style != "none" and stream.offset_type in chains and not stream.walks_down:
         raise RestOptionError(
             "pagination",
             style,
             f"none with offsetType {stream.offset_type}: that position already walks the pages "
-            "one by one (pagination combines with incremental and timestamp positions, batch "
+            "one by one (pagination combines with incremental and timestamp positions, a "
+            "newest-first cursor walk with recordOrder=descending and recordOffsetPath, batch "
             "reads and inputDataUrl; hasMorePath and donePath end a cursor or link position's "
             "pages)",
         )
@@ -758,6 +798,17 @@ def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
         raise RestOptionError(
             "nextPagePath", path, "no value beside nextPageHeader (the token comes from one place)"
         )
+    if stream.walks_down and style == "none":
+        for name in ("hasMorePath", "donePath"):
+            value = r.text(name)
+            if value is not None:
+                raise RestOptionError(
+                    "pagination",
+                    None,
+                    f"a way down the list beside {name} (with recordOrder=descending and "
+                    "recordOffsetPath each poll pages down from the newest page: e.g. "
+                    "pagination=cursor with nextPagePath and nextPageParam)",
+                )
     param = r.text("nextPageParam") or ""
     if style in ("cursor", "page", "offset") and not param:
         raise RestOptionError(

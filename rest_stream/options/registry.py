@@ -440,8 +440,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`nextUrl` (a URL in the body at `nextPagePath`), `cursor` (a token at `nextPagePath` or "
         "`nextPageHeader`, sent back as `nextPageParam`), `page` (page numbers in "
         "`nextPageParam`) or `offset` (records to skip in `nextPageParam`). Combines with the "
-        "`incremental` and `timestamp` positions, batch reads and `inputDataUrl`; `cursor` and "
-        "`link` positions already page ([pagination](pagination.md)).",
+        "`incremental` and `timestamp` positions, a newest-first `cursor` walk "
+        "(`recordOrder=descending` with `recordOffsetPath`), batch reads and `inputDataUrl`; "
+        "other `cursor` and `link` positions already page ([pagination](pagination.md)).",
         "`link`", default="none", choices=("none", "link", "nextUrl", "cursor", "page", "offset"),
     ),
     OptionSpec(
@@ -500,16 +501,18 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "offsetField", "text", STREAM,
         "Name of the offset: the `{placeholder}` in `url` (or the query parameter / body "
         "field when there is no placeholder).",
-        "`since_id`", default_doc="required with `offsetType` (not `link`)",
+        "`since_id`",
+        default_doc="required with `offsetType` (not `link`, nor a newest-first `cursor` walk)",
         when=_offsets("timestamp", "cursor", "incremental", "page", "offset"),
     ),
     OptionSpec(
         "initialOffset", "text", STREAM,
         "Where a new query (and a stream added later) starts: an id, a page number (≥ 0), "
-        "records to skip (≥ 0), a timestamp in `timestampFormat`, a cursor, or for `link` "
-        "the first page's URL (default: `url`). Also `earliest` (the whole history: the "
-        "default) or `latest` (only what arrives after the stream's first poll, as Kafka's "
-        "`startingOffsets`; `readStream` only).",
+        "records to skip (≥ 0), a timestamp in `timestampFormat`, a cursor, for `link` "
+        "the first page's URL (default: `url`), or for a newest-first `cursor` walk the id "
+        "of the newest record already delivered (default: none, the whole list). Also "
+        "`earliest` (the whole history: the default) or `latest` (only what arrives after the "
+        "stream's first poll, as Kafka's `startingOffsets`; `readStream` only).",
         "`2024-01-01T00:00:00Z`",
         default_doc="`\"\"` cursor/link, `1` page, `0` offset/incremental/timestamp",
         when=(_OFFSET,),
@@ -529,9 +532,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "recordOffsetPath", "jsonpath", STREAM,
         "JSONPath, on each record, to the value an `incremental` or `timestamp` offset "
-        "advances by. With it a `timestamp` range can be split.",
+        "advances by. With it a `timestamp` range can be split. With `cursor` and "
+        "`recordOrder=descending`: the record's id (compared only for equality).",
         "`$.updated_at`", default_doc="`$.id` for `incremental`",
-        when=_offsets("incremental", "timestamp"),
+        when=_offsets("incremental", "timestamp", "cursor"),
+    ),
+    OptionSpec(
+        "recordOrder", "choice", STREAM,
+        "The order of the records in a response: `ascending` (oldest first) or `descending` "
+        "(newest first: Stripe lists, `since_id` timelines, activity feeds). With `descending` "
+        "and `recordOffsetPath`, each poll reads from the newest page down to the newest "
+        "record already delivered (pages down with `pagination`); without `recordOffsetPath`, "
+        "the cursor chain goes towards newer records (Stripe `ending_before`) and each page is "
+        "read oldest first. See [cursor](kinds/cursor.md#newest-first-lists).",
+        "`descending`", default="ascending", choices=("ascending", "descending"),
+        when=_offsets("cursor"),
     ),
     OptionSpec(
         "timestampFormat", "text", STREAM,

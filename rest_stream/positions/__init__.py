@@ -8,12 +8,18 @@
 | `timestamp` + recordOffset | range  | newest timestamp read       | `start < ts <= end`     |
 | `timestamp`                | chain  | newest timestamp read       | pages walked            |
 | `cursor`                   | chain  | `{"cursor": c, "skip": k}`  | pages walked            |
+| `cursor`, newest first     | chain  | `{"newest": id}`            | pages walked down       |
 | `link` (header or body)    | chain  | `{"cursor": url, "skip": k}`| pages walked            |
 
 Range kinds (`RangeKind`) find an end, split `[start, end)` and read sub-ranges; chain kinds
 (`ChainKind`) go page by page (`step`); a chain batch's offset also keeps the records it took
 (`planner.TAKEN`), and its replay takes exactly as many. Adding a paging style is one class
 here and its tests.
+
+A newest-first list (`recordOrder=descending`) is a `cursor` either way: with
+`recordOffsetPath` each poll walks it from the top down to the newest record delivered
+(`NewestFirstOffset`, `walk.DescendingWalk`); without it the chain goes towards newer records
+and each page is read oldest first (`CursorOffset`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from rest_stream.positions.base import (
     even_cuts,
 )
 from rest_stream.positions.cursors import BodyLinkOffset, CursorOffset, LinkOffset
+from rest_stream.positions.descending import NewestFirstOffset
 from rest_stream.positions.ids import IncrementalOffset
 from rest_stream.positions.records import PageOffset, RecordCountKind, RecordOffset
 from rest_stream.positions.times import (
@@ -49,6 +56,7 @@ __all__ = [
     "Fetcher",
     "IncrementalOffset",
     "LinkOffset",
+    "NewestFirstOffset",
     "OffsetKind",
     "PageOffset",
     "Position",
@@ -78,6 +86,8 @@ def offset_kind(options: RestOptions) -> OffsetKind:
         return (TimestampRange if stream.record_offset_path else TimestampChain)(options)
     if kind == "link":
         return (BodyLinkOffset if stream.offset_path else LinkOffset)(options)
+    if stream.walks_down:
+        return NewestFirstOffset(options)
     classes: dict[str, type[OffsetKind]] = {
         "incremental": IncrementalOffset,
         "page": PageOffset,

@@ -4,6 +4,10 @@ header or from the body.
 Position: `{"cursor": c, "skip": k}`: the page at `c`, whose first k records were read.
 A page that grows later is read again from record k; a next cursor that appears later on a
 page read to its end is followed.
+
+With `recordOrder=descending` (a newest-first list whose cursor chain goes towards newer
+records, Stripe's `ending_before`) each page's records are read in reverse, oldest first: a
+page then grows at its end, and `skip` and a replay's count keep their meaning.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rest_stream.errors import RestOffsetError, RestOptionError
+from rest_stream.http.pages import oldest_first
 from rest_stream.http.ratelimit import origin_of
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.template import build_request
 from rest_stream.options.parse import RestOptions
 from rest_stream.pagination.links import link_header_next, stored_url
 from rest_stream.pagination.stops import stop_conditions
-from rest_stream.positions.base import ChainKind, Position, Step
+from rest_stream.positions.base import ChainKind, Fetcher, Position, Step
 
 
 class CursorOffset(ChainKind):
@@ -31,9 +36,23 @@ class CursorOffset(ChainKind):
     def __init__(self, options: RestOptions) -> None:
         super().__init__(options)
         self.stops = stop_conditions(options)
+        #: Pages list their records newest first: read them the other way round.
+        self.newest_first = self.stream.record_order == "descending"
 
     def initial(self) -> dict[str, Any]:
         return {"cursor": self.stream.initial_offset, "skip": 0}
+
+    def fetch_at(
+        self,
+        fetcher: Fetcher,
+        row: Mapping[str, Any],
+        position: Position,
+        *,
+        keep_body: bool = False,
+        enough: Any = None,
+    ) -> Any:
+        page = super().fetch_at(fetcher, row, position, keep_body=keep_body, enough=enough)
+        return oldest_first(page) if self.newest_first else page
 
     def offset_value(self, position: Mapping[str, Any]) -> Any:
         return position["cursor"]

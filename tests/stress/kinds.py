@@ -39,6 +39,7 @@ class Kind:
             "incremental": "/items",
             "timestamp": "/events",
             "cursor": "/stripe" if variant == "stripe" else "/cursor",
+            "newest": "/stripe",
             "page": "/pages",
             "offset": "/offset",
             "link": "/linked",
@@ -57,6 +58,7 @@ KINDS: dict[str, Kind] = {
         Kind("offset", ("probe", "search")),
         Kind("link", ("header",)),
         Kind("link-body", ("next_url",)),
+        Kind("newest", ("down", "forward")),  # a newest-first list: offsetType cursor
     )
 }
 DEFAULT_KINDS = tuple(KINDS)
@@ -107,6 +109,30 @@ def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, s
             "offsetField": "last_id",
             "offsetPath": "$.data[-1:].id",
             "recordsPath": "$.data[*]",
+        }
+    if kind == "newest" and variant == "down":  # from the top down to the newest delivered
+        return {
+            "url": f"{base}/stripe?order=desc&limit={limit}",
+            "offsetType": "cursor",
+            "recordOrder": "descending",
+            "recordOffsetPath": "$.id",
+            "recordsPath": "$.data[*]",
+            "pagination": "cursor",
+            "nextPagePath": "$.data[-1:].id",
+            "nextPageParam": "starting_after",
+            "hasMorePath": "$.has_more",
+            "maxPagesPerBatch": "100000",
+        }
+    if kind == "newest":  # forward with ending_before, each page read oldest first
+        return {
+            "url": f"{base}/stripe?order=desc&limit={limit}",
+            "offsetType": "cursor",
+            "recordOrder": "descending",
+            "offsetField": "ending_before",
+            "offsetPath": "$.data[0].id",
+            "recordsPath": "$.data[*]",
+            "hasMorePath": "$.has_more",
+            "initialOffset": "0",
         }
     if kind == "cursor":
         return {

@@ -18,6 +18,7 @@ RECIPE_TOKENS = {
     "GITHUB_TOKEN": "ghp_recipe_token_0123456789",
     "SALESFORCE_TOKEN": "00D000000000001!recipe.session.token",
     "ZENDESK_TOKEN": "zd_recipe_oauth_token_0123456789",
+    "STRIPE_KEY": "sk_test_recipe0123456789abcdef",
 }
 for _name, _value in RECIPE_TOKENS.items():
     os.environ[_name] = _value

@@ -15,6 +15,7 @@ import pytest
 from tests.test_docs_examples import ROOT, Block, python_blocks
 from tests.vendors.github import GitHubApi
 from tests.vendors.salesforce import SalesforceApi
+from tests.vendors.stripe import StripeApi
 from tests.vendors.zendesk import ZendeskApi
 
 PAGE = ROOT / "docs" / "recipes.md"
@@ -47,6 +48,15 @@ def salesforce(stack: ExitStack) -> tuple[dict[str, str], int]:
     return {"https://example.my.salesforce.com": api.url}, 450
 
 
+def stripe(stack: ExitStack) -> tuple[dict[str, str], int]:
+    api = stack.enter_context(StripeApi(api_key=os.environ["STRIPE_KEY"]))
+    for n in range(230):
+        api.add_event("customer.created", name=f"customer {n}")
+        if n % 40 == 0:
+            api.advance(1)
+    return {"https://api.stripe.com": api.url}, 230
+
+
 def zendesk(stack: ExitStack) -> tuple[dict[str, str], int]:
     api = stack.enter_context(
         ZendeskApi(oauth_token=os.environ["ZENDESK_TOKEN"], per_page=50, rate_limit=None)
@@ -63,6 +73,7 @@ VENDORS: dict[str, tuple[Callable[[ExitStack], tuple[dict[str, str], int]], int]
     "https://api.github.com": (github, 133),
     "https://example.my.salesforce.com": (salesforce, 450),
     "https://example.zendesk.com": (zendesk, 120),
+    "https://api.stripe.com": (stripe, 230),
 }
 
 
@@ -107,5 +118,5 @@ def test_recipe_reads_its_vendor_emulation(
 
 
 def test_every_recipe_has_an_emulation() -> None:
-    assert len(recipes()) == 4
+    assert len(recipes()) == 5
     assert {vendor_of(b) for b in recipes()} == set(VENDORS)

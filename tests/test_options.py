@@ -658,5 +658,7 @@ def test_header_and_record_offsets_work_with_line_formats() -> None:
 def test_ndjson_reads_an_offset_path_over_the_list_of_records() -> None:
     o = parse(responseFormat="ndjson", offsetType="cursor", offsetField="c", offsetPath="$[-1].id")
     assert o.stream.offset_path == "$[-1].id"
-    o = parse(responseFormat="ndjson", offsetType="timestamp", offsetField="s", offsetPath="$[-1].t")
+    o = parse(
+        responseFormat="ndjson", offsetType="timestamp", offsetField="s", offsetPath="$[-1].t"
+    )
     assert o.stream.offset_path == "$[-1].t"

@@ -16,6 +16,7 @@ from rest_stream.errors import (
     RestOptionWarning,
     RestUnknownOptionError,
 )
+from rest_stream.options import docs as option_docs
 from rest_stream.options.parse import (
     AuthOptions,
     RestOptions,
@@ -23,7 +24,6 @@ from rest_stream.options.parse import (
     _Reader,
     parse_options,
 )
-from rest_stream.options import docs as option_docs
 from rest_stream.options.registry import (
     BY_KEY,
     GROUPS,

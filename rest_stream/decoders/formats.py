@@ -18,6 +18,8 @@ export is decoded block by block in bounded memory.
 
 from __future__ import annotations
 
+import functools
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -214,18 +216,17 @@ def body_blocks(
             first_line += count(buffer[:consumed])
             del buffer[:consumed]
             lines = buffer.count(b"\n")
-        if lines < max_records and len(buffer) < trigger:
-            continue
-        cut = _last_boundary(buffer, csv)
-        if cut is None:  # one record longer than the buffer: read on
-            trigger = len(buffer) * 2
-            continue
-        trigger = max_bytes
-        block = bytes(buffer[:cut])
-        del buffer[:cut]
-        lines = buffer.count(b"\n")
-        yield Block(block, first_line, header)
-        first_line += count(block)
+        while lines >= max_records or len(buffer) >= trigger:
+            cut = _boundary(buffer, csv, lines, max_records)
+            if cut is None:  # one record longer than the buffer: read on
+                trigger = len(buffer) * 2
+                break
+            trigger = max_bytes
+            block = bytes(buffer[:cut])
+            del buffer[:cut]
+            lines = buffer.count(b"\n")
+            yield Block(block, first_line, header)
+            first_line += count(block)
     if csv and header is None:
         found = split_header(bytes(buffer), complete=True)
         if found is None:
@@ -247,9 +248,15 @@ def _without_bom_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from _chained(without_bom(head), chunks)
 
 
-def _last_boundary(buffer: bytearray, csv: bool) -> int | None:
-    """Where the last whole record of `buffer` ends (just after a line feed), or None."""
-    end = buffer.rfind(b"\n")
+def _boundary(buffer: bytearray, csv: bool, lines: int, records: int) -> int | None:
+    """Where a block of about `records` records of `buffer` (holding `lines` line feeds)
+    ends: just after a line feed (outside quotes in CSV); None when there is none."""
+    if lines > records:  # the `records`-th line feed
+        found = _lines(records).match(buffer)
+        assert found is not None
+        end = found.end() - 1
+    else:
+        end = buffer.rfind(b"\n")
     if not csv or end < 0:
         return None if end < 0 else end + 1
     quotes = buffer.count(b'"', 0, end)
@@ -260,6 +267,12 @@ def _last_boundary(buffer: bytearray, csv: bool) -> int | None:
         quotes -= buffer.count(b'"', before + 1, end)
         end = before
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(count: int) -> re.Pattern[bytes]:
+    """Matches the first `count` lines (each up to its line feed)."""
+    return re.compile(rb"(?:[^\n]*\n){%d}" % count)
 
 
 def _line_breaks(data: bytes | bytearray) -> int:

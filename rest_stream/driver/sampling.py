@@ -6,6 +6,7 @@ from typing import Any
 
 from pyspark.sql.types import StructType
 
+from rest_stream.decoders.formats import LINE_FORMATS
 from rest_stream.driver.stream_list import StreamList
 from rest_stream.errors import RestStreamError
 from rest_stream.http.pages import PageFetcher
@@ -16,7 +17,10 @@ from rest_stream.schema import infer_schema
 
 
 def sample_schema(options: RestOptions) -> StructType:
-    """The schema inferred from up to `schemaSampleSize` responses."""
+    """The schema inferred from up to `schemaSampleSize` responses; of an NDJSON or CSV
+    response only its first block of records (`BLOCK_RECORDS`) is read. CSV values are
+    strings, so a CSV's inferred columns are all strings (as Spark's CSV reader without
+    `inferSchema`)."""
     kind = offset_kind(options) if options.stream.offset_type else None
     records: list[Any] = []
     sources: list[str] = []
@@ -25,6 +29,12 @@ def sample_schema(options: RestOptions) -> StructType:
         rows = list(streams.values())[: options.schema_sample_size]
         for row in rows:
             spec = kind.request(row, kind.initial()) if kind else build_request(options, row)
+            if options.response_format in LINE_FORMATS:  # the first block: never a whole export
+                with fetcher.stream(spec) as body:
+                    page = next(body.pages(), None)
+                    records += page.records if page is not None else []
+                    sources.append(body.url)
+                continue
             page = fetcher.fetch(spec)
             records += page.records
             sources.append(page.source)

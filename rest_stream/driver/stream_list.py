@@ -24,7 +24,7 @@ def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
     auth, headers and retries), the objects at `inputDataPath` (default: the response when it
     is an array, else its first top-level array)."""
     assert options.input_data_url is not None
-    page = fetcher.fetch(RequestSpec("GET", options.input_data_url))
+    page = fetcher.fetch(RequestSpec("GET", options.input_data_url, as_json=True))
     path = compile_path(options.input_data_path) if options.input_data_path else None
     rows = extract_records(page.document, path)
     for index, row in enumerate(rows):

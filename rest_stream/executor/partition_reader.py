@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
-from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
+from rest_stream.decoders.arrow_json import ArrowRecords
+from rest_stream.decoders.formats import LINE_FORMATS, arrow_decoder
 from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.executor.merging import merge_concurrently
 from rest_stream.http.pages import PageFetcher, parse_page, worker_session
@@ -32,8 +33,11 @@ class PartitionReader:
 
     Where only the records of a page matter (input rows, page numbers, pages carried from
     the driver) or what the offset needs is a field of the schema (`incremental` ids,
-    `timestamp` times), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so
-    exactly; every other page goes through `orjson` and `ArrowConverter`.
+    `timestamp` times), bodies are decoded straight to Arrow when the decoder of the
+    `responseFormat` (`rest_stream.decoders.formats.arrow_decoder`) can do so exactly; every
+    other page goes through the general path (`orjson` or `csv`, then `ArrowConverter`).
+    An NDJSON or CSV response to an input row is read as it arrives, block by block, so a
+    large export never sits whole in memory.
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
@@ -42,7 +46,9 @@ class PartitionReader:
         self.with_inputs = INPUT_COLUMN in schema.fieldNames()
         self.records_path = compile_path(options.records_path) if options.records_path else None
         record_fields = [f for f in self.converter.arrow_schema if f.name != INPUT_COLUMN]
-        self.decoder = ArrowPageDecoder.for_schema(self.records_path, pa.schema(record_fields))
+        self.decoder = arrow_decoder(
+            options.response_format, self.records_path, pa.schema(record_fields)
+        )
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         """Record batches of `partition`, about one per page."""
@@ -95,20 +101,27 @@ class PartitionReader:
     ) -> Iterator[pa.RecordBatch]:
         rows = list(rows)
         specs = (build_request(self.options, row) for row in rows)
+        if self.options.response_format in LINE_FORMATS:
+            for row, body in zip(rows, fetcher.stream_ordered(specs)):
+                with body:
+                    yield from self._batches(row, ((p.source, p.records) for p in body.pages()))
+            return
         for row, page in zip(rows, fetcher.fetch_ordered(specs)):
             yield from self._batches(row, [(page.source, page.records)])
 
     def _carried(self, unit: PagesUnit) -> Iterator[tuple[str, Sequence[Any]]]:
         for carried in unit.pages:
-            batch = self.decoder.decode(carried.body) if self.decoder else None
-            if batch is not None:
-                records: Sequence[Any] = ArrowRecords(batch)
-            else:
-                page = parse_page(
-                    carried.body, carried.url, carried.status, {}, self.records_path, self.options
-                )
-                records = page.records
-            yield carried.url, records[carried.first : carried.stop]
+            page = parse_page(
+                carried.body,
+                carried.url,
+                carried.status,
+                {},
+                self.records_path,
+                self.options,
+                decoder=self.decoder,
+                keep_body=False,
+            )
+            yield carried.url, page.records[carried.first : carried.stop]
 
     def _batches(
         self, row: Mapping[str, Any], pages: Iterable[tuple[str, Sequence[Any]]]

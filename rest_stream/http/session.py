@@ -1,4 +1,4 @@
-"""HTTP for one Spark task: a shared httpx client, the retry policy, redirects, TLS, JSON bodies.
+"""HTTP for one Spark task: a shared httpx client, the retry policy, redirects, TLS, bodies.
 
 `HttpSession.fetch` sends a `RequestSpec` with auth and retries and returns the response or
 raises `RestHTTPError` / `RestConnectionError`. The retry rule lives in `retry_policy`, built
@@ -7,6 +7,9 @@ request on the wire (data, OAuth 2 token, redirect hop) first passes the session
 `maxRequestsPerSecond` limiter and its origin's budget (`rest_stream.http.ratelimit`). Redirects
 are followed here, not by httpx, under `followRedirects`: credentials never leave their
 origin. Every URL or text that reaches an error or a log passes through `redact_url` first.
+`fetch(spec, stream=True)` returns a successful response whose body is not read yet (a large
+export is then read chunk by chunk); bodies are read in the options' `responseFormat`
+(`parse_body`, `rest_stream.decoders.formats`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from rest_stream.decoders.errors import BodyError
+from rest_stream.decoders.formats import gunzipped, line_records, without_bom
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
 from rest_stream.http.auth import TokenRequestError, build_auth
 from rest_stream.http.ratelimit import (
@@ -373,8 +378,12 @@ class HttpSession:
                 _LOG_REDACTOR.add(self)
             return self._client
 
-    def fetch(self, spec: RequestSpec) -> httpx.Response:
+    def fetch(self, spec: RequestSpec, *, stream: bool = False) -> httpx.Response:
         """Send `spec` with auth, retries and redirects; the response of a successful status.
+
+        With `stream`, the body of that response is not read yet: read it with
+        `iter_bytes()` and close the response (every other response of the exchange — errors,
+        redirects, retried attempts — is read whole and released).
 
         Raises `RestHTTPError` for an error status (after retries for 408, 429, rate-limit
         403s and 5xx), `RestRedirectError` for a redirect `followRedirects` does not follow,
@@ -383,7 +392,7 @@ class HttpSession:
         """
         client = self.client
         try:
-            response = self._retrying(self._send_once, client, spec=spec)
+            response = self._retrying(self._send_once, client, spec=spec, stream=stream)
         except TokenRequestError as exc:
             url = redact_url(exc.url, self.options)
             start = redact_url(exc.body_start, self.options)
@@ -433,15 +442,20 @@ class HttpSession:
             sent = self._local.in_flight = []
         return sent
 
-    def _send_once(self, client: httpx.Client, *, spec: RequestSpec) -> httpx.Response:
+    def _send_once(
+        self, client: httpx.Client, *, spec: RequestSpec, stream: bool = False
+    ) -> httpx.Response:
         """One attempt: a fresh request (so auth runs again), its redirects followed."""
         try:
             request = build_request(client, spec, self._credentials)
             if not spec.credentials or self._foreign(request.url):
                 request = self._without_credentials(client, spec, request, request.url)
-                response = client.send(request, auth=_NO_AUTH)
-                return self._follow_redirects(client, spec, request, response, credentialed=False)
-            return self._follow_redirects(client, spec, request, client.send(request))
+                response = _send(client, request, stream, auth=_NO_AUTH)
+                return self._follow_redirects(
+                    client, spec, request, response, credentialed=False, stream=stream
+                )
+            response = _send(client, request, stream)
+            return self._follow_redirects(client, spec, request, response, stream=stream)
         finally:
             in_flight = self._in_flight()
             for budget in in_flight:  # requests that failed: no response said anything
@@ -456,6 +470,7 @@ class HttpSession:
         response: httpx.Response,
         *,
         credentialed: bool = True,
+        stream: bool = False,
     ) -> httpx.Response:
         """The end of `response`'s redirect chain, followed under `followRedirects`: within
         the origin with credentials, past it (`all`) without any."""
@@ -480,10 +495,10 @@ class HttpSession:
                     headers=spec.headers,
                 )
                 request = build_request(client, hop, self._credentials)
-                response = client.send(request)
+                response = _send(client, request, stream)
             else:
                 request = self._without_credentials(client, spec, request, target, method)
-                response = client.send(request, auth=_NO_AUTH)
+                response = _send(client, request, stream, auth=_NO_AUTH)
             hops += 1
         if 300 <= response.status_code < 400:
             shown = redact_url(str(request.url), self.options)
@@ -577,6 +592,18 @@ class HttpSession:
 _NO_AUTH = httpx.Auth()
 
 
+def _send(
+    client: httpx.Client, request: httpx.Request, stream: bool, auth: Any = httpx.USE_CLIENT_DEFAULT
+) -> httpx.Response:
+    """`client.send`; with `stream`, a response that is not a success (an error, a redirect)
+    is still read whole, so that its connection goes back to the pool and its body can be
+    shown."""
+    response = client.send(request, auth=auth, stream=stream)
+    if stream and not response.is_success:
+        response.read()
+    return response
+
+
 def plain_headers(options: RestOptions) -> dict[str, str]:
     """The `headers` of `options` that are not credentials: sent with every request."""
     return {k: v for k, v in options.headers.items() if not isinstance(v, Secret)}
@@ -643,19 +670,83 @@ def with_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-# --- JSON bodies ------------------------------------------------------------------------------
+# --- bodies -----------------------------------------------------------------------------------
 
 
-def parse_json(response: httpx.Response, options: RestOptions) -> Any:
-    """The response body parsed as JSON, or `RestResponseError` naming URL, status and body."""
+def parse_json(
+    response: httpx.Response, options: RestOptions, response_format: str | None = None
+) -> Any:
+    """The response body read in `response_format` (default: `responseFormat`): the JSON
+    document, or the list of NDJSON values or CSV rows; `RestResponseError` naming URL,
+    status and body when it cannot be read."""
     content_type = response.headers.get("Content-Type") or "missing"
     url = redact_url(_response_url(response), options)
-    return parse_body(response.content, url, response.status_code, content_type, options)
+    return parse_body(
+        response.content, url, response.status_code, content_type, options, response_format
+    )
 
 
-def parse_body(body: bytes, url: str, status: int, content_type: str, options: RestOptions) -> Any:
-    """`body` parsed as JSON, or `RestResponseError` naming `url` (already redacted), status,
-    content type and the start of the body."""
+def parse_body(
+    body: bytes,
+    url: str,
+    status: int,
+    content_type: str,
+    options: RestOptions,
+    response_format: str | None = None,
+) -> Any:
+    """`body` gunzipped when it is gzip, then read in `response_format` (default: the
+    options' `responseFormat`); `RestResponseError` naming `url` (already redacted), status,
+    content type and the start of the body when it cannot be read."""
+    response_format = response_format or options.response_format
+    return read_document(
+        plain_body(body, url, status, options, response_format),
+        url,
+        status,
+        content_type,
+        options,
+        response_format,
+    )
+
+
+def plain_body(
+    body: bytes, url: str, status: int, options: RestOptions, response_format: str
+) -> bytes:
+    """`body` gunzipped when it is gzip, and for NDJSON and CSV without a byte order mark."""
+    try:
+        plain = gunzipped(body)
+    except BodyError as exc:
+        raise body_error(exc, url, status, body, options) from None
+    return plain if response_format == "json" else without_bom(plain)
+
+
+def body_error(
+    exc: BodyError, url: str, status: int, body: bytes, options: RestOptions
+) -> RestResponseError:
+    """The `RestResponseError` of a body its format cannot read, secrets masked."""
+    start = body[: BODY_START_CHARS * 10].decode("utf-8", "replace")
+    return RestResponseError(
+        url,
+        status,
+        redact_url(exc.problem, options),
+        redact_url(start, options)[:BODY_START_CHARS],
+    )
+
+
+def read_document(
+    body: bytes,
+    url: str,
+    status: int,
+    content_type: str,
+    options: RestOptions,
+    response_format: str,
+) -> Any:
+    """A plain body (see `plain_body`) read in `response_format`: the JSON document, or the
+    list of records of an NDJSON or CSV body."""
+    if response_format != "json":
+        try:
+            return line_records(body, response_format)
+        except BodyError as exc:
+            raise body_error(exc, url, status, body, options) from None
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -90,11 +90,11 @@ def test_crlf_and_a_trailing_line_without_a_line_feed() -> None:
 def test_a_line_that_does_not_parse_is_named(body: bytes, line: int) -> None:
     with pytest.raises(BodyError) as info:
         parse_ndjson(body)
-    assert info.value.problem.startswith(f"line {line} is not valid JSON (")
+    assert info.value.problem.startswith(f"is not valid NDJSON: line {line} does not parse (")
 
 
 def test_line_numbers_count_from_the_first_line_given() -> None:
-    with pytest.raises(BodyError, match="^line 12 is not valid JSON"):
+    with pytest.raises(BodyError, match="^is not valid NDJSON: line 12 does not"):
         parse_ndjson(b'{"a":1}\n\n{"a"\n', first_line=10)
 
 
@@ -171,7 +171,7 @@ def test_a_row_with_another_number_of_fields_is_named(body: bytes, line: int, fi
 
 
 def test_csv_that_is_not_utf8_is_named() -> None:
-    with pytest.raises(BodyError, match="^line 3 is not valid UTF-8"):
+    with pytest.raises(BodyError, match="^is not valid UTF-8 at line 3$"):
         parse_csv(b"a\nok\n\xff\n")
     with pytest.raises(BodyError, match="header row that is not valid UTF-8"):
         parse_csv(b"\xff\n1\n")
@@ -277,7 +277,7 @@ def test_errors_in_blocks_name_the_line_of_the_whole_body() -> None:
     assert streamed.value.problem == whole.value.problem
     assert "at line 252," in whole.value.problem
     lines = b'{"a":1}\n' * 99 + b"\n" + b"{oops\n"
-    with pytest.raises(BodyError, match="^line 101 is not valid JSON"):
+    with pytest.raises(BodyError, match="^is not valid NDJSON: line 101 does not"):
         block_records(list(body_blocks(chunked(lines, 10), "ndjson", max_records=7)), "ndjson")
 
 

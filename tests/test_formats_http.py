@@ -96,7 +96,8 @@ def test_a_bad_ndjson_line_names_the_line_and_the_url(httpx_mock: HTTPXMock) -> 
     with pytest.raises(RestResponseError) as info:
         fetch(raw)
     message = str(info.value)
-    assert "line 2 is not valid JSON" in message and "api.test/export?key=***" in message
+    assert "(HTTP 200) is not valid NDJSON: line 2 does not parse" in message
+    assert "api.test/export?key=***" in message
     assert "s3cr3t-k" not in message and info.value.status == 200
 
 

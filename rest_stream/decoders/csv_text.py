@@ -112,7 +112,7 @@ def parse_csv(
     except UnicodeDecodeError as exc:
         line = first_line + _line_breaks(body[: exc.start])
         excerpt = body[exc.start : exc.start + 200]
-        raise BodyError(f"line {line} is not valid UTF-8", excerpt) from None
+        raise BodyError(f"is not valid UTF-8 at line {line}", excerpt) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
     width = len(header)
     records: list[dict[str, str | None]] = []

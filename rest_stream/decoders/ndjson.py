@@ -43,8 +43,8 @@ def parse_ndjson(body: bytes, first_line: int = 1) -> list[Any]:
                 continue  # a blank line (checked only here: most lines parse)
             shown = line[:200].decode("utf-8", "replace")
             raise BodyError(
-                f"line {number} is not valid JSON ({exc.msg} at character {exc.pos + 1}: "
-                f"{shown!r})",
+                f"is not valid NDJSON: line {number} does not parse ({exc.msg} at character "
+                f"{exc.pos + 1}: {shown!r})",
                 line[:200],
             ) from None
     return records

@@ -265,9 +265,10 @@ class StreamedBody:
         decoder = self.fetcher.decoder
         status = self.response.status_code
         blocks = body_blocks(self.response.iter_bytes(), response_format, **limits)
-        read = 0
+        read, start = 0, b""
         try:
             for block in blocks:
+                start = start or block.data[:2000]  # for messages
                 batch = block.batch(decoder) if decoder is not None else None
                 records: Any = ArrowRecords(batch) if batch is not None else None
                 if records is None:
@@ -276,7 +277,7 @@ class StreamedBody:
                 document = None if batch is not None else records
                 yield Page(records, document, self.headers, self.url, status, b"", self.request_url)
         except BodyError as exc:
-            raise body_error(exc, self.url, status, b"", options) from None
+            raise body_error(exc, self.url, status, start, options) from None
         except httpx.HTTPError as exc:
             cause = redact_url(f"{type(exc).__name__}: {exc}", options)
             raise RestConnectionError(

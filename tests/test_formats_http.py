@@ -29,6 +29,7 @@ from rest_stream.http.request import RequestSpec
 from rest_stream.http.session import HttpSession, parse_json
 from rest_stream.options.parse import RestOptions, parse_options
 from rest_stream.partitions import CarriedPage, PagesUnit, RowsPartition, WorkPartition
+from rest_stream.positions import IncrementalOffset, Step, offset_kind
 
 URL = "https://api.test/export"
 NDJSON = b'{"id":1,"name":"a"}\n\n{"id":2,"name":"b"}\r\n{"id":3}\n'
@@ -289,3 +290,53 @@ def test_batches_are_arrow_of_the_schema(httpx_mock: HTTPXMock) -> None:
     reader = PartitionReader(options(responseFormat="ndjson"), SCHEMA)
     batches = list(reader.read(RowsPartition(({},))))
     assert batches and all(b.schema == reader.converter.arrow_schema for b in batches)
+
+
+# --- offsets from the records or the headers --------------------------------------------------
+
+
+def test_an_ndjson_cursor_can_be_the_last_records_id(httpx_mock: HTTPXMock) -> None:
+    on_the_wire(httpx_mock, URL + "?after=", b'{"id":7}\n{"id":9}\n')
+    opts = options(
+        url=URL + "?after={after}",
+        responseFormat="ndjson",
+        offsetType="cursor",
+        offsetField="after",
+        offsetPath="$[-1].id",
+    )
+    kind = offset_kind(opts)
+    with PageFetcher(opts) as fetcher:
+        page = fetcher.fetch(kind.request({}, kind.initial()))
+    assert kind.step(kind.initial(), page, None) == Step(0, 2, {"cursor": 9, "skip": 0}, False)
+
+
+def test_csv_pages_follow_the_link_header_and_a_cursor_header(httpx_mock: HTTPXMock) -> None:
+    following = URL + "?page=2"
+    on_the_wire(httpx_mock, URL, CSV, {"Link": f'<{following}>; rel="next"', "X-Next": "c2"})
+    on_the_wire(httpx_mock, URL + "?c=", CSV, {"X-Next": "c2"})
+    link = offset_kind(options(responseFormat="csv", offsetType="link"))
+    cursor_options = options(
+        url=URL + "?c={c}", responseFormat="csv", offsetType="cursor", offsetField="c",
+        offsetHeader="X-Next",
+    )
+    cursor = offset_kind(cursor_options)
+    with PageFetcher(options(responseFormat="csv")) as fetcher:
+        page = fetcher.fetch(link.request({}, link.initial()))
+    assert link.step(link.initial(), page, None).next == {"cursor": following, "skip": 0}
+    with PageFetcher(cursor_options) as fetcher:
+        page = fetcher.fetch(cursor.request({}, cursor.initial()))
+    step = cursor.step(cursor.initial(), page, None)
+    assert step == Step(0, 3, {"cursor": "c2", "skip": 0}, False)
+
+
+def test_csv_ids_advance_an_incremental_range(httpx_mock: HTTPXMock) -> None:
+    on_the_wire(httpx_mock, URL + "?since=5", b"id,name\n5,a\n6,b\n8,c\n")
+    opts = options(
+        url=URL + "?since={since}", responseFormat="csv", offsetType="incremental",
+        offsetField="since",
+    )
+    kind = offset_kind(opts)
+    assert isinstance(kind, IncrementalOffset)
+    with PageFetcher(opts) as fetcher:
+        page = fetcher.fetch(kind.request({}, 5))
+    assert kind.record_ids(page) == [5, 6, 8]

@@ -270,11 +270,12 @@ class StreamedBody:
             for block in blocks:
                 start = start or block.data[:2000]  # for messages
                 batch = block.batch(decoder) if decoder is not None else None
-                records: Any = ArrowRecords(batch) if batch is not None else None
-                if records is None:
-                    records = block.records(response_format)
+                if batch is not None:
+                    records: Any = ArrowRecords(batch)
+                    document = None
+                else:
+                    records = document = block.records(response_format)
                 read += len(records)
-                document = None if batch is not None else records
                 yield Page(records, document, self.headers, self.url, status, b"", self.request_url)
         except BodyError as exc:
             raise body_error(exc, self.url, status, start, options) from None

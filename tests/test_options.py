@@ -610,3 +610,63 @@ def test_secret_option_from_an_environment_variable(monkeypatch: pytest.MonkeyPa
     exc = error(authType="ApiKey", apiKey="env:REST_TEST_KEY")
     assert exc.option == "apiKey"
     assert "environment variable REST_TEST_KEY" in str(exc)
+
+
+# --- responseFormat ---------------------------------------------------------------------------
+
+
+def test_response_format_default_and_choices() -> None:
+    assert parse().response_format == "json"
+    assert parse(responseFormat="NDJSON").response_format == "ndjson"
+    assert parse(responseFormat="csv").response_format == "csv"
+    exc = error(responseFormat="xml")
+    assert exc.option == "responseFormat" and "json, ndjson, csv" in exc.expected
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_line_formats_take_only_a_records_path_over_the_whole_list(fmt: str) -> None:
+    assert parse(responseFormat=fmt, recordsPath="$").records_path == "$"
+    assert parse(responseFormat=fmt, recordsPath=" $[*] ").records_path == " $[*] "
+    exc = error(responseFormat=fmt, recordsPath="$.data")
+    assert exc.option == "recordsPath"
+    assert f"$ or $[*], or no recordsPath, with responseFormat {fmt}" in exc.expected
+
+
+def test_csv_refuses_offset_path() -> None:
+    for kind in ({"offsetType": "cursor", "offsetField": "c"}, {"offsetType": "link"}):
+        exc = error(responseFormat="csv", offsetPath="$.next", **kind)
+        assert exc.option == "offsetPath"
+        assert "no offsetPath with responseFormat csv" in exc.expected
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_a_body_offset_without_a_path_over_the_records_is_refused(fmt: str) -> None:
+    exc = error(responseFormat=fmt, offsetType="cursor", offsetField="c")
+    assert exc.option == "offsetHeader"
+    assert f"with responseFormat {fmt} the body holds only records" in exc.expected
+    exc = error(responseFormat=fmt, offsetType="timestamp", offsetField="since")
+    assert exc.option == "recordOffsetPath"
+
+
+def test_header_and_record_offsets_work_with_line_formats() -> None:
+    for fmt in ("ndjson", "csv"):
+        cursor = parse(
+            responseFormat=fmt, offsetType="cursor", offsetField="c", offsetHeader="X-Next"
+        )
+        assert cursor.stream.offset_path is None and cursor.stream.offset_header == "X-Next"
+        assert parse(responseFormat=fmt, offsetType="link").stream.offset_path is None
+        ids = parse(responseFormat=fmt, offsetType="incremental", offsetField="since")
+        assert ids.stream.record_offset_path == "$.id" and ids.stream.offset_path is None
+        times = parse(
+            responseFormat=fmt, offsetType="timestamp", offsetField="s", recordOffsetPath="$.ts"
+        )
+        assert times.stream.offset_path is None  # no `$.s` default: no document holds it
+
+
+def test_ndjson_reads_an_offset_path_over_the_list_of_records() -> None:
+    o = parse(responseFormat="ndjson", offsetType="cursor", offsetField="c", offsetPath="$[-1].id")
+    assert o.stream.offset_path == "$[-1].id"
+    o = parse(
+        responseFormat="ndjson", offsetType="timestamp", offsetField="s", offsetPath="$[-1].t"
+    )
+    assert o.stream.offset_path == "$[-1].t"

@@ -95,6 +95,7 @@ def test_dataclass_defaults_are_the_registry_defaults() -> None:
         "request_concurrency": "requestConcurrency",
         "follow_redirects": "followRedirects",
         "tls_verify": "tlsVerify",
+        "response_format": "responseFormat",
     }
     defaults = {f.name: f.default for f in dataclasses.fields(RestOptions)}
     for field, name in fields.items():

@@ -3,7 +3,8 @@
 ``DemoApi`` serves a synthetic, append-only dataset through every pagination
 style the data source supports (incremental ids, timestamps, opaque cursors,
 Stripe ``starting_after``, page numbers, offset/limit, next links in a ``Link``
-header or in the body, plain or OData), plus a ``/streams`` parent list for
+header or in the body, plain or OData), an ``/export`` of NDJSON or CSV (gzipped on
+request, as a ``.gz`` file or with ``Content-Encoding``), plus a ``/streams`` parent list for
 fan-out, request-body endpoints, an echo endpoint, OAuth2 client-credentials
 token issuance and the usual authentication schemes.  Faults (error statuses,
 ``Retry-After``, HTML pages, truncated bodies, dropped connections, slow
@@ -29,7 +30,10 @@ import argparse
 import base64
 import binascii
 import contextlib
+import csv
 import gc
+import gzip
+import io
 import math
 import socket
 import sys
@@ -55,8 +59,20 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _CACHE_MAX_ENTRIES = 8192
 _DATA_ENDPOINTS = frozenset(
-    {"/items", "/events", "/cursor", "/stripe", "/pages", "/offset", "/linked", "/latest"}
+    {
+        "/items",
+        "/events",
+        "/cursor",
+        "/stripe",
+        "/pages",
+        "/offset",
+        "/linked",
+        "/latest",
+        "/export",
+    }
 )
+#: The columns of an ``/export?format=csv`` row.
+CSV_COLUMNS = ("id", "ts", "region", "name", "value", "tags", "note")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 FaultKind = Literal["status", "html", "truncated", "drop", "sleep"]
@@ -170,6 +186,17 @@ def make_record(
         "value": round(i * 1.5, 2),
         "tags": [f"t{i % 3}", f"t{i % 5}"],
         "meta": {"source": "demo", "score": i % 7},
+    }
+
+
+def csv_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as an ``/export?format=csv`` row: tags joined by commas, and every fifth
+    record a note with a quote, a comma and a line break (an empty note otherwise)."""
+    note = f'say "hi", {record["name"]}\nsecond line' if record["id"] % 5 == 0 else ""
+    return {
+        **{k: record[k] for k in CSV_COLUMNS[:5]},
+        "tags": ",".join(record["tags"]),
+        "note": note,
     }
 
 
@@ -802,6 +829,38 @@ class DemoApi:
             extra = (("Link", f'<{self.url}{next_path}>; rel="next"'),)
         return json_response(200, data, extra)
 
+    def _export(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        """Every record from ``since_id`` (up to ``limit``, default all) in one body:
+        ``format=ndjson`` (default) or ``csv`` (columns ``CSV_COLUMNS``, CRLF line ends, a
+        header row); ``gzip=file`` sends a ``.gz`` download (``application/gzip``),
+        ``gzip=encoding`` the same bytes with ``Content-Encoding: gzip``."""
+        since_id = _int_param(query, "since_id", 0) or 0
+        start = snap.index_from(since_id)
+        limit = _int_param(query, "limit", snap.size, low=1) or snap.size
+        data = self._materialise(snap.window(start, limit))
+        kind = query.get("format") or "ndjson"
+        if kind == "ndjson":
+            body = b"".join(orjson.dumps(r) + b"\n" for r in data)
+            content_type = "application/x-ndjson"
+        elif kind == "csv":
+            text = io.StringIO()
+            writer = csv.DictWriter(text, CSV_COLUMNS, lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(csv_row(r) for r in data)
+            body, content_type = text.getvalue().encode(), "text/csv; charset=utf-8"
+        else:
+            raise _BadRequest(f"format must be ndjson or csv, got {kind!r}")
+        packing = query.get("gzip") or ""
+        if packing not in ("", "file", "encoding"):
+            raise _BadRequest(f"gzip must be file or encoding, got {packing!r}")
+        if packing == "file":
+            packed = gzip.compress(body, mtime=0)
+            return Response(200, packed, (("Content-Type", "application/gzip"),))
+        headers: tuple[tuple[str, str], ...] = (("Content-Type", content_type),)
+        if packing == "encoding":
+            body, headers = gzip.compress(body, mtime=0), (*headers, ("Content-Encoding", "gzip"))
+        return Response(200, body, headers)
+
     def _latest(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         per_page = _limit(query, "per_page")
         max_id = snap.ids[snap.size - 1] if snap.size else None
@@ -827,6 +886,7 @@ class DemoApi:
         "/offset": _offset,
         "/linked": _linked,
         "/latest": _latest,
+        "/export": _export,
     }
 
     # ----------------------------------------------------------------- other endpoints

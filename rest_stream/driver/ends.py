@@ -57,7 +57,7 @@ class EndFinder:
     def _probe(self, row: Mapping[str, Any], url: str) -> Position:
         options = self.kind.options
         probe_options = dataclasses.replace(options, url=url, method="GET")
-        page = self._fetch(build_request(probe_options, row))
+        page = self._fetch(dataclasses.replace(build_request(probe_options, row), as_json=True))
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
         value = path.value(page.document)
         if value is None:

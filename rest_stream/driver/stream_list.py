@@ -33,7 +33,9 @@ def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
 
     def build(values: Mapping[str, Any], next_url: str | None) -> RequestSpec:
         params = tuple((k, str(v)) for k, v in values.items() if v != "")
-        return RequestSpec("GET", next_url or url, params=() if next_url else params)
+        return RequestSpec(
+            "GET", next_url or url, params=() if next_url else params, as_json=True
+        )
 
     def fetch(spec: RequestSpec) -> Any:  # the parent's rows are the records of its pages
         page = fetcher.fetch(spec, decode=False)

@@ -10,6 +10,7 @@ import pyarrow as pa
 from pyspark.sql.types import StructType
 
 from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
+from rest_stream.decoders.formats import LINE_FORMATS, PageDecoder, arrow_decoder
 from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.executor.merging import merge_concurrently
 from rest_stream.http.pages import PageFetcher, parse_page, worker_session
@@ -45,8 +46,11 @@ class PartitionReader:
 
     Where only the records of a page matter (input rows, page numbers, pages carried from
     the driver) or what the offset needs is a field of the schema (`incremental` ids,
-    `timestamp` times), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so
-    exactly; every other page goes through `orjson` and `ArrowConverter`.
+    `timestamp` times), bodies are decoded straight to Arrow when the decoder of the
+    `responseFormat` (`rest_stream.decoders.formats.arrow_decoder`) can do so exactly; every
+    other page goes through the general path (`orjson` or `csv`, then `ArrowConverter`).
+    An NDJSON or CSV response to an input row is read as it arrives, block by block, so a
+    large export never sits whole in memory.
 
     What the read rescued (`rescuedDataColumn`) and the malformed records it kept or dropped
     (`mode`) are logged at INFO on the logger `rest_stream.executor` when the partition ends,
@@ -58,11 +62,19 @@ class PartitionReader:
         self.converter = ArrowConverter.for_options(schema, options)
         self.with_inputs = INPUT_COLUMN in schema.fieldNames()
         self.records_path = compile_path(options.records_path) if options.records_path else None
-        self.decoder = ArrowPageDecoder.for_schema(
-            self.records_path,
-            pa.schema([f for f in self.converter.record_schema if f.name != INPUT_COLUMN]),
-            exact_fields=self.converter.rescued_column is not None,
+        record_schema = pa.schema(
+            [f for f in self.converter.record_schema if f.name != INPUT_COLUMN]
         )
+        rescuing = self.converter.rescued_column is not None
+        self.decoder: PageDecoder | None
+        if options.response_format == "json":
+            self.decoder = ArrowPageDecoder.for_schema(
+                self.records_path, record_schema, exact_fields=rescuing
+            )
+        else:  # line and row formats: the general path sees what does not fit
+            self.decoder = None if rescuing else arrow_decoder(
+                options.response_format, self.records_path, record_schema
+            )
         self.tally = Tally()
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
@@ -138,6 +150,11 @@ class PartitionReader:
             )
             return
         specs = (build_request(self.options, row) for row in rows)
+        if self.options.response_format in LINE_FORMATS:
+            for row, body in zip(rows, fetcher.stream_ordered(specs)):
+                with body:
+                    yield from self._batches(row, ((p.source, p.records) for p in body.pages()))
+            return
         for row, page in zip(rows, fetcher.fetch_ordered(specs)):
             yield from self._batches(row, [(page.source, page.records)])
 
@@ -160,14 +177,17 @@ class PartitionReader:
 
     def _carried(self, unit: PagesUnit) -> Iterator[tuple[str, Sequence[Any]]]:
         for carried in unit.pages:
-            batch = self.decoder.decode(carried.body) if self.decoder else None
-            if batch is not None:
-                records: Sequence[Any] = ArrowRecords(batch)
-            else:
-                page = parse_page(
-                    carried.body, carried.url, carried.status, {}, self.records_path, self.options
-                )
-                records = page.records
+            page = parse_page(
+                carried.body,
+                carried.url,
+                carried.status,
+                {},
+                self.records_path,
+                self.options,
+                decoder=self.decoder,
+                keep_body=False,
+            )
+            records = page.records
             if carried.reverse:  # a newest-first page, emitted oldest first
                 count = len(records)
                 yield carried.url, records[count - carried.stop : count - carried.first][::-1]

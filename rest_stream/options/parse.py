@@ -46,6 +46,9 @@ TIMESTAMP_FORMATS = ("seconds", "millis", "iso8601")
 ON_BAD_OFFSET = choices("onBadOffset")
 ON_TYPE_MISMATCH = choices("onTypeMismatch")
 MODES = choices("mode")
+RESPONSE_FORMATS = choices("responseFormat")
+#: The `recordsPath` values a line or row format accepts: paths over the whole list.
+WHOLE_LIST_PATHS = ("$", "$[*]")
 OAUTH2_CLIENT_AUTH_METHODS = choices("oauthClientAuthMethod")
 
 #: Options whose values are secrets: never printed, logged or checkpointed.
@@ -147,6 +150,7 @@ class RestOptions:
     records_path: str | None = None
     error_path: str | None = None
     body_template: Mapping[str, Any] | None = None
+    response_format: str = default("responseFormat")
     include_inputs_in_output: bool = default("includeInputsInOutput")
     schema_sample_size: int = default("schemaSampleSize")
     on_type_mismatch: str = default("onTypeMismatch")
@@ -380,7 +384,8 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         )
     headers = r.json("headers", dict, 'a JSON object, e.g. {"Accept": "application/json"}') or {}
     input_data = _parse_input_data(r)
-    stream = _parse_stream_options(r)
+    response_format = r.choice("responseFormat")
+    stream = _parse_stream_options(r, response_format)
     rescued, corrupt = _bad_record_columns(r)
     options = RestOptions(
         url=url,
@@ -393,7 +398,8 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         connection_timeout=r.number("connectionTimeout"),
         read_timeout=r.number("readTimeout"),
         auth=_parse_auth(r),
-        records_path=r.jsonpath("recordsPath"),
+        records_path=_records_path(r, response_format),
+        response_format=response_format,
         error_path=r.jsonpath("errorPath"),
         body_template=r.json(
             "bodyTemplate",
@@ -687,7 +693,64 @@ def _parse_auth(r: _Reader) -> AuthOptions:
     return auth
 
 
-def _parse_stream_options(r: _Reader) -> StreamOptions:
+def _records_path(r: _Reader, response_format: str) -> str | None:
+    """`recordsPath`; with a line or row format only a path over the whole list."""
+    path = r.jsonpath("recordsPath")
+    if path is not None and response_format != "json" and path.strip() not in WHOLE_LIST_PATHS:
+        raise RestOptionError(
+            "recordsPath",
+            path,
+            f"$ or $[*], or no recordsPath, with responseFormat {response_format} (the records "
+            f"are every {_ITEM[response_format]} of the body: there is no document around them "
+            "to pick them from)",
+        )
+    return path
+
+
+#: What one record is in each line or row format, for messages.
+_ITEM = {"ndjson": "line", "csv": "row"}
+
+
+def _refuse_body_offsets(
+    r: _Reader, response_format: str, offset_type: str, offset_path: str | None
+) -> None:
+    """A line or row body has nothing around its records: an offset read from the body
+    needs a path over the list of records (`ndjson`), and cannot exist in `csv`."""
+    if response_format == "json":
+        return
+    if response_format == "csv" and offset_path is not None:
+        raise RestOptionError(
+            "offsetPath",
+            offset_path,
+            "no offsetPath with responseFormat csv (a CSV body holds only rows: nothing in it "
+            "can name the next offset; take it from a header with offsetHeader or offsetType "
+            "link, or from each row with recordOffsetPath)",
+        )
+    needs_body = (offset_type == "cursor" and r.text("offsetHeader") is None) or (
+        offset_type == "timestamp" and r.text("recordOffsetPath") is None
+    )
+    if not needs_body or offset_path is not None:
+        return
+    if offset_type == "cursor":
+        ndjson = " or offsetPath over the list of records (e.g. $[-1].id)"
+        raise RestOptionError(
+            "offsetHeader",
+            None,
+            f"the response header that holds the next cursor"
+            f"{ndjson if response_format == 'ndjson' else ''}: with responseFormat "
+            f"{response_format} the body holds only records, with no next cursor around them",
+        )
+    ndjson = ", or offsetPath over the list of records (e.g. $[-1].ts)"
+    raise RestOptionError(
+        "recordOffsetPath",
+        None,
+        f"the field of each record that holds its timestamp"
+        f"{ndjson if response_format == 'ndjson' else ''}: with responseFormat "
+        f"{response_format} the body holds only records, with no next timestamp around them",
+    )
+
+
+def _parse_stream_options(r: _Reader, response_format: str = "json") -> StreamOptions:
     offset_type = r.choice_or_none("offsetType")
     if offset_type is None:
         return StreamOptions()  # stream options given without offsetType are refused later
@@ -734,9 +797,10 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         raise RestOptionError("latestOffsetPath", None, "a JSONPath: latestOffsetUrl needs it")
     offset_path = r.jsonpath("offsetPath")
     offset_header = r.header("offsetHeader")
+    _refuse_body_offsets(r, response_format, offset_type, offset_path)
     if walks_down:
         _refuse_next_cursor(offset_path, offset_header)
-    elif offset_path is None and offset_field is not None:
+    elif offset_path is None and offset_field is not None and response_format == "json":
         offset_path = f"$.{offset_field}"
     return StreamOptions(
         offset_type=offset_type,

@@ -376,7 +376,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "plain chain of fields (`$.data`, `$.result.items[*]`), `page`, `incremental` and "
         "`timestamp` ranges, input rows and carried pages decode bodies straight to Arrow, "
         "about twice as fast; a filter, slice or `..` path reads every page through the "
-        "general path ([architecture](architecture.md)).",
+        "general path ([architecture](architecture.md)). With `responseFormat` `ndjson` or "
+        "`csv` the records are every line or row: only `$` or `$[*]` is accepted.",
         "`$.data[*]`", default_doc="see meaning",
     ),
     OptionSpec(
@@ -385,6 +386,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`false` or an empty list, the read fails and shows what it matched (secrets masked), "
         "instead of reading the body as records (GraphQL `$.errors[*].message`, `$.error`).",
         "`$.errors[*].message`",
+    ),
+    OptionSpec(
+        "responseFormat", "choice", RESPONSE,
+        "How a response body is read: `json` (one JSON document), `ndjson` (one JSON value "
+        "per line, blank lines skipped) or `csv` (RFC 4180 text with a header row; values are "
+        "strings unless the schema gives another type; an empty field is null). A gzip body "
+        "(`.gz` download) is unpacked first, whatever the format. With `ndjson` and `csv` the "
+        "records are the lines or rows: nothing in the body around them can hold a next "
+        "offset ([formats](formats.md)).",
+        "`ndjson`", default="json", choices=("json", "ndjson", "csv"),
     ),
     OptionSpec(
         "schemaSampleSize", "integer", RESPONSE,
@@ -520,8 +531,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "offsetPath", "jsonpath", STREAM,
         "JSONPath to the next offset in a response (a list match takes its last element); "
-        "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`).",
-        "`$.meta.next_cursor`", default_doc="`$.<offsetField>`; `link`: the `Link` header",
+        "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`). "
+        "With `responseFormat=ndjson` it reads the list of records (e.g. `$[-1].id`, the last "
+        "record's id); refused with `csv`.",
+        "`$.meta.next_cursor`",
+        default_doc="`$.<offsetField>` (`json` only); `link`: the `Link` header",
         when=_offsets("timestamp", "cursor", "link"),
     ),
     OptionSpec(

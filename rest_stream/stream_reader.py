@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from rest_stream.driver.planner import (
     share,
     with_rate_shares,
 )
+from rest_stream.driver.retirement import UNLISTED, retire
 from rest_stream.driver.schedule import PollSchedule
 from rest_stream.driver.stream_list import StreamList
 from rest_stream.driver.walk_cache import ByteBudget, WalkCache, carried, position_key
@@ -184,6 +186,21 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if position_key(ends[key]) != position_key(current[key])
         }
         taken = moved or start.get(TAKEN, {})  # nothing moved: the same offset, no batch
+        unlisted: dict[str, float] = {}
+        if self.streams.from_parent:
+            positions, unlisted, retired = retire(
+                positions,
+                streams,
+                start.get(UNLISTED, {}),
+                time.time(),
+                self.options.stream.stream_retire_seconds,
+            )
+            if retired:
+                log.info(
+                    "retired %d streams the parent list has not listed for over %g s",
+                    len(retired),
+                    self.options.stream.stream_retire_seconds,
+                )
         self._log_poll(
             len(streams),
             due,
@@ -192,7 +209,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             fetcher.requests - requests_before,
             fetcher.session.kept.served - unchanged_before,
         )
-        return make_offset(positions, taken)
+        return make_offset(positions, taken, unlisted)
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
         """The newest position known per stream, beyond what `batchSize` let into the last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from typing import Any
 
@@ -138,3 +139,57 @@ def test_a_replay_reads_the_logged_count_and_fails_when_the_api_lost_records(
     del rows[1:4]  # the API lost three records: six are left of the batch's seven
     with pytest.raises(RestOffsetError, match="after 6 of its 7 records"):
         pickle.loads(pickle.dumps(stream)).partitions(start, end)
+
+
+def test_streams_a_parent_no_longer_lists_are_retired_after_the_grace_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rest_stream.stream_reader import time as clock
+    from tests.loopback import Loopback, Reply, Seen
+
+    listed = [{"name": f"s{i}"} for i in range(3)]
+
+    def api(seen: Seen) -> Reply:
+        if seen.path == "/parents":
+            return Reply.json(listed)
+        return Reply.json([])  # every stream is caught up
+
+    with Loopback(api) as server:
+        stream = RestStreamReader(
+            parse_options(
+                {
+                    "url": server.url + "/items?since_id={since_id}",
+                    "offsetType": "incremental",
+                    "offsetField": "since_id",
+                    "inputDataUrl": server.url + "/parents",
+                    "streamKey": "name",
+                    "queryType": "inline",
+                    "streamingInterval": "0",
+                    "streamRetireSeconds": "60",
+                }
+            ),
+            SCHEMA,
+        )
+        now = [1_000.0]
+        monkeypatch.setattr(clock, "time", lambda: now[0])
+        offset = stream.initialOffset()
+        assert len(offset["streams"]) == 3
+        del listed[0]  # s0 leaves the parent list
+        offset = stream.latestOffset(offset, stream.getDefaultReadLimit())
+        assert offset["unlisted"] == {'{"name":"s0"}': 1_000.0}
+        assert '{"name":"s0"}' in offset["streams"]  # kept within the grace period
+        now[0] += 61
+        offset = stream.latestOffset(offset, stream.getDefaultReadLimit())
+        assert sorted(offset["streams"]) == ['{"name":"s1"}', '{"name":"s2"}']
+        assert "unlisted" not in offset
+        assert stream.partitions(offset, offset) == []
+
+
+def test_the_offset_of_ten_thousand_streams_stays_small_per_stream() -> None:
+    from rest_stream.driver.planner import make_offset
+
+    positions = {f'{{"repo":"org/repository-{i:05d}"}}': 1_700_000_000 + i for i in range(10_000)}
+    size = len(json.dumps(make_offset(positions)))
+    own = sum(len(json.dumps(key)) + len(str(value)) + 4 for key, value in positions.items())
+    assert size <= own + 20  # per stream: its key, its position and separators, nothing more
+    assert size / 10_000 < 52  # 51 bytes a stream here, in docs/offsets.md

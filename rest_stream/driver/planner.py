@@ -62,10 +62,13 @@ def stream_rows(
 
 
 def make_offset(
-    positions: Mapping[str, Any], taken: Mapping[str, int] | None = None
+    positions: Mapping[str, Any],
+    taken: Mapping[str, int] | None = None,
+    unlisted: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The offset Spark stores: positions by stream, and the records each walked stream's
-    batch took (for its streams only); keys sorted, as Spark compares strings.
+    """The offset Spark stores: positions by stream, the records each walked stream's batch
+    took (for its streams only), and when each stream a parent list no longer names was
+    first missing (`unlisted`); keys sorted, as Spark compares strings.
 
     >>> make_offset({"b": 2, "a": {"skip": 0, "cursor": "c"}}, taken={"a": 5, "gone": 1})
     {'streams': {'a': {'cursor': 'c', 'skip': 0}, 'b': 2}, 'taken': {'a': 5}}
@@ -75,6 +78,10 @@ def make_offset(
     counts = {key: int(taken[key]) for key in sorted(taken) if key in positions}
     if counts:
         offset[TAKEN] = counts
+    unlisted = unlisted or {}
+    missing = {key: unlisted[key] for key in sorted(unlisted) if key in positions}
+    if missing:
+        offset["unlisted"] = missing
     return offset
 
 

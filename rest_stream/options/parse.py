@@ -106,6 +106,7 @@ class StreamOptions:
     latest_offset_path: str | None = None
     streaming_interval: float = default("streamingInterval")
     on_bad_offset: str = default("onBadOffset")
+    stream_retire_seconds: float = default("streamRetireSeconds")
     record_order: str = default("recordOrder")
 
     @property
@@ -820,6 +821,7 @@ def _parse_stream_options(r: _Reader, response_format: str = "json") -> StreamOp
         latest_offset_path=latest_path,
         streaming_interval=r.number("streamingInterval"),
         on_bad_offset=r.choice("onBadOffset"),
+        stream_retire_seconds=r.number("streamRetireSeconds"),
         record_order=record_order,
     )
 

@@ -627,6 +627,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
         when=(_OFFSET,),
     ),
     OptionSpec(
+        "streamRetireSeconds", "number", STREAM,
+        "With `inputDataUrl`: a stream the parent list has not named for longer than this is "
+        "retired from the offset (listed again later, it starts anew at `initialOffset`), so "
+        "the offset does not grow forever. Within it, a stream listed again goes on from its "
+        "position.",
+        "`604800`", default=86400.0, minimum=0.0, maximum=MAX_SECONDS, stream_only=True,
+        when=(_OFFSET, Condition("inputDataUrl")),
+    ),
+    OptionSpec(
         "onBadOffset", "choice", STREAM,
         "An offset that is missing, does not advance, goes backwards or loops: `error` fails "
         "the query with the URL and value; `stop` logs a warning and ends that stream's batch "

@@ -313,7 +313,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         secret=True, when=_auth("basic"),
     ),
     OptionSpec(
-        "oauthToken", "secret", AUTH, "Bearer token; also the OAuth1 token (secret).",
+        "bearerToken", "secret", AUTH,
+        "Bearer: the token, sent as `Authorization: Bearer <token>` (secret). `oauthToken` is "
+        "another name for it; both at once must hold the same value.",
+        "`env:GITHUB_TOKEN`", secret=True, when=_auth("bearer"),
+    ),
+    OptionSpec(
+        "oauthToken", "secret", AUTH,
+        "OAuth1: the token (secret). Bearer: another name for `bearerToken`.",
         "`env:API_TOKEN`", secret=True, when=_auth("bearer", "oauth1"),
     ),
     OptionSpec(
@@ -587,9 +594,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "batchSize", "integer", STREAM,
-        "Most records in one micro-batch (`ReadMaxRows`). Exact for `incremental` and `page`; "
-        "`cursor`/`link`/`timestamp` chains cut inside a page too (`timestamp` never between "
-        "equal timestamps).",
+        "Most records in one micro-batch (Spark's `ReadMaxRows`), shared equally by the "
+        "streams: each gets `batchSize` ÷ the number of streams (at least 1). The unit depends "
+        "on `offsetType`. `incremental` counts **ids**: a batch ends at most that many ids "
+        "after its start, so a range with gaps in its ids gives fewer records. `page`, "
+        "`offset`, `cursor`, `link` and a newest-first `cursor` count records, exactly, "
+        "cutting inside a page when needed. `timestamp` with `recordOffsetPath` counts "
+        "records but never cuts between equal timestamps (fewer; or, when the first "
+        "timestamp alone holds more, all of its records); without `recordOffsetPath` it takes "
+        "whole pages until the count is reached.",
         "`10000`", default_doc="unlimited", minimum=1, maximum=MAX_INT, stream_only=True,
         when=(_OFFSET,),
     ),
@@ -649,7 +662,8 @@ def default(name: str) -> Any:
 def closest(name: str) -> str | None:
     """The known option name closest to `name` (any case), or None when none is close."""
     lowered = name.lower()
-    found = difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
-    if not found and "." in lowered:  # `headers.X-Token`: structure belongs in the value
+    found: list[str] = []
+    if "." in lowered:  # `headers.X-Token`: structure belongs in the value
         found = [k for k in BY_KEY if k == lowered.split(".", 1)[0]]
+    found = found or difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
     return BY_KEY[found[0]].name if found else None

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from rest_stream.driver.planner import task_count
 from tests.test_docs_examples import ROOT, python_blocks
 from tests.vendors.github import GitHubApi
 
@@ -80,3 +81,40 @@ def test_quickstart_reads_the_github_emulation(spark: Any, github: GitHubApi) ->
     assert len(github.requests) - before == 3
     assert len(probes(github, before)) == 3
     assert spark.read.parquet(namespace["work"] + "/issues").count() == 136
+
+
+def test_without_the_probe_every_poll_reads_every_repository(
+    spark: Any, github: GitHubApi, tmp_path: Any
+) -> None:
+    """The page's other claim: without `latestOffsetUrl` the end is the clock, so a poll
+    with nothing changed still reads each repository: at least one request each, at most
+    `numPartitions × requestConcurrency` in all."""
+    namespace: dict[str, Any] = {"__name__": "__quickstart__"}
+    first, stream = python_blocks(PAGE)[:2]
+    code = "\n".join(
+        line for line in stream.code.splitlines() if "latestOffset" not in line
+    ).replace("https://api.github.com", github.url)
+    for block in (first.code, code):
+        exec(compile(block, str(PAGE), "exec"), namespace)  # noqa: S102
+
+    def run() -> None:
+        query = (
+            namespace["issues"].writeStream.format("parquet")
+            .option("path", str(tmp_path / "issues"))
+            .option("checkpointLocation", str(tmp_path / "checkpoint"))
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination()
+
+    run()
+    assert spark.read.parquet(str(tmp_path / "issues")).count() == 133
+    time.sleep(3)  # a few seconds pass: the next range up to now is not empty
+    before = len(github.requests)
+    run()
+    sent = github.requests[before:]
+    assert not probes(github, before)
+    # each repository's share of numPartitions × requestConcurrency (4), rounded, >= 1
+    share = max(1, round(task_count(None) * 4 / len(REPOS)))
+    assert len(sent) <= share * len(REPOS)
+    assert {s.path for s in sent} == {f"/repos/{o}/{r}/issues" for o, r in REPOS}

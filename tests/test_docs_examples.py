@@ -31,7 +31,7 @@ from rest_stream.demo import DemoApi
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Pages whose examples read real APIs run in their own tests, against emulations.
-OWN_TESTS = {ROOT / "docs" / "recipes.md": "tests/test_recipes.py"}
+OWN_TESTS = {ROOT / "docs" / p: f"tests/test_{p[:-3]}.py" for p in ("recipes.md", "quickstart.md")}
 PAGES = [
     page
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

@@ -368,7 +368,7 @@ def test_jsonpath_options_are_compiled(name: str) -> None:
 
 AUTH_REQUIRED = {
     "basic": {"userId": "ann", "userPassword": "pw-1"},
-    "bearer": {"oauthToken": "tok-1"},
+    "bearer": {"bearerToken": "tok-1"},
     "oauth1": {"oauthConsumerKey": "ck", "oauthConsumerSecret": "cs-1"},
     "oauth2": {
         "oauthTokenUrl": "https://auth.example.com/token",
@@ -387,9 +387,44 @@ def test_auth_kinds_require_their_fields(kind: str) -> None:
         given = {k: v for k, v in fields.items() if k != missing}
         exc = error(authType=kind, **given)
         assert exc.option == missing
+        other = " (or oauthToken, its other name)" if missing == "bearerToken" else ""
         assert str(exc) == (
-            f"Invalid option {missing}=missing: expected a value: authType {kind} needs it."
+            f"Invalid option {missing}=missing: expected a value{other}: authType {kind} "
+            "needs it."
         )
+
+
+def test_bearer_token_and_its_other_name_oauth_token() -> None:
+    assert parse(authType="Bearer", bearerToken="tok-1").auth.bearer_token == Secret("tok-1")
+    old = parse(authType="Bearer", oauthToken="tok-1").auth
+    assert (old.bearer_token, old.oauth_token) == (Secret("tok-1"), Secret("tok-1"))
+    same = parse(authType="Bearer", bearerToken="tok-1", oauthToken="tok-1").auth
+    assert same.bearer_token == Secret("tok-1")
+
+
+def test_bearer_token_and_oauth_token_that_differ_are_refused() -> None:
+    exc = error(authType="Bearer", bearerToken="tok-Secret-1", oauthToken="tok-Secret-2")
+    assert exc.option == "bearerToken"
+    assert "tok-Secret" not in str(exc)
+    assert str(exc) == (
+        "Invalid option bearerToken='***': expected no other value in oauthToken beside it "
+        "(oauthToken is another name for the Bearer token: set one of the two)."
+    )
+
+
+def test_bearer_token_from_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REST_TEST_TOKEN", "tok-from-env")
+    auth = parse(authType="Bearer", bearerToken="env:REST_TEST_TOKEN").auth
+    assert auth.bearer_token is not None and auth.bearer_token.reveal() == "tok-from-env"
+    same = parse(
+        authType="Bearer", bearerToken="env:REST_TEST_TOKEN", oauthToken="tok-from-env"
+    ).auth
+    assert same.bearer_token == Secret("tok-from-env")
+
+
+def test_bearer_token_under_another_auth_type_warns() -> None:
+    with pytest.warns(RestOptionWarning, match="bearerToken is ignored: authType oauth1"):
+        parse(authType="OAuth1", oauthConsumerKey="ck", oauthConsumerSecret="cs", bearerToken="t")
 
 
 def test_auth_values_are_parsed() -> None:
@@ -513,6 +548,7 @@ def test_stream_values() -> None:
 
 SECRETS = {
     "userPassword": "pw-Secret-1",
+    "bearerToken": "bearer-Secret-10",
     "oauthToken": "tok-Secret-2",
     "oauthTokenSecret": "tsec-Secret-3",
     "oauthConsumerSecret": "csec-Secret-4",

@@ -70,6 +70,8 @@ class AuthOptions:
     kind: str = default("authType")
     user_id: str | None = None
     user_password: Secret | None = None
+    #: `bearerToken`, or `oauthToken` when only that is given (its other name).
+    bearer_token: Secret | None = None
     oauth_token: Secret | None = None
     oauth_consumer_key: str | None = None
     oauth_consumer_secret: Secret | None = None
@@ -203,6 +205,7 @@ class RestOptions:
 
 _AUTH_SECRET_FIELDS = (
     "user_password",
+    "bearer_token",
     "oauth_token",
     "oauth_consumer_secret",
     "oauth_token_secret",
@@ -664,11 +667,13 @@ def _parse_auth(r: _Reader) -> AuthOptions:
     if user_id is not None and ":" in user_id:
         raise RestOptionError("userId", user_id, "a user id without ':' (Basic auth splits at it)")
     api_key_param = r.text("apiKeyParam")
+    oauth_token = _header_secret(r, "oauthToken")
     auth = AuthOptions(
         kind=kind,
         user_id=user_id,
         user_password=r.secret("userPassword"),
-        oauth_token=_header_secret(r, "oauthToken"),
+        bearer_token=_bearer_token(r, kind, oauth_token),
+        oauth_token=oauth_token,
         oauth_consumer_key=r.text("oauthConsumerKey"),
         oauth_consumer_secret=r.secret("oauthConsumerSecret"),
         oauth_token_secret=r.secret("oauthTokenSecret"),
@@ -683,14 +688,15 @@ def _parse_auth(r: _Reader) -> AuthOptions:
     )
     required = {
         "basic": ("userId", "userPassword"),
-        "bearer": ("oauthToken",),
+        "bearer": ("bearerToken",) if auth.bearer_token is None else (),
         "oauth1": ("oauthConsumerKey", "oauthConsumerSecret"),
         "oauth2": ("oauthTokenUrl", "oauthClientId", "oauthClientSecret"),
         "apikey": ("apiKey",),
     }.get(kind, ())
     for name in required:
         if r.text(name) is None:
-            raise RestOptionError(name, None, f"a value: authType {kind} needs it")
+            other = " (or oauthToken, its other name)" if name == "bearerToken" else ""
+            raise RestOptionError(name, None, f"a value{other}: authType {kind} needs it")
     return auth
 
 
@@ -749,6 +755,22 @@ def _refuse_body_offsets(
         f"{ndjson if response_format == 'ndjson' else ''}: with responseFormat "
         f"{response_format} the body holds only records, with no next timestamp around them",
     )
+
+
+def _bearer_token(r: _Reader, kind: str, oauth_token: Secret | None) -> Secret | None:
+    """`bearerToken`, or its other name `oauthToken`; under `authType=Bearer` the two must
+    not disagree (one of them would be sent, the other silently dropped)."""
+    token = _header_secret(r, "bearerToken")
+    if token is None:
+        return oauth_token
+    if kind == "bearer" and oauth_token is not None and oauth_token != token:
+        raise RestOptionError(
+            "bearerToken",
+            "***",
+            "no other value in oauthToken beside it (oauthToken is another name for the "
+            "Bearer token: set one of the two)",
+        )
+    return token
 
 
 def _parse_stream_options(r: _Reader, response_format: str = "json") -> StreamOptions:

@@ -165,8 +165,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "inputDataUrl", "url", REQUEST,
         "Instead of `inputData`: the rows come from this parent endpoint (same auth, headers, "
-        "retries), at the JSONPath `inputDataPath`. Streaming re-reads the list at each poll: a "
-        "new row is a new stream at `initialOffset`.",
+        "retries, `pagination`), at the JSONPath `inputDataPath`. Streaming reads the list "
+        "again at most every `streamingInterval` seconds, at the first poll after that: a new "
+        "row is a new stream at `initialOffset`, a row no longer listed is no longer polled. "
+        "The whole list is held in the driver's memory.",
         "`https://api.example.com/repos`",
     ),
     OptionSpec(
@@ -229,8 +231,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "maxRetries", "integer", CONNECTION,
-        "Retries after the first attempt for connection errors, timeouts, dropped "
-        "connections, 429 and 5xx. Other 4xx fail at once.",
+        "Retries after the first attempt for connection errors, timeouts and dropped "
+        "connections, and for the statuses 408, 429, 5xx except 501 and 505, and 403s about "
+        "the rate limit (with `Retry-After`, or a remaining budget of 0). Other statuses fail "
+        "at once. Waits: [rate limits](security.md#rate-limits).",
         "`3`", default=5, minimum=0, maximum=MAX_INT,
     ),
     OptionSpec(
@@ -246,10 +250,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "rateLimitMaxWaitSeconds", "number", CONNECTION,
-        "Longest wait for a rate limit the API announces (`Retry-After`, or the reset of a spent "
-        "`X-RateLimit-*` / `RateLimit-*` budget): such a wait is waited out, whatever "
-        "`retryMaxWaitSeconds` says, up to this; longer fails with `RestRateLimitError`. The "
-        "default covers hourly windows (GitHub's 5,000 requests an hour).",
+        "Longest wait for a rate limit the API announces (`Retry-After`, or the reset of a "
+        "spent budget: the headers are listed in [rate limits](security.md#rate-limit-headers)): "
+        "such a wait is waited out, whatever `retryMaxWaitSeconds` says, up to this; a reset "
+        "further away fails with `RestRateLimitError`. The default covers hourly windows "
+        "(GitHub's 5,000 requests an hour).",
         "`900`", default=3600.0, minimum=0.0, maximum=MAX_SECONDS,
     ),
     OptionSpec(
@@ -261,14 +266,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "rateLimitRemainingHeader", "header", CONNECTION,
-        "Another header name for the API's remaining request budget (`X-RateLimit-Remaining` "
-        "and `RateLimit-Remaining` are always honoured).",
+        "Another header name for the API's remaining request budget, read before the "
+        "[standard ones](security.md#rate-limit-headers).",
         "`X-Quota-Left`",
     ),
     OptionSpec(
         "rateLimitResetHeader", "header", CONNECTION,
-        "Another header name for when the budget resets, epoch or delta seconds "
-        "(`X-RateLimit-Reset` and `RateLimit-Reset` are always honoured).",
+        "Another header name for when the budget resets (epoch seconds or milliseconds, "
+        "seconds from now, or an HTTP date), read before the "
+        "[standard ones](security.md#rate-limit-headers).",
         "`X-Quota-Reset`",
     ),
     OptionSpec(
@@ -313,7 +319,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         secret=True, when=_auth("basic"),
     ),
     OptionSpec(
-        "oauthToken", "secret", AUTH, "Bearer token; also the OAuth1 token (secret).",
+        "bearerToken", "secret", AUTH,
+        "Bearer: the token, sent as `Authorization: Bearer <token>` (secret). `oauthToken` is "
+        "another name for it; both at once must hold the same value.",
+        "`env:GITHUB_TOKEN`", secret=True, when=_auth("bearer"),
+    ),
+    OptionSpec(
+        "oauthToken", "secret", AUTH,
+        "OAuth1: the token (secret). Bearer: another name for `bearerToken`.",
         "`env:API_TOKEN`", secret=True, when=_auth("bearer", "oauth1"),
     ),
     OptionSpec(
@@ -567,7 +580,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`seconds`, `millis` (epoch), `iso8601`, or a pattern the position is written back in "
         "(Java `DateTimeFormatter` letters: `yyyy-MM-dd'T'HH:mm:ss.SSSXXX` writes "
         "`2026-01-01T00:00:00.000Z`). With `iso8601` a position is written in the style of the "
-        "API's own values (fraction digits, `Z`, `+0000` or `+00:00`).",
+        "API's own values (fraction digits, `Z`, `+0000` or `+00:00`; every zone form is read "
+        "on every supported Python, 3.10 included).",
         "`iso8601`", default="seconds",
         when=_offsets("timestamp"),
     ),
@@ -601,9 +615,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "batchSize", "integer", STREAM,
-        "Most records in one micro-batch (`ReadMaxRows`). Exact for `incremental` and `page`; "
-        "`cursor`/`link`/`timestamp` chains cut inside a page too (`timestamp` never between "
-        "equal timestamps).",
+        "Most records in one micro-batch (Spark's `ReadMaxRows`), shared equally by the "
+        "streams: each gets `batchSize` ÷ the number of streams (at least 1). The unit depends "
+        "on `offsetType`. `incremental` counts **ids**: a batch ends at most that many ids "
+        "after its start, so a range with gaps in its ids gives fewer records. `page`, "
+        "`offset`, `cursor`, `link` and a newest-first `cursor` count records, exactly, "
+        "cutting inside a page when needed. `timestamp` with `recordOffsetPath` counts "
+        "records but never cuts between equal timestamps (fewer; or, when the first "
+        "timestamp alone holds more, all of its records); without `recordOffsetPath` it takes "
+        "whole pages until the count is reached.",
         "`10000`", default_doc="unlimited", minimum=1, maximum=MAX_INT, stream_only=True,
         when=(_OFFSET,),
     ),
@@ -672,7 +692,8 @@ def default(name: str) -> Any:
 def closest(name: str) -> str | None:
     """The known option name closest to `name` (any case), or None when none is close."""
     lowered = name.lower()
-    found = difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
-    if not found and "." in lowered:  # `headers.X-Token`: structure belongs in the value
+    found: list[str] = []
+    if "." in lowered:  # `headers.X-Token`: structure belongs in the value
         found = [k for k in BY_KEY if k == lowered.split(".", 1)[0]]
+    found = found or difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
     return BY_KEY[found[0]].name if found else None

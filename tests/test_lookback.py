@@ -69,11 +69,30 @@ def test_a_window_advances_by_pruning_what_is_at_or_before_its_new_start() -> No
 def test_a_window_in_the_offset_is_sorted_json_and_comes_back_the_same() -> None:
     window = window_of(("b", 11), ("a", 11), ("z", 3), start=2)
     kept = window.to_offset(2)
-    assert list(kept) == ["from", "seen"] and list(kept["seen"]) == ["11", "3"]
+    assert list(kept) == ["every", "from", "seen"] and list(kept["seen"]) == ["11", "3"]
     assert json.loads(json.dumps(kept)) == kept
     assert Window.from_offset(kept, 2 * S) == window
     again = window_of(("a", 11), ("z", 3), ("b", 11), start=2).to_offset(2)
     assert again == kept  # the same versions, the same text: Spark compares offsets as text
+
+
+def test_a_long_window_groups_its_digests_by_a_sixtieth_of_it() -> None:
+    kind = lookback_kind(lookbackSeconds="3600")
+    window = kind.window(None, 0)
+    assert window.every == 60
+    found = {digest(k, t * S): t * S for k, t in [("a", 119), ("b", 120), ("c", 179), ("d", 180)]}
+    window = window.advanced(0, found)
+    assert {g: len(blob) // DIGEST_BYTES for g, blob in window.buckets.items()} == {
+        60: 1,
+        120: 2,
+        180: 1,
+    }
+    later = window.advanced(150 * S, {})  # group 120 may hold 179 s: kept whole
+    assert sorted(later.buckets) == [120, 180] and later.every == 60
+    kept = later.to_offset(150)
+    assert kept["every"] == 60 and Window.from_offset(kept, 150 * S) == later
+    assert Window.from_offset({"from": 0, "seen": {}}, 0).every == 1
+    assert window.within(150 * S, 160 * S) == window.buckets[120]
 
 
 def test_within_gives_the_digests_of_the_seconds_that_overlap_a_range() -> None:
@@ -211,7 +230,7 @@ def test_a_missing_window_starts_at_the_position_and_an_empty_one_is_not_kept() 
     assert window == Window(1_700_000_000 * S)
     assert kind.window_offset(window, "2023-11-14T22:13:20Z") is None
     moved = kind.window_offset(Window(1_700_000_000 * S), "2023-11-14T22:14:00Z")
-    assert moved == {"from": "2023-11-14T22:13:20Z", "seen": {}}
+    assert moved == {"every": 1, "from": "2023-11-14T22:13:20Z", "seen": {}}
 
 
 # --- the stream reader's calls over HTTP, with a fake clock ---------------------------------------

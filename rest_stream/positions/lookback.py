@@ -8,14 +8,16 @@ Terms:
 - its *digest* is 8 bytes of BLAKE2b over the key (canonical JSON) and the timestamp in
   microseconds;
 - a stream's *window* is a timestamp `from` and the digests of the versions the stream
-  delivered with a timestamp after `from`, grouped by the whole second of their timestamp.
+  delivered with a timestamp after `from`, grouped by the `every` seconds their timestamp
+  falls in (about a sixtieth of `lookbackSeconds`, from 1 to 60 seconds).
 
 With its position `P` and window `(W, D)`, a stream has delivered every version it read up to
 `W`, and exactly the versions listed in `D` after `W`. The offset keeps each window beside the
 positions (`planner.WINDOW`):
 
     {"streams": {"{}": 1700003600},
-     "window": {"{}": {"from": 1700000000, "seen": {"1700000001": "q83vASNFZ4k=", ...}}}}
+     "window": {"{}": {"every": 60, "from": 1700000000,
+                       "seen": {"1700000040": "q83vASNFZ4k=...", ...}}}}
 
 A batch from `(P_s, W_s, D_s)` to `(P_e, W_e, D_e)` reads `(W_s, P_e]` and delivers a version
 with digest `d` and timestamp `t` when `d` is not in `D_s`, and `t <= W_e` or `d` is in `D_e`.
@@ -54,7 +56,19 @@ log = logging.getLogger("rest_stream.positions")
 DIGEST_BYTES = 8
 _SECOND = 1_000_000
 #: The keys of a window in the offset.
-FROM, SEEN = "from", "seen"
+FROM, SEEN, EVERY = "from", "seen", "every"
+#: The most seconds a group of digests spans.
+MAX_EVERY = 60
+
+
+def group_seconds(lookback: float) -> int:
+    """How many seconds of timestamps a window groups together for `lookbackSeconds`: about
+    a sixtieth of it, so a window keeps at most ~2% more than it must, from 1 to 60.
+
+    >>> group_seconds(30), group_seconds(600), group_seconds(86_400)
+    (1, 10, 60)
+    """
+    return max(1, min(MAX_EVERY, int(lookback // 60)))
 
 
 def digest(key: Any, micros: int) -> bytes:
@@ -77,10 +91,16 @@ def _split(blob: bytes) -> Iterator[bytes]:
 @dataclass(frozen=True)
 class Window:
     """Where a stream's window starts (`start`, microseconds) and the digests it delivered
-    after that, by the whole second of their timestamp (second → sorted digests, joined)."""
+    after that, grouped by the `every` seconds their timestamp falls in (the group's first
+    second → its sorted digests, joined)."""
 
     start: int
     buckets: Mapping[int, bytes] = field(default_factory=dict)
+    every: int = 1
+
+    def _last(self, group: int) -> int:
+        """The last microsecond of the group that starts at second `group`."""
+        return (group + self.every) * _SECOND - 1
 
     @property
     def count(self) -> int:
@@ -91,15 +111,15 @@ class Window:
         return {d for blob in self.buckets.values() for d in _split(blob)}
 
     def within(self, lo: int, hi: int) -> bytes:
-        """The digests whose second overlaps `(lo, hi]`, joined."""
+        """The digests of the groups that overlap `(lo, hi]`, joined."""
         return b"".join(
             blob
-            for second, blob in sorted(self.buckets.items())
-            if second * _SECOND <= hi and (second + 1) * _SECOND - 1 > lo
+            for group, blob in sorted(self.buckets.items())
+            if group * _SECOND <= hi and self._last(group) > lo
         )
 
     def advanced(self, start: int, found: Mapping[bytes, int]) -> Window:
-        """The window from `start` on: the seconds that may still hold a timestamp after it,
+        """The window from `start` on: the groups that may still hold a timestamp after it,
         and the `found` digests (digest → timestamp) after it.
 
         >>> w = Window(0).advanced(0, {b"a" * 8: 1_500_000, b"b" * 8: 3_000_000})
@@ -107,25 +127,28 @@ class Window:
         ([1, 3], 1)
         """
         grouped: dict[int, set[bytes]] = {}
-        for second, blob in self.buckets.items():
-            if (second + 1) * _SECOND - 1 > start:
-                grouped.setdefault(second, set()).update(_split(blob))
+        for group, blob in self.buckets.items():
+            if self._last(group) > start:
+                grouped.setdefault(group, set()).update(_split(blob))
         for item, micros in found.items():
             if micros > start:
-                grouped.setdefault(micros // _SECOND, set()).add(item)
-        return Window(start, {s: b"".join(sorted(grouped[s])) for s in sorted(grouped)})
+                second = micros // _SECOND
+                grouped.setdefault(second - second % self.every, set()).add(item)
+        buckets = {g: b"".join(sorted(grouped[g])) for g in sorted(grouped)}
+        return Window(start, buckets, self.every)
 
     def to_offset(self, native_start: Any) -> dict[str, Any]:
         """The window as the offset keeps it (`native_start`: `start` in the position's
         format)."""
-        seen = {str(s): base64.b64encode(blob).decode() for s, blob in self.buckets.items()}
-        return {FROM: native_start, SEEN: dict(sorted(seen.items()))}
+        seen = {str(g): base64.b64encode(blob).decode() for g, blob in self.buckets.items()}
+        return {EVERY: self.every, FROM: native_start, SEEN: dict(sorted(seen.items()))}
 
     @classmethod
     def from_offset(cls, value: Mapping[str, Any], start: int) -> Window:
         """A window the offset kept (`start`: its `from` in microseconds)."""
         seen = value.get(SEEN) or {}
-        return cls(start, {int(s): base64.b64decode(blob) for s, blob in seen.items()})
+        buckets = {int(g): base64.b64decode(blob) for g, blob in seen.items()}
+        return cls(start, buckets, int(value.get(EVERY) or 1))
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,7 @@ class LookbackRange(TimestampRange):
         if seconds is None or path is None:
             raise ValueError("LookbackRange needs lookbackSeconds and primaryKeyPath")
         self.lookback = round(seconds * _SECOND)
+        self.every = group_seconds(seconds)
         self.key_path = compile_path(path, option="primaryKeyPath")
         self.max_keys = self.stream.lookback_max_keys
 
@@ -197,16 +221,17 @@ class LookbackRange(TimestampRange):
 
     # -- windows in offsets ------------------------------------------------------------------
     def window(self, value: Mapping[str, Any] | None, position: Any) -> Window:
-        """A stream's window as the offset keeps it; none kept: empty, from `position`."""
+        """A stream's window as the offset keeps it; none kept: empty, from `position` (a
+        window keeps the grouping it started with, whatever `lookbackSeconds` is now)."""
         if not value:
-            return Window(self.micros(position))
+            return Window(self.micros(position), every=self.every)
         return Window.from_offset(value, self.micros(value[FROM]))
 
     def window_offset(self, window: Window, position: Any) -> dict[str, Any] | None:
         """`window` as the offset keeps it beside `position`; None for an empty window that
         starts at the position (what a missing window means)."""
         if not window.buckets and window.start == self.micros(position):
-            return None
+            return None  # `window(None, position)` gives it back
         return window.to_offset(self.native(window.start, like=position))
 
     def _align(self, micros: int) -> int:

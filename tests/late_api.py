@@ -1,11 +1,11 @@
 """An API of events whose timestamps can be older than records it already served: what
 `lookbackSeconds` is for.
 
-`/events?since=t&limit=n[&region=r]` returns the records with `ts > t` (epoch seconds, an
-exclusive bound), oldest first (by `ts`, then `id`), `n` a page; `/newest` names the newest
-`ts`. `add(ts)` appends a record stamped `ts`, which may be older than the newest; `update(id,
-ts)` stamps a record anew, as an API lists a record by its `updated_at` (the old version is no
-longer served). Imported as `late_api` (as `loopback` is) by the tests.
+`/events?since=t&limit=n[&region=r]` returns the records with `ts > t` (epoch seconds or
+ISO-8601, an exclusive bound), oldest first (by `ts`, then `id`), `n` a page; `/newest` names
+the newest `ts`. `add(ts)` appends a record stamped `ts`, which may be older than the newest;
+`update(id, ts)` stamps a record anew, as an API lists a record by its `updated_at` (the old
+version is no longer served). Imported as `late_api` (as `loopback` is) by the tests.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from typing import Any
 
 from loopback import Loopback, Reply, Seen
 
+from rest_stream.demo.server import parse_timestamp, to_iso
+
 
 class LateApi:
     """The records, and a `Loopback` server that serves them (start it with `with`)."""
 
-    def __init__(self, regions: tuple[str, ...] = ("eu",)) -> None:
+    def __init__(self, regions: tuple[str, ...] = ("eu",), iso: bool = False) -> None:
         self.regions = regions
+        self.iso = iso  # stamps written as ISO-8601 (`2023-11-14T22:13:20Z`), else seconds
         self.records: dict[int, dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds each `/events` answer waits (batches long enough to kill)
@@ -70,6 +73,9 @@ class LateApi:
         if seen.path == "/newest":
             return Reply.json({"newest": rows[-1]["ts"] if rows else None})
         time.sleep(self.delay)
-        since = float(seen.query.get("since") or 0)
+        since = parse_timestamp(seen.query.get("since") or "0")
         limit = int(seen.query.get("limit") or 50)
-        return Reply.json({"data": [r for r in rows if r["ts"] > since][:limit]})
+        page = [r for r in rows if r["ts"] > since][:limit]
+        if self.iso:
+            page = [{**r, "ts": to_iso(r["ts"])} for r in page]
+        return Reply.json({"data": page})

@@ -317,6 +317,34 @@ def test_late_records_arrive_once_across_replays_and_restarts(clock: Clock) -> N
     assert len(got) == len(set(got)) == 200 + 2 + 1 + 1
 
 
+def test_iso_positions_keep_an_iso_window_and_late_records_arrive_once(clock: Clock) -> None:
+    schema = StructType([StructField("id", LongType()), StructField("ts", StringType())])
+    with LateApi(iso=True) as api:
+        api.add(*range(T0 - 100, T0 - 40))
+        raw = options(api, timestampFormat="iso8601", initialOffset="2023-01-01T00:00:00Z")
+        reader = RestStreamReader(parse_options(raw), schema)
+        start = reader.initialOffset()
+        first = reader.latestOffset(start, ReadAllAvailable())
+        assert first["streams"]["{}"] == "2023-11-14T22:13:19Z"  # T0 - 1
+        assert first[WINDOW]["{}"]["from"] == "2023-11-14T22:12:19Z"
+        got = [
+            i
+            for p in reader.partitions(start, first)
+            for b in reader.read(p)
+            for i in b["id"].to_pylist()
+        ]
+        late = api.add(T0 - 30)
+        clock.seconds += 2
+        second = reader.latestOffset(first, ReadAllAvailable())
+        got += [
+            i
+            for p in reader.partitions(first, second)
+            for b in reader.read(p)
+            for i in b["id"].to_pylist()
+        ]
+    assert sorted(got) == list(range(1, 61)) + late
+
+
 def test_without_lookback_records_that_appear_late_are_missed(clock: Clock) -> None:
     with LateApi() as api:
         api.add(*range(T0 - 300, T0 - 100))

@@ -31,6 +31,7 @@ from rest_stream.driver.planner import (
     STREAMS,
     TAKEN,
     WINDOW,
+    Keep,
     make_offset,
     plan_batch,
     share,
@@ -287,7 +288,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             or (lookback and position_key(before.get(k)) != position_key(after.get(k)))
         ]
         bounds = {key: (starts.get(key, kind.initial()), ends[key]) for key in changed}
-        keep = None
+        keep: Keep | None = None
         if lookback is not None:  # read from the start's window on, deliver what is new
             windows = {
                 k: (lookback.window(before.get(k), lo), lookback.window(after.get(k), hi))
@@ -298,8 +299,10 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 for k, (lo, hi) in bounds.items()
             }
 
-            def keep(key: str, lo: Position, hi: Position) -> Any:
+            def dedup(key: str, lo: Position, hi: Position) -> Any:
                 return lookback.dedup(*windows[key], lo, hi)
+
+            keep = dedup
 
         walked = self._map(lambda k: self._pages(kind, k, *bounds[k], taken.get(k)), changed)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]

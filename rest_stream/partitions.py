@@ -41,16 +41,19 @@ class CarriedPage:
 
 @dataclass(frozen=True)
 class RangeUnit:
-    """A sub-range `[start, end)` of one stream, read by paging inside it."""
+    """A sub-range `[start, end)` of one stream, read by paging inside it; `keep`, when set,
+    picks the records it delivers (`positions.lookback.Dedup`)."""
 
     stream: str
     row: dict[str, Any]
     start: Any
     end: Any
     weight: float = 1.0
+    keep: Any = None
 
     def __repr__(self) -> str:
-        return f"RangeUnit(stream={self.stream!r}, start={self.start!r}, end={self.end!r})"
+        kept = "" if self.keep is None else f", keep={self.keep!r}"
+        return f"RangeUnit(stream={self.stream!r}, start={self.start!r}, end={self.end!r}{kept})"
 
 
 @dataclass(frozen=True)

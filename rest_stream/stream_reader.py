@@ -31,6 +31,8 @@ from rest_stream.driver.page_size import PageSizeCheck
 from rest_stream.driver.planner import (
     STREAMS,
     TAKEN,
+    WINDOW,
+    Keep,
     make_offset,
     plan_batch,
     share,
@@ -45,7 +47,7 @@ from rest_stream.executor.partition_reader import PartitionReader
 from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import CarriedPage
-from rest_stream.positions import OffsetKind, Position, RangeKind, offset_kind
+from rest_stream.positions import LookbackRange, OffsetKind, Position, RangeKind, offset_kind
 from rest_stream.positions.walk import walk_of
 
 log = logging.getLogger("rest_stream.stream_reader")
@@ -177,7 +179,19 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             [key for key in streams if self.schedule.due(key) and key not in late]
         )
         poll = Poll(kind, per_stream, ByteBudget(self.options.stream.max_bytes_per_batch))
-        ends = self._map(lambda k: self._advance(poll, k, current[k]), due)
+        lookback = kind if isinstance(kind, LookbackRange) else None
+        windows = dict(start.get(WINDOW, {})) if lookback else {}
+
+        def advance(key: str) -> tuple[Position, Any]:
+            end = self._advance(poll, key, current[key])
+            if lookback is None:
+                return end, None
+            return self._look_back(lookback, key, current[key], windows.get(key), end)
+
+        advanced = self._map(advance, due)
+        ends = {key: end for key, (end, _) in advanced.items()}
+        if lookback is not None:
+            windows.update({key: window for key, (_, window) in advanced.items()})
         positions.update(current)
         positions.update(ends)
         moved = {
@@ -209,7 +223,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             fetcher.requests - requests_before,
             fetcher.session.kept.served - unchanged_before,
         )
-        return make_offset(positions, taken, unlisted)
+        return make_offset(positions, taken, unlisted, windows)
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
         """The newest position known per stream, beyond what `batchSize` let into the last
@@ -242,6 +256,16 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return start if kind.reached(start, capped) else capped
         return self._walk(poll, key, start)
 
+    def _look_back(
+        self, kind: LookbackRange, key: str, start: Position, kept: Any, end: Position
+    ) -> tuple[Position, Any]:
+        """The end and window (as the offset keeps it) of a stream with `lookbackSeconds`:
+        the window before `end` read again (`LookbackRange.look_back`)."""
+        window = kind.window(kept, start)
+        row = self.streams.row(key)
+        end, window = kind.look_back(self.fetcher, row, start, window, end, stream=key)
+        return end, kind.window_offset(window, end)
+
     def _walk(self, poll: Poll, key: str, start: Position) -> Position:
         kind = poll.kind
         walk = walk_of(
@@ -260,7 +284,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self.schedule.polled(key)
         if walk.caught_up:
             self.schedule.caught_up(key)
-        if pages:
+        if pages and not isinstance(kind, LookbackRange):  # its batches read the window again
             self.walks.put(key, start, walk.position, pages)
         if not isinstance(kind, RangeKind):  # a walked range replays as a range
             poll.walked[key] = walk.records
@@ -307,8 +331,31 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         def first(key: str) -> Position:
             return starts.get(key, ends[key] if latest else kind.initial())
 
-        changed = [k for k in ends if position_key(first(k)) != position_key(ends[k])]
+        lookback = kind if isinstance(kind, LookbackRange) else None
+        before, after = start.get(WINDOW, {}), end.get(WINDOW, {})
+        changed = [
+            k
+            for k in ends
+            if position_key(first(k)) != position_key(ends[k])
+            or (lookback and position_key(before.get(k)) != position_key(after.get(k)))
+        ]
         bounds = {key: (first(key), ends[key]) for key in changed}
+        keep: Keep | None = None
+        if lookback is not None:  # read from the start's window on, deliver what is new
+            windows = {
+                k: (lookback.window(before.get(k), lo), lookback.window(after.get(k), hi))
+                for k, (lo, hi) in bounds.items()
+            }
+            bounds = {
+                k: (lookback.native(windows[k][0].start, like=lo), hi)
+                for k, (lo, hi) in bounds.items()
+            }
+
+            def dedup(key: str, lo: Position, hi: Position) -> Any:
+                return lookback.dedup(*windows[key], lo, hi)
+
+            keep = dedup
+
         walked = self._map(lambda k: self._pages(kind, k, *bounds[k], taken.get(k)), changed)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
         pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]
@@ -319,6 +366,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             pages,
             self.options.num_partitions,
             self.options.request_concurrency,
+            keep,
         )
         return with_rate_shares(plan, self.options.max_requests_per_second)
 

@@ -145,6 +145,21 @@ def test_clock_stamps_mark_records_with_the_time_they_arrive() -> None:
         assert http.get("/latest").json()["max_ts"] == stamps[-1]
 
 
+def test_held_records_appear_late_with_their_own_timestamps() -> None:
+    with DemoApi(10, regions=("eu",)) as server, httpx.Client(base_url=server.url) as http:
+        server.hold(3, 4, 9)
+        first = http.get("/events", params={"since": 0, "limit": 5}).json()
+        assert ids(first["data"]) == [1, 2, 5, 6, 7]  # a full page past the held ones
+        region = http.get("/events", params={"since": 0, "region": "eu"}).json()
+        assert ids(region["data"]) == [1, 2, 5, 6, 7, 8, 10]
+        server.release(3)
+        after = http.get("/events", params={"since": 0}).json()
+        assert ids(after["data"]) == [1, 2, 3, 5, 6, 7, 8, 10]
+        server.release()
+        late = http.get("/events", params={"since": BASE_TS + 2}).json()
+        assert ids(late["data"]) == [3, 4, 5, 6, 7, 8, 9, 10]
+
+
 def test_events_iso_format(client: httpx.Client) -> None:
     assert to_iso(BASE_TS) == "2023-11-14T22:13:20Z"
     params = {"since": "2023-11-14T22:13:20Z", "format": "iso", "limit": 2}

@@ -544,6 +544,88 @@ def test_stream_values() -> None:
     assert (s.batch_size, s.streaming_interval, s.on_bad_offset) == (100, 0.25, "stop")
 
 
+LOOKBACK = {
+    "offsetType": "timestamp",
+    "offsetField": "since",
+    "recordOffsetPath": "$.updated_at",
+}
+
+
+def test_lookback_values() -> None:
+    s = parse(**LOOKBACK, lookbackSeconds="90.5", primaryKeyPath="$.key.id").stream
+    assert (s.lookback_seconds, s.primary_key_path, s.lookback_max_keys) == (
+        90.5,
+        "$.key.id",
+        100_000,
+    )
+    assert parse(**LOOKBACK, lookbackSeconds="60", primaryKeyPath="$.id", lookbackMaxKeys="7")
+    assert parse(**LOOKBACK).stream.lookback_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "expected"),
+    [
+        (
+            {"lookbackSeconds": "60"},
+            "primaryKeyPath",
+            "a JSONPath to each record's key, e.g. $.id: lookbackSeconds needs it to know "
+            "which records it delivered",
+        ),
+        (
+            {"lookbackSeconds": "0", "primaryKeyPath": "$.id"},
+            "lookbackSeconds",
+            "a number of seconds > 0",
+        ),
+        (
+            {"lookbackSeconds": "-5", "primaryKeyPath": "$.id"},
+            "lookbackSeconds",
+            "a number of seconds > 0",
+        ),
+        (
+            {"lookbackSeconds": "60", "primaryKeyPath": "$.id", "lookbackMaxKeys": "0"},
+            "lookbackMaxKeys",
+            "a whole number >= 1",
+        ),
+        (
+            {"primaryKeyPath": "$.id"},
+            "primaryKeyPath",
+            "lookbackSeconds beside it (lookbackSeconds is not set, so primaryKeyPath would be "
+            "ignored)",
+        ),
+        (
+            {"lookbackMaxKeys": "10"},
+            "lookbackMaxKeys",
+            "lookbackSeconds beside it (lookbackSeconds is not set, so lookbackMaxKeys "
+            "would be ignored)",
+        ),
+    ],
+)
+def test_lookback_refusals(raw: dict[str, str], name: str, expected: str) -> None:
+    exc = error(**LOOKBACK, **raw)
+    assert (exc.option, exc.expected) == (name, expected)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"offsetType": "timestamp", "offsetField": "since"},
+            "recordOffsetPath beside it (recordOffsetPath is not set, so lookbackSeconds "
+            "would be ignored)",
+        ),
+        (
+            {"offsetType": "incremental", "offsetField": "id"},
+            "offsetType timestamp beside it (offsetType incremental does not use lookbackSeconds)",
+        ),
+    ],
+)
+def test_lookback_needs_timestamps_read_from_the_records(
+    raw: dict[str, str], expected: str
+) -> None:
+    exc = error(**raw, lookbackSeconds="60", primaryKeyPath="$.id")
+    assert (exc.option, exc.expected) == ("lookbackSeconds", expected)
+
+
 # --- secrets ----------------------------------------------------------------------------------
 
 SECRETS = {

@@ -98,6 +98,13 @@ _SET = {
         "latestOffsetUrl": "https://api.example.com/latest",
         "latestOffsetPath": "$.max_id",
     },
+    "lookbackSeconds": {
+        "offsetType": "timestamp",
+        "offsetField": "since",
+        "recordOffsetPath": "$.ts",
+        "lookbackSeconds": "60",
+        "primaryKeyPath": "$.id",
+    },
 }
 
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
 from socketserver import TCPServer
 from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
@@ -410,7 +411,9 @@ class DemoApi:
     A record's ``ts`` is ``base_ts + id``; with ``clock_stamps`` it is the time the record
     was appended (epoch seconds, to the millisecond, 1 ms apart within an append), as a live
     API stamps them, so that a ``timestamp`` stream that ends at the clock finds records
-    appended later.
+    appended later. ``hold(ids)`` leaves records out of ``/events`` until ``release(ids)``,
+    as an API shows a transaction's records when it commits, stamped when it began: they
+    then appear late, with timestamps older than records already listed.
     """
 
     def __init__(
@@ -455,6 +458,7 @@ class DemoApi:
         self._token_lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
         self._stamps: list[float] = []  # each record's `ts`, by id: never decreasing
+        self._held: set[int] = set()  # ids left out of `/events` until released
         self._by_region: dict[str, list[int]] = {r: [] for r in self.regions}
         self._version = 0
         self._cache: dict[tuple[Any, ...], Response] = {}
@@ -605,6 +609,21 @@ class DemoApi:
             self._version += 1
             self._cache.clear()
 
+    def hold(self, *record_ids: int) -> None:
+        """Leave records out of ``/events`` (written, not yet committed) until released."""
+        with self._data_lock:
+            self._held.update(record_ids)
+            self._version += 1
+            self._cache.clear()
+
+    def release(self, *record_ids: int) -> None:
+        """List held records in ``/events`` again (all of them when no id is given): they
+        appear late, with their own, older timestamps."""
+        with self._data_lock:
+            self._held.difference_update(record_ids or set(self._held))
+            self._version += 1
+            self._cache.clear()
+
     def streams(self) -> list[dict[str, str]]:
         """The ``/streams`` list: one ``{"region": r}`` per served region, in order added."""
         with self._data_lock:
@@ -732,7 +751,14 @@ class DemoApi:
         raw = query.get("since")
         since = parse_timestamp(raw) if raw else None
         first_id = 0 if since is None else bisect_right(self._stamps, since) + 1
-        data = self._materialise(snap.window(snap.index_from(first_id), _limit(query)))
+        start, limit = snap.index_from(first_id), _limit(query)
+        with self._data_lock:
+            held = frozenset(self._held)
+        if held:
+            following = (i for i in snap.ids[start : snap.size] if i not in held)
+            data = self._materialise(list(islice(following, limit)))
+        else:
+            data = self._materialise(snap.window(start, limit))
         next_since: Any = data[-1]["ts"] if data else since
         if isinstance(next_since, float) and next_since.is_integer():
             next_since = int(next_since)

@@ -132,9 +132,12 @@ class PartitionReader:
                 return lambda: self._batches(unit.row, self._carried(unit))
             assert fetcher is not None and isinstance(kind, RangeKind)
             reader = fetcher if alone else fetcher.sequential()
-            return lambda: self._batches(
-                unit.row, kind.read_range(reader, unit.row, unit.start, unit.end)
-            )
+
+            def pages() -> Iterator[tuple[str, Sequence[Any]]]:
+                read = kind.read_range(reader, unit.row, unit.start, unit.end)
+                return read if unit.keep is None else unit.keep.select(kind, read)
+
+            return lambda: self._batches(unit.row, pages())
 
         yield from merge_concurrently([source(u) for u in units], width)
 

@@ -100,6 +100,10 @@ class StreamOptions:
     start_latest: bool = False
     timestamp_format: str = default("timestampFormat")
     timestamp_lag_seconds: float = default("timestampLagSeconds")
+    #: Seconds before the position read again at every poll (None: no lookback).
+    lookback_seconds: float | None = None
+    primary_key_path: str | None = None
+    lookback_max_keys: int = default("lookbackMaxKeys")
     page_size: int | None = None
     batch_size: int | None = None
     max_pages_per_batch: int = default("maxPagesPerBatch")
@@ -835,6 +839,7 @@ def _parse_stream_options(r: _Reader, response_format: str = "json") -> StreamOp
         start_latest=start_at == "latest",
         timestamp_format=timestamp_format,
         timestamp_lag_seconds=r.number("timestampLagSeconds"),
+        **_lookback(r),
         page_size=page_size,
         batch_size=r.integer_or_none("batchSize"),
         max_pages_per_batch=r.integer("maxPagesPerBatch"),
@@ -860,6 +865,29 @@ def _refuse_next_cursor(offset_path: str | None, offset_header: str | None) -> N
                 "newest record's id at recordOffsetPath; the pages down come from pagination, "
                 "e.g. pagination=cursor with nextPagePath and nextPageParam)",
             )
+
+
+def _lookback(r: _Reader) -> dict[str, Any]:
+    """`lookbackSeconds` (more than 0), with the `primaryKeyPath` it needs, and its bound."""
+    seconds = r.number_or_none("lookbackSeconds")
+    key_path = r.jsonpath("primaryKeyPath")
+    max_keys = r.integer("lookbackMaxKeys")
+    if seconds is not None and seconds <= 0:
+        raise RestOptionError(
+            "lookbackSeconds", r.text("lookbackSeconds"), "a number of seconds > 0"
+        )
+    if seconds is not None and key_path is None:
+        raise RestOptionError(
+            "primaryKeyPath",
+            None,
+            "a JSONPath to each record's key, e.g. $.id: lookbackSeconds needs it to know "
+            "which records it delivered",
+        )
+    return {
+        "lookback_seconds": seconds,
+        "primary_key_path": key_path,
+        "lookback_max_keys": max_keys,
+    }
 
 
 def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:

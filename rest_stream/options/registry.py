@@ -592,6 +592,29 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`30`", default=0.0, minimum=0.0, maximum=MAX_SECONDS, when=_offsets("timestamp"),
     ),
     OptionSpec(
+        "lookbackSeconds", "number", STREAM,
+        "Read again, at every poll, the records of the last seconds before the position, and "
+        "deliver those not delivered before (late records, updates), each record version "
+        "exactly once; needs `primaryKeyPath`. See "
+        "[lookback](kinds/timestamp.md#late-records-lookbackseconds).",
+        "`3600`", default_doc="none (no window is read again)", maximum=MAX_SECONDS,
+        stream_only=True, when=(*_offsets("timestamp"), Condition("recordOffsetPath")),
+    ),
+    OptionSpec(
+        "primaryKeyPath", "jsonpath", STREAM,
+        "JSONPath, on each record, to what names the record (its id). A key with a newer "
+        "timestamp is a new version, delivered again.",
+        "`$.id`", default_doc="required with `lookbackSeconds`", stream_only=True,
+        when=(Condition("lookbackSeconds"),),
+    ),
+    OptionSpec(
+        "lookbackMaxKeys", "integer", STREAM,
+        "Most record versions one stream's lookback window may hold (each adds about 11 "
+        "bytes to every offset Spark logs); a window that holds more fails the query.",
+        "`500000`", default=100_000, minimum=1, maximum=MAX_INT, stream_only=True,
+        when=(Condition("lookbackSeconds"),),
+    ),
+    OptionSpec(
         "pageSize", "integer", STREAM,
         "Records on a full page (as in your `per_page`); the `limit` of `offset` paging. "
         "Applies to `offsetType` `page` and `offset`, and to `pagination` `page` and `offset` "

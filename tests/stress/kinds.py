@@ -45,14 +45,14 @@ class Kind:
             "link": "/linked",
             "link-body": "/linked",
         }[self.name]
-        return (data, "/latest") if variant == "probe" else (data,)
+        return (data, "/latest") if variant in ("probe", "lookback") else (data,)
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
         Kind("incremental", ("probe", "search")),
-        Kind("timestamp", ("probe", "clock", "chain")),
+        Kind("timestamp", ("probe", "clock", "chain", "lookback")),
         Kind("cursor", ("opaque", "stripe")),
         Kind("page", ("probe", "search")),
         Kind("offset", ("probe", "search")),
@@ -84,7 +84,7 @@ def reader_options(
 
 
 def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, str]:
-    probe = variant == "probe"
+    probe = variant in ("probe", "lookback")
     if kind == "incremental":
         options = {
             "url": f"{base}/items?since_id={{since_id}}&limit={limit}",
@@ -101,6 +101,8 @@ def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, s
         }
         if variant != "chain":
             options["recordOffsetPath"] = "$.ts"
+        if variant == "lookback":  # every poll reads the last 30 s of stamps again
+            options |= {"lookbackSeconds": "30", "primaryKeyPath": "$.id"}
         return options | (_probe(base, "$.max_ts") if probe else {})
     if kind == "cursor" and variant == "stripe":
         return {

@@ -35,14 +35,14 @@ class FakeApi:
         self.records_path = compile_path(records_path) if records_path else None
         self.requests: list[tuple[str, str, dict[str, str]]] = []
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
+    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, records: bool = True) -> Page:
         parts = urlsplit(spec.url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         params.update(spec.params)
         self.requests.append((spec.method, parts.path, params))
         document = self.handler(parts.path, params)
-        records = extract_records(document, self.records_path)
-        return Page(records, document, {}, spec.url, 200, b"", spec.url)
+        found = extract_records(document, self.records_path) if records else []
+        return Page(found, document, {}, spec.url, 200, b"", spec.url)
 
     def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
         self.rounds += 1

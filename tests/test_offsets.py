@@ -51,7 +51,7 @@ class FakeApi:
         self.requests: list[dict[str, str]] = []
         self.kept_bodies = 0
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
+    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, records: bool = True) -> Page:
         parts = urlsplit(spec.url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         params.update(spec.params)
@@ -63,9 +63,9 @@ class FakeApi:
             url += ("&" if parts.query else "?") + urlencode(spec.params)
         body = orjson.dumps(document) if keep_body else b""
         self.kept_bodies += keep_body
-        records = extract_records(document, self.records_path)
+        found = extract_records(document, self.records_path) if records else []
         lowered = {k.lower(): v for k, v in headers.items()}
-        return Page(records, document, lowered, url, 200, body, url)
+        return Page(found, document, lowered, url, 200, body, url)
 
     def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
         for spec in specs:

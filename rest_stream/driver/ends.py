@@ -50,14 +50,14 @@ class EndFinder:
             raise TypeError(f"offsetType {self.kind.name} has no end to find")
         return start if self.kind.reached(start, end) else end
 
-    def _fetch(self, spec: Any) -> Any:
+    def _fetch(self, spec: Any, *, records: bool = True) -> Any:
         self.requests += 1
-        return self.fetcher.fetch(spec)
+        return self.fetcher.fetch(spec, records=records)
 
     def _probe(self, row: Mapping[str, Any], url: str) -> Position:
         options = self.kind.options
         probe_options = dataclasses.replace(options, url=url, method="GET")
-        page = self._fetch(build_request(probe_options, row))
+        page = self._fetch(build_request(probe_options, row), records=False)
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
         value = path.value(page.document)
         if value is None:

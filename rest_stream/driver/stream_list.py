@@ -11,9 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rest_stream.decoders.jsonpath import compile_path, extract_records
+from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.driver.planner import stream_rows
 from rest_stream.errors import RestResponseError
+from rest_stream.http.pages import page_records
 from rest_stream.http.request import RequestSpec
 from rest_stream.options.parse import RestOptions
 from rest_stream.pagination import ResultSet
@@ -36,8 +37,9 @@ def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
         return RequestSpec("GET", next_url or url, params=() if next_url else params)
 
     def fetch(spec: RequestSpec) -> Any:  # the parent's rows are the records of its pages
-        page = fetcher.fetch(spec, decode=False)
-        return dataclasses.replace(page, records=extract_records(page.document, path))
+        page = fetcher.fetch(spec, decode=False, records=False)
+        found = page_records(page.document, path, page.source, page.status, options)
+        return dataclasses.replace(page, records=found)
 
     rows: list[Any] = []
     for page, _ in answers.pages(fetch, build):

@@ -33,6 +33,7 @@ from rest_stream.schema import (
     PERMISSIVE,
     ArrowConverter,
     Tally,
+    record_field_names,
 )
 
 log = logging.getLogger("rest_stream.executor")
@@ -63,6 +64,7 @@ class PartitionReader:
             pa.schema([f for f in self.converter.record_schema if f.name != INPUT_COLUMN]),
             exact_fields=self.converter.rescued_column is not None,
         )
+        self.fields = record_field_names(schema, options)
         self.tally = Tally()
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
@@ -93,7 +95,11 @@ class PartitionReader:
             or (self.options.mode == PERMISSIVE and self.converter.corrupt_column is not None)
         )
         with PageFetcher(
-            self.options, session=session, decoder=decoder, malformed_bodies=malformed_bodies
+            self.options,
+            session=session,
+            decoder=decoder,
+            malformed_bodies=malformed_bodies,
+            record_fields=self.fields,
         ) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
@@ -165,7 +171,13 @@ class PartitionReader:
                 records: Sequence[Any] = ArrowRecords(batch)
             else:
                 page = parse_page(
-                    carried.body, carried.url, carried.status, {}, self.records_path, self.options
+                    carried.body,
+                    carried.url,
+                    carried.status,
+                    {},
+                    self.records_path,
+                    self.options,
+                    self.fields,
                 )
                 records = page.records
             yield carried.url, records[carried.first : carried.stop]

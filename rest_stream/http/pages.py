@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 
 from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
-from rest_stream.decoders.jsonpath import CompiledPath, Malformed, compile_path, extract_records
+from rest_stream.decoders.jsonpath import (
+    CompiledPath,
+    Malformed,
+    NoRecords,
+    compile_path,
+    extract_records,
+)
 from rest_stream.errors import RestResponseError
 from rest_stream.http.conditional import WORKER_MAX_BYTES
 from rest_stream.http.request import RequestSpec
@@ -47,6 +53,24 @@ class Page:
         return self.url
 
 
+def page_records(
+    document: Any,
+    records_path: CompiledPath | None,
+    url: str,
+    status: int,
+    options: RestOptions,
+    fields: frozenset[str] | None = None,
+) -> list[Any]:
+    """The records of a parsed response (`extract_records`), or `RestResponseError` naming
+    the response (its `url`, already redacted) when it has none where they should be."""
+    try:
+        return extract_records(document, records_path, fields)
+    except NoRecords as missing:
+        raise RestResponseError(
+            url, status, missing.problem, options.redact(str(document))[:200]
+        ) from None
+
+
 def parse_page(
     body: bytes,
     url: str,
@@ -54,10 +78,11 @@ def parse_page(
     headers: dict[str, str],
     records_path: CompiledPath | None,
     options: RestOptions,
+    fields: frozenset[str] | None = None,
 ) -> Page:
     """A `Page` from a raw body (used for pages fetched on the driver and carried here)."""
     document = parse_body(body, url, status, headers.get("content-type", "missing"), options)
-    records = extract_records(document, records_path)
+    records = page_records(document, records_path, url, status, options, fields)
     return Page(records, document, headers, url, status, body, url)
 
 
@@ -110,6 +135,8 @@ class PageFetcher:
     that need only the records. With `malformed_bodies`, a body that is not JSON becomes a
     page whose one record is its text (`Malformed`, secrets masked) instead of an error: for
     reads whose positions do not depend on the page (`mode` then keeps or drops it).
+    `record_fields` are the read's schema fields, which a lone object must have to be a
+    record (`extract_records`); None before there is a schema (inference).
     """
 
     def __init__(
@@ -120,8 +147,10 @@ class PageFetcher:
         session: HttpSession | None = None,
         decoder: ArrowPageDecoder | None = None,
         malformed_bodies: bool = False,
+        record_fields: frozenset[str] | None = None,
     ) -> None:
         self.options = options
+        self.record_fields = record_fields
         # an error object must be seen, so bodies are parsed whole when `errorPath` is set
         self.decoder = decoder if options.error_path is None else None
         self.error_path = (
@@ -137,13 +166,27 @@ class PageFetcher:
         self._pool_lock = threading.Lock()
         self.requests = 0
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, decode: bool = True) -> Page:
+    def fetch(
+        self,
+        spec: RequestSpec,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
+    ) -> Page:
         """Send `spec` (with retries) and parse its response (`decode=False`: never straight
-        to Arrow, for a page whose document is needed)."""
-        return self.parse(self.session.fetch(spec), keep_body=keep_body, decode=decode)
+        to Arrow, for a page whose document is needed; `records=False`: a response that is
+        not a page of records, a probe or a parent list, whose records are not looked for)."""
+        response = self.session.fetch(spec)
+        return self.parse(response, keep_body=keep_body, decode=decode, records=records)
 
     def parse(
-        self, response: httpx.Response, *, keep_body: bool = False, decode: bool = True
+        self,
+        response: httpx.Response,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
     ) -> Page:
         """The `Page` of a response: its JSON parsed once, its records extracted."""
         self.requests += 1
@@ -152,7 +195,7 @@ class PageFetcher:
         headers = {k.lower(): v for k, v in response.headers.items()}
         body = response.content if keep_body else b""
         status = response.status_code
-        if self.decoder is not None and decode:
+        if self.decoder is not None and decode and records:
             batch = self.decoder.decode(response.content)
             if batch is not None:
                 return Page(ArrowRecords(batch), None, headers, url, status, body, raw_url)
@@ -165,8 +208,12 @@ class PageFetcher:
             return Page([Malformed(text)], None, headers, url, status, body, raw_url)
         if self.error_path is not None:
             raise_api_error(document, self.error_path, url, status, self.options)
-        records = extract_records(document, self.records_path)
-        return Page(records, document, headers, url, status, body, raw_url)
+        if not records:
+            return Page([], document, headers, url, status, body, raw_url)
+        found = page_records(
+            document, self.records_path, url, status, self.options, self.record_fields
+        )
+        return Page(found, document, headers, url, status, body, raw_url)
 
     def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
         """Pages of `specs` in order, up to `requestConcurrency` requests in flight.

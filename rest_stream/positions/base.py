@@ -34,7 +34,14 @@ log = logging.getLogger("rest_stream.positions")
 class Fetcher(Protocol):
     """What the offset kinds need to read pages (`rest_stream.http.pages.PageFetcher`)."""
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, decode: bool = True) -> Any: ...
+    def fetch(
+        self,
+        spec: RequestSpec,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
+    ) -> Any: ...
 
     def fetch_ordered(self, specs: Any) -> Iterator[Any]: ...
 

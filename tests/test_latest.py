@@ -131,8 +131,38 @@ def test_probe_without_value_names_the_path() -> None:
     with pytest.raises(RestOffsetError) as info:
         EndFinder(kind, probe_api({"other": 1})).end({}, 0)
     assert str(info.value) == (
-        f"{PROBE} has no value at latestOffsetPath=$.max_id; response starts: \"{{'other': 1}}\""
+        f"{PROBE} has no value at latestOffsetPath=$.max_id (the path matches nothing; null "
+        "there would say there are no records yet): check latestOffsetPath; response starts: "
+        "\"{'other': 1}\""
     )
+
+
+PROBED = {
+    "incremental": {"offsetType": "incremental"},
+    "timestamp": {"offsetType": "timestamp", "recordOffsetPath": "$.t"},
+    "page": {"offsetType": "page", "pageSize": "10"},
+    "offset": {"offsetType": "offset", "pageSize": "10"},
+}
+
+
+@pytest.mark.parametrize("offset_type", list(PROBED))
+def test_a_probe_whose_path_matches_nothing_fails_for_every_kind(offset_type: str) -> None:
+    """A typo in latestOffsetPath (or an error object) never reads as "no records yet": the
+    stream would stall silently on a timestamp, or skip nothing but never move."""
+    raw = {"offsetField": "since", "latestOffsetUrl": PROBE, "latestOffsetPath": "$.max"}
+    kind = kind_of(**PROBED[offset_type], **raw)
+    for document in ({"mx": 41}, {"error": "quota"}, [{"max": 3}]):
+        with pytest.raises(RestOffsetError, match=r"latestOffsetPath=\$\.max \(the path"):
+            EndFinder(kind, probe_api(document)).end({}, kind.initial())
+
+
+@pytest.mark.parametrize("offset_type", list(PROBED))
+def test_a_probe_that_names_null_says_there_is_nothing_yet(offset_type: str) -> None:
+    raw = {"offsetField": "since", "latestOffsetUrl": PROBE, "latestOffsetPath": "$.max"}
+    kind = kind_of(**PROBED[offset_type], **raw)
+    start = kind.initial()
+    for document in ({"max": None}, {"max": []}, [], {}):
+        assert EndFinder(kind, probe_api(document)).end({}, start) == start
 
 
 def test_probe_page() -> None:

@@ -61,11 +61,15 @@ class EndFinder:
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
         value = path.value(page.document)
         if value is None:
-            if isinstance(self.kind, TimestampRange) or page.document in ([], {}):
+            # null there, or an empty answer, says "nothing yet"; a path that matches nothing
+            # is a wrong path (or an error): never taken as no data, whatever the kind
+            if page.document in ([], {}) or path.present(page.document):
                 return self.kind.initial()
             raise RestOffsetError(
-                f"{page.source} has no value at latestOffsetPath={path.text}; "
-                f"response starts: {str(page.document)[:200]!r}"
+                f"{page.source} has no value at latestOffsetPath={path.text} (the path matches "
+                "nothing; null there would say there are no records yet): check "
+                "latestOffsetPath; response starts: "
+                f"{self.kind.options.redact(str(page.document))[:200]!r}"
             )
         try:
             if isinstance(self.kind, PageOffset):

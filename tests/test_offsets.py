@@ -1158,6 +1158,98 @@ def test_body_link_walk_replays_a_grown_last_page_without_duplicates() -> None:
     assert [r["id"] for w in again for r in w.records] == [8, 9, 10]
 
 
+# --- a next position that is absent is not an end -----------------------------------------------
+
+
+def keyed_chain(next_key: str, last: str = "absent") -> Callable[[str, dict[str, str]], Any]:
+    """Cursor chains over 7 records, 3 a page, whose next cursor is at `next_key`; the last
+    page names none with null ("null") or leaves the key out ("absent", OData's way)."""
+    rows = list(range(1, 8))
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        after = int(params.get("cursor") or 0)
+        data = [r for r in rows if r > after][:3]
+        page: dict[str, Any] = {"data": data}
+        if data and data[-1] < rows[-1]:
+            page[next_key] = str(data[-1])
+        elif last == "null":
+            page[next_key] = None
+        return page
+
+    return handler
+
+
+def test_a_cursor_path_that_matches_nothing_on_the_first_page_fails() -> None:
+    """A typo in offsetPath: the chain would stop after its first page and stall there,
+    silently. The walk fails instead, and the position has not moved."""
+    api = FakeApi(keyed_chain("next_cursor"), "$.data[*]")
+    kind = cursor(offsetPath="$.next_cursr")
+    walk = Walk(kind, api, {}, kind.initial())
+    with pytest.raises(RestOffsetError) as info:
+        list(walk)
+    assert str(info.value).startswith(
+        f"{URL} names no next page: offsetPath=$.next_cursr matches nothing on the "
+        "stream's first page (the key is absent;"
+    )
+    assert walk.position == kind.initial() and walk.records == 0
+
+
+@pytest.mark.parametrize("last", ["null", "absent"])
+def test_a_chain_ends_on_null_or_on_a_key_left_out_after_the_chain_has_shown_it(last: str) -> None:
+    api = FakeApi(keyed_chain("next_cursor", last), "$.data[*]")
+    kind = cursor(offsetPath="$.next_cursor")
+    walk = Walk(kind, api, {}, kind.initial())
+    assert [r for w in walk for r in w.records] == [1, 2, 3, 4, 5, 6, 7]
+    assert (walk.position, walk.caught_up) == ({"cursor": "6", "skip": 1}, True)
+
+
+def test_a_first_page_that_names_no_next_page_with_null_is_the_end() -> None:
+    def one_page(path: str, params: dict[str, str]) -> Any:
+        return {"data": [1, 2], "next_cursor": None}
+
+    walk = Walk(cursor(offsetPath="$.next_cursor"), FakeApi(one_page, "$.data"), {}, {"cursor": ""})
+    assert [r for w in walk for r in w.records] == [1, 2]
+    assert (walk.position, walk.caught_up) == ({"cursor": "", "skip": 2}, True)
+
+
+def test_an_empty_first_page_without_the_key_is_nothing_yet() -> None:
+    def empty(path: str, params: dict[str, str]) -> Any:
+        return {"value": []}
+
+    kind = kind_of(offsetType="link", offsetPath='$."@odata.nextLink"')
+    walk = Walk(kind, FakeApi(empty, "$.value[*]"), {}, kind.initial())
+    assert list(walk) == [] and walk.caught_up is True
+
+
+def test_a_key_left_out_on_the_first_page_ends_the_chain_under_stop_or_a_stop_condition() -> None:
+    def one_page(path: str, params: dict[str, str]) -> Any:
+        return {"data": [1, 2], "has_more": False}
+
+    for kind in (
+        cursor(offsetPath="$.next_cursor", onBadOffset="stop"),
+        cursor(offsetPath="$.next_cursor", hasMorePath="$.has_more"),
+    ):
+        walk = Walk(kind, FakeApi(one_page, "$.data"), {}, kind.initial())
+        assert [r for w in walk for r in w.records] == [1, 2]  # read, then the end
+        assert (walk.position, walk.caught_up) == ({"cursor": "", "skip": 2}, True)
+
+
+def test_a_body_link_path_that_matches_nothing_on_the_first_page_fails() -> None:
+    def handler(path: str, params: dict[str, str]) -> Any:
+        return {"data": [{"id": 1}], "next_url": "/items?after=1"}
+
+    kind = kind_of(offsetType="link", offsetPath="$.next_ulr")
+    with pytest.raises(RestOffsetError, match=r"offsetPath=\$\.next_ulr matches nothing"):
+        list(Walk(kind, FakeApi(handler, "$.data[*]"), {}, kind.initial()))
+
+
+def test_no_link_header_is_the_end_of_a_link_chain() -> None:
+    kind = link()
+    walk = Walk(kind, FakeApi(lambda path, params: [{"id": 1}]), {}, kind.initial())
+    assert [r["id"] for w in walk for r in w.records] == [1]
+    assert walk.caught_up is True
+
+
 # --- offset / limit ---------------------------------------------------------------------------
 
 

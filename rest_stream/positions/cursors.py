@@ -4,6 +4,12 @@ header or from the body.
 Position: `{"cursor": c, "skip": k}`: the page at `c`, whose first k records were read.
 A page that grows later is read again from record k; a next cursor that appears later on a
 page read to its end is followed.
+
+Where the next position is in the body (`offsetPath`), a page says "no next page" with null
+or an empty value there. A key that is absent is the end only once the chain has shown the
+key (the page was reached through a next position named there): on a stream's first page it
+is a wrong `offsetPath` as likely as the last page, and the read fails rather than stop
+there silently. A stop condition (`hasMorePath`, `donePath`) decides wherever it is set.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from rest_stream.http.template import build_request
 from rest_stream.options.parse import RestOptions
 from rest_stream.pagination.links import link_header_next, stored_url
 from rest_stream.pagination.stops import stop_conditions
-from rest_stream.positions.base import ChainKind, Position, Step
+from rest_stream.positions.base import ChainKind, Position, Step, StopChain
 
 
 class CursorOffset(ChainKind):
@@ -52,9 +58,20 @@ class CursorOffset(ChainKind):
         value = self.offset_path.value(page.document)
         return None if value in ("", None) else value
 
-    def following(self, page: Any) -> Any:
+    def absent(self, page: Any) -> bool:
+        """Whether the response leaves out the key of its next position altogether (`offsetPath`
+        matches nothing), rather than naming none with null or an empty value. A header, and
+        the `Link` header, can only be absent: they never are here."""
+        if self.stream.offset_header or self.offset_path is None or page.document is None:
+            return False
+        return not self.offset_path.present(page.document)
+
+    def following(self, page: Any, position: Mapping[str, Any] | None = None) -> Any:
         """The next cursor, unless a stop condition (`hasMorePath`, `donePath`) ends the pages
-        here; a stop condition that says more follow while no next cursor is named fails."""
+        here; a stop condition that says more follow while no next cursor is named fails.
+
+        With `position` (a page whose new records were just taken), a key that is absent on
+        the stream's first page fails (`onBadOffset=stop`: the chain ends there)."""
         if any(stop.ends(page) for stop in self.stops):
             return None
         found = self.next_cursor(page)
@@ -63,6 +80,18 @@ class CursorOffset(ChainKind):
             raise RestOffsetError(
                 f"{page.source} says more pages follow, but names no next page at {where}"
             )
+        first = position is not None and position["cursor"] == self.initial()["cursor"]
+        if found is None and first and self.absent(page):
+            try:
+                self.bad_offset(
+                    f"{page.source} names no next page: offsetPath={self.stream.offset_path} "
+                    "matches nothing on the stream's first page (the key is absent; an API "
+                    "says there is no next page with null or an empty value there). Check "
+                    "offsetPath. If the API leaves the key out when every record fits on one "
+                    "page, set hasMorePath or donePath to the field that tells the last page"
+                )
+            except StopChain:
+                return None
         return found
 
     def step(self, position: Mapping[str, Any], page: Any, budget: int | None) -> Step:
@@ -76,7 +105,7 @@ class CursorOffset(ChainKind):
         take = count - skip if budget is None else min(count - skip, max(budget, 1))
         if skip + take < count:
             return Step(skip, skip + take, {"cursor": cursor, "skip": skip + take}, False)
-        following = self.following(page)
+        following = self.following(page, position)
         if following is None or following == cursor:
             return Step(skip, count, {"cursor": cursor, "skip": count}, True)
         return Step(skip, count, {"cursor": following, "skip": 0}, False)
@@ -109,10 +138,16 @@ class LinkOffset(CursorOffset):
         target = link_header_next(page.headers.get("link", ""))
         return None if target is None else stored_url(page, target, self.options)
 
+    def absent(self, page: Any) -> bool:
+        return False  # no `Link` header is how the last page says so
+
 
 class BodyLinkOffset(LinkOffset):
     """Next-page URLs from the body at `offsetPath`: `$.next_url`, `$."@odata.nextLink"`,
     `$._links.next.href`, `$.links.next`, `$.nextRecordsUrl`."""
+
+    def absent(self, page: Any) -> bool:
+        return CursorOffset.absent(self, page)
 
     def next_cursor(self, page: Any) -> Any:
         assert self.offset_path is not None

@@ -470,3 +470,20 @@ def test_a_cap_seen_once_but_not_again_is_not_raised() -> None:
     api = FakeApi(flaky)
     assert EndFinder(paged(), api).end({}, 0) == 7
     assert [r[2]["page"] for r in api.requests] == ["1", "2", "1", "2"]
+
+
+def test_a_page_larger_than_page_size_fails_the_end_search_naming_both_sizes() -> None:
+    """Not a bare KeyError: the search names the page and both sizes, wherever it meets it."""
+    for count in (15, 40, 1000):
+        api = pages_api(count, size=12)
+        with pytest.raises(RestOffsetError, match=r"returned 12 records, more than pageSize=10"):
+            EndFinder(paged(), api).end({}, 0)
+    # with a probe of the last page number, that page is measured
+    kind = paged(latestOffsetUrl=PROBE, latestOffsetPath="$.last_page")
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        return {"last_page": 3} if path.startswith("/stats") else {"items": list(range(11))}
+
+    with pytest.raises(RestOffsetError, match=r"returned 11 records, more than pageSize=10"):
+        EndFinder(kind, FakeApi(handler)).end({}, 0)
+

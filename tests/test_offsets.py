@@ -348,6 +348,30 @@ def test_a_short_page_before_the_end_of_a_range_is_an_error_not_a_silent_end() -
         list(capped.read_range(offsets_api(5), {}, 0, 30))
 
 
+def test_a_page_larger_than_page_size_fails_naming_both_sizes() -> None:
+    """An API serving 15 records a page for pageSize=10: page numbers would skip 5 records at
+    every page, offsets would read 5 twice. Nothing is emitted past the first such page."""
+    kind = paged()
+    api = pages_api(ROWS, size=15)
+    chunks = kind.read_range(api, {}, 0, 40)
+    with pytest.raises(RestOffsetError) as info:
+        next(chunks)
+    assert str(info.value) == (
+        f"{URL}?page=1 returned 15 records, more than pageSize=10: page numbers would skip the "
+        "records past pageSize on every page. Set pageSize to the number of records the API "
+        "returns on a full page (or ask it for pageSize records)"
+    )
+    with pytest.raises(RestOffsetError, match="returned 15 records, more than pageSize=10"):
+        kind.step(0, page_of(ROWS[:15]), None)
+    offsets = kind_of(url=URL, offsetType="offset", offsetField="offset", pageSize="10")
+
+    def unlimited(path: str, params: dict[str, str]) -> Any:
+        return {"data": ROWS[int(params["offset"]) :][:12]}
+
+    with pytest.raises(RestOffsetError, match="12 records, more than pageSize=10: offsets would"):
+        list(offsets.read_range(FakeApi(unlimited, "$.data"), {}, 0, 30))
+
+
 def test_page_read_range_exact_multiple_and_empty() -> None:
     kind = paged()
     api = pages_api(ROWS[:40])

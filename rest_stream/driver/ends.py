@@ -87,7 +87,7 @@ class EndFinder:
         assert isinstance(kind, PageOffset)
         if number < kind.first:
             return 0
-        page = self._fetch(kind.index_request(row, number - kind.first))
+        page = kind.checked(self._fetch(kind.index_request(row, number - kind.first)))
         return kind.end_of_page(number - kind.first, len(page.records))
 
     def _width(self) -> int:
@@ -150,10 +150,10 @@ class EndFinder:
             todo = [n for n in dict.fromkeys(indices) if n not in sizes]
             specs = [kind.index_request(row, n) for n in todo]
             for index, page in zip(todo, self._fetch_many(specs)):
-                sizes[index] = len(page.records)
+                sizes[index] = len(kind.checked(page).records)
                 if 0 < len(page.records) < full:
                     short[index] = page
-                elif len(page.records) >= full:
+                elif len(page.records) == full:
                     self.page_sizes.saw_full_page(stream)
             return indices
 

@@ -27,13 +27,20 @@ class RowsPartition(InputPartition):
 
 @dataclass(frozen=True)
 class CarriedPage:
-    """A page the driver fetched while walking a chain: its body and the records to emit."""
+    """A page the driver fetched while walking a chain: its body and the records to emit,
+    `[first, stop)` or, with `keep`, those at its indices (a `timestamp` walk's records)."""
 
     body: bytes
     url: str
     status: int
     first: int
     stop: int
+    keep: tuple[int, ...] | None = None
+
+    @property
+    def count(self) -> int:
+        """The records it emits."""
+        return len(self.keep) if self.keep is not None else self.stop - self.first
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class PagesUnit:
     @property
     def weight(self) -> float:
         """The records the pages hold for the batch."""
-        return float(sum(p.stop - p.first for p in self.pages))
+        return float(sum(p.count for p in self.pages))
 
     def __repr__(self) -> str:
         size = sum(len(p.body) for p in self.pages)

@@ -489,3 +489,20 @@ def test_carried_pages_are_decoded_and_cut_to_their_records(
     rows = read_all(PartitionReader(options, schema), WorkPartition((PagesUnit("s", {}, pages),)))
     assert [r["id"] for r in rows] == [3, 4, 5, 7]
     assert [c is not None for c in decode_calls] == [True, False]
+
+
+def test_carried_pages_emit_the_records_a_timestamp_walk_picked(
+    decode_calls: list[pa.RecordBatch | None],
+) -> None:
+    """A timestamp walk takes records by time: the carried page names them by index, decoded
+    or not, and its weight counts them."""
+    options = parse_options({"url": URL, "offsetType": "cursor", "offsetField": "c"})
+    schema = StructType([StructField("id", LongType())])
+    pages = (
+        CarriedPage(page_body(1), URL, 200, 0, 5, keep=(4, 0, 2)),
+        CarriedPage(b'{"data":[{"id":"x"},{"id":7},{"id":8}]}', URL, 200, 1, 3, keep=(2, 1)),
+    )
+    unit = PagesUnit("s", {}, pages)
+    assert unit.weight == 5
+    rows = read_all(PartitionReader(options, schema), WorkPartition((unit,)))
+    assert [r["id"] for r in rows] == [5, 1, 3, 8, 7]

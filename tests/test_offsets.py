@@ -33,7 +33,7 @@ from rest_stream.positions import (
     Step,
     StopChain,
     TimestampOffset,
-    _cut_at_distinct,
+    _cut_time,
     offset_kind,
 )
 from rest_stream.positions.walk import Walk
@@ -575,22 +575,21 @@ def test_timestamp_bad_record_value() -> None:
 
 
 @pytest.mark.parametrize(
-    ("times", "budget", "take"),
+    ("times", "budget", "cut"),
     [
-        ([1, 2, 2, 3], None, 4),
-        ([1, 2, 2, 3], 4, 4),
-        ([1, 2, 2, 3], 9, 4),
+        ([1, 2, 2, 3], None, 3),
+        ([1, 2, 2, 3], 4, 3),
+        ([1, 2, 2, 3], 9, 3),
         ([1, 2, 2, 3], 1, 1),
         ([1, 2, 2, 3], 2, 1),  # would split the 2s: back off
-        ([1, 2, 2, 3], 3, 3),
+        ([1, 2, 2, 3], 3, 2),
         ([2, 2, 3], 1, 2),  # cannot back off to nothing: take the whole first group
-        ([2, 2, 2], 1, 3),
+        ([2, 2, 2], 1, 2),
         ([2, 2, 3], 0, 2),
-        ([3, 1, 2], 1, 3),  # unsorted: all or nothing
     ],
 )
-def test_cut_at_distinct(times: list[int], budget: int | None, take: int) -> None:
-    assert _cut_at_distinct(times, budget) == take
+def test_cut_time(times: list[int], budget: int | None, cut: int) -> None:
+    assert _cut_time(times, budget) == cut
 
 
 def test_timestamp_step() -> None:
@@ -635,6 +634,43 @@ def test_timestamp_walk_with_budgets_reads_every_record_once() -> None:
                 break
         assert got == list(range(10))
         assert position == 6
+
+
+def test_a_timestamp_walk_cuts_by_time_on_pages_in_any_order() -> None:
+    """Under batchSize a batch ends at a timestamp: it takes exactly the records with
+    start < t <= cut, wherever they are in a page (newest first here, records at `since`
+    repeated by an inclusive API), and its replay, a range read by time, takes the same."""
+    times = [1, 2, 2, 3, 4, 4, 4, 5, 6, 6, 7, 8, 8, 9]
+    events = [{"id": i, "ts": t} for i, t in enumerate(times)]
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        since = int(params["since"])
+        page = [e for e in events if e["ts"] >= since][:5]  # inclusive: `since` comes again
+        return {"data": page[::-1]}  # the oldest records after `since`, newest first
+
+    kind = timestamped()
+    for budget in range(1, 9):
+        api = FakeApi(handler, records_path="$.data[*]")
+        position, got = kind.initial(), []
+        for _ in range(30):
+            walk = Walk(kind, api, {}, position, max_records=budget)
+            batch = sorted(e["id"] for w in walk for e in w.records)
+            start, position = position, walk.position
+            assert batch == [e["id"] for e in events if start < e["ts"] <= position]
+            replay = flat(kind.read_range(api, {}, start, position))
+            assert sorted(e["id"] for e in replay) == batch
+            got += batch
+            if walk.caught_up:
+                break
+        assert got == [e["id"] for e in events], budget
+
+
+def test_a_timestamp_step_takes_the_records_of_its_cut_wherever_they_are() -> None:
+    kind = timestamped()
+    page = page_of([{"ts": 30}, {"ts": 10}, {"ts": 5}, {"ts": 20}, {"ts": 10}, {"ts": 40}])
+    step = kind.step(5, page, 3)  # 10, 10, 20: the 30 and 40 wait (40 is the page's newest)
+    assert (step.next, step.keep, step.count) == (20, (1, 3, 4), 3)
+    assert kind.step(5, page, None).keep == (0, 1, 3, 4)  # up to 30: the 40 may go on
 
 
 # --- cursor -----------------------------------------------------------------------------------

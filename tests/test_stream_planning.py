@@ -138,3 +138,51 @@ def test_a_replay_reads_the_logged_count_and_fails_when_the_api_lost_records(
     del rows[1:4]  # the API lost three records: six are left of the batch's seven
     with pytest.raises(RestOffsetError, match="after 6 of its 7 records"):
         pickle.loads(pickle.dumps(stream)).partitions(start, end)
+
+
+def test_a_timestamp_batch_under_batch_size_reads_and_replays_the_same_records(
+    httpx_mock,  # type: ignore[no-untyped-def]
+) -> None:
+    """batchSize cuts a timestamp batch at a timestamp: its first read (the pages the driver
+    walked) and its replay after a restart (a range read again by time) both hold exactly
+    the records with start < ts <= end, on pages that list the newest first."""
+    import httpx
+    from pyspark.sql.streaming.datasource import ReadMaxRows
+
+    times = [10, 11, 11, 12, 13, 13, 13, 14, 15, 15, 16, 17, 18, 18, 19, 20]
+
+    def api(request: httpx.Request) -> httpx.Response:
+        since = int(request.url.params["since"])
+        page = [{"id": i, "ts": t} for i, t in enumerate(times) if t > since][:4]
+        return httpx.Response(200, json={"data": page[::-1]})  # the oldest four, newest first
+
+    httpx_mock.add_callback(api, is_reusable=True)
+    schema = StructType([StructField("id", LongType()), StructField("ts", LongType())])
+    options = parse_options(
+        {
+            "url": "https://api.example.com/events?since={since}",
+            "offsetType": "timestamp",
+            "offsetField": "since",
+            "recordOffsetPath": "$.ts",
+            "recordsPath": "$.data[*]",
+            "numPartitions": "1",
+        }
+    )
+    stream = RestStreamReader(options, schema)
+    position, seen = stream.initialOffset(), []
+    for _ in range(20):
+        end = stream.latestOffset(position, ReadMaxRows(3))
+        if end == position:
+            break
+        lo, hi = position["streams"]["{}"], end["streams"]["{}"]
+        first = read_ids(stream, stream.partitions(position, end))
+        restarted = pickle.loads(pickle.dumps(stream))  # no walked pages: a range read
+        replay = read_ids(restarted, restarted.partitions(position, end))
+        assert first == replay == [i for i, t in enumerate(times) if lo < t <= hi]
+        seen += first
+        position = end
+    assert seen == list(range(len(times)))
+
+
+def read_ids(stream: RestStreamReader, partitions: list[Any]) -> list[int]:
+    return sorted(r["id"] for p in partitions for b in stream.read(p) for r in b.to_pylist())

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
-from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
+from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords, select
 from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.executor.merging import merge_concurrently
 from rest_stream.http.pages import PageFetcher, parse_page, worker_session
@@ -180,7 +180,10 @@ class PartitionReader:
                     self.fields,
                 )
                 records = page.records
-            yield carried.url, records[carried.first : carried.stop]
+            if carried.keep is not None:
+                yield carried.url, select(records, list(carried.keep))
+            else:
+                yield carried.url, records[carried.first : carried.stop]
 
     def _batches(
         self, row: Mapping[str, Any], pages: Iterable[tuple[str, Sequence[Any]]]

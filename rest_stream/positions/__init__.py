@@ -38,7 +38,7 @@ from rest_stream.positions.times import (
     TimestampChain,
     TimestampOffset,
     TimestampRange,
-    _cut_at_distinct,
+    _cut_time,
 )
 
 __all__ = [
@@ -61,7 +61,7 @@ __all__ = [
     "TimestampChain",
     "TimestampOffset",
     "TimestampRange",
-    "_cut_at_distinct",
+    "_cut_time",
     "even_cuts",
     "offset_kind",
 ]

@@ -48,12 +48,20 @@ class Fetcher(Protocol):
 
 @dataclass(frozen=True)
 class Step:
-    """What a page of a chain gives: records `[first, stop)` of it, and the next position."""
+    """What a page of a chain gives: records `[first, stop)` of it (or, with `keep`, the
+    records at those indices, in order: a `timestamp` walk takes records by time, wherever
+    they are in the page), and the next position."""
 
     first: int
     stop: int
     next: Position
     caught_up: bool
+    keep: tuple[int, ...] | None = None
+
+    @property
+    def count(self) -> int:
+        """How many records the step takes."""
+        return len(self.keep) if self.keep is not None else max(0, self.stop - self.first)
 
 
 class StopChain(Exception):

@@ -14,6 +14,7 @@ offset the response names.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
@@ -207,26 +208,35 @@ class TimestampRange(TimestampOffset, RangeKind):
         )
 
     def step(self, position: Any, page: Any, budget: int | None) -> Step:
+        """The records of `page` with `position < t <= cut`, wherever they are in the page
+        (an API may order a page otherwise, or repeat records at `position`), and `cut`: the
+        newest timestamp the page surely covers, or, under `budget`, an earlier one that
+        never splits equal timestamps. A replay reads the range `(position, cut]` by time,
+        so it takes the same records."""
         if not page.records:
             return Step(0, 0, position, True)
         current = self.micros(position)
         times = self.record_times(page)
-        first = next((i for i, t in enumerate(times) if t > current), len(times))
-        if first == len(times):
+        fresh = sorted(t for t in times if t > current)
+        if not fresh:
             if max(times) < current:
                 with contextlib.suppress(StopChain):
                     self.bad_offset(self._backwards(page, max(times), current))
             return Step(0, 0, position, True)
-        fresh, horizon = times[first:], self.horizon()
+        horizon = self.horizon()
         complete = min(self._complete(page, fresh, horizon), horizon)
         eligible = [t for t in fresh if t <= complete]
         if not eligible:
             return Step(0, 0, position, True)
-        take = _cut_at_distinct(eligible, budget)
-        following = complete if take == len(eligible) else max(eligible[:take])
-        held_back = take == len(eligible) and max(fresh) > horizon
-        example = self._record_values(page)[first]  # the API's own style for the position
-        return Step(first, first + take, self.native(following, like=example), held_back)
+        cut = _cut_time(eligible, budget)
+        whole = cut == eligible[-1]
+        following = complete if whole else cut
+        keep = [k for k, t in enumerate(times) if current < t <= cut]
+        held_back = whole and fresh[-1] > horizon
+        example = self._record_values(page)[keep[0]]  # the API's own style for the position
+        first, stop = keep[0], keep[-1] + 1
+        picked = None if stop - first == len(keep) else tuple(keep)  # a slice when it is one
+        return Step(first, stop, self.native(following, like=example), held_back, picked)
 
     def _complete(self, page: Any, fresh: list[int], stop: int | None) -> int:
         """How far `page` surely covers: the response's own next offset when it names one
@@ -253,18 +263,11 @@ def _complete_until(times: list[int], stop: int | None) -> int:
     return max(older) if older else newest
 
 
-def _cut_at_distinct(times: list[int], budget: int | None) -> int:
-    """How many leading records to take: at most `budget`, never splitting equal timestamps."""
+def _cut_time(times: list[int], budget: int | None) -> int:
+    """The newest timestamp of `times` (sorted) to take every record up to: at most `budget`
+    records, never splitting equal timestamps; the oldest timestamp whole when it alone
+    holds more than `budget`."""
     if budget is None or budget >= len(times):
-        return len(times)
-    ordered = sorted(range(len(times)), key=times.__getitem__)
-    if ordered != list(range(len(times))):
-        return len(times)
-    cut = max(budget, 1)
-    while 0 < cut < len(times) and times[cut - 1] == times[cut]:
-        cut -= 1
-    if cut == 0:
-        cut = 1
-        while cut < len(times) and times[cut] == times[0]:
-            cut += 1
-    return cut
+        return times[-1]
+    fits = [t for t in times if bisect.bisect_right(times, t) <= max(budget, 1)]
+    return fits[-1] if fits else times[0]

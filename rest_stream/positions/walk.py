@@ -7,20 +7,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rest_stream.decoders.arrow_json import select
 from rest_stream.http.pages import Page
 from rest_stream.positions import OffsetKind, Position, StopChain
 
 
 @dataclass
 class WalkedPage:
-    """A page of a chain and the slice of its records that belongs to the batch."""
+    """A page of a chain and the records of it that belong to the batch: the slice
+    `[first, stop)`, or the records at `keep` (a `timestamp` walk's records by time)."""
 
     page: Page
     first: int
     stop: int
+    keep: tuple[int, ...] | None = None
 
     @property
     def records(self) -> Sequence[Any]:
+        if self.keep is not None:
+            return select(self.page.records, list(self.keep))
         return self.page.records[self.first : self.stop]
 
 
@@ -68,12 +73,15 @@ class Walk:
             except StopChain:
                 self.caught_up = True
                 return
-            stop = step.stop
+            stop, keep = step.stop, step.keep
             if self.expected is not None:  # kinds that take whole pages ignore `room`
-                stop = min(stop, step.first + self.expected - self.records)
-            if stop > step.first:
-                self.records += stop - step.first
-                yield WalkedPage(page, step.first, stop)
+                left = self.expected - self.records
+                stop = min(stop, step.first + left)
+                keep = None if keep is None else keep[:left]
+            taken = len(keep) if keep is not None else stop - step.first
+            if taken > 0:
+                self.records += taken
+                yield WalkedPage(page, step.first, stop, keep)
             self.position = step.next
             if step.caught_up:
                 self.caught_up = True

@@ -51,7 +51,14 @@ class FakeApi:
         self.requests: list[dict[str, str]] = []
         self.kept_bodies = 0
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, records: bool = True) -> Page:
+    def fetch(
+        self,
+        spec: RequestSpec,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
+    ) -> Page:
         parts = urlsplit(spec.url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         params.update(spec.params)
@@ -602,7 +609,9 @@ def test_timestamp_step() -> None:
     page = Page(events, {"data": events}, {}, URL, 200)
     assert kind.step(5, page, None) == Step(0, 3, 20, False)  # the 30s may go on: next page
     last = Page(events[3:], {"data": events[3:]}, {}, URL, 200)
-    assert kind.step(20, last, None) == Step(0, 1, 30, False)  # one timestamp: take it
+    step = kind.step(20, last, None)  # one timestamp: take it, the next page must confirm
+    assert (step.first, step.stop, step.next, step.caught_up) == (0, 1, 30, False)
+    assert (step.check.at, step.check.records) == (30_000_000, 1)
     assert kind.step(5, page_of([]), None) == Step(0, 0, 5, True)
 
 
@@ -671,6 +680,68 @@ def test_a_timestamp_step_takes_the_records_of_its_cut_wherever_they_are() -> No
     step = kind.step(5, page, 3)  # 10, 10, 20: the 30 and 40 wait (40 is the page's newest)
     assert (step.next, step.keep, step.count) == (20, (1, 3, 4), 3)
     assert kind.step(5, page, None).keep == (0, 1, 3, 4)  # up to 30: the 40 may go on
+
+
+ONE_SECOND_CUT = [1, 5, 5, 5, 5, 6, 7]  # four records at 5: a page of 3 cuts inside them
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_a_page_cut_inside_one_timestamp_fails_instead_of_skipping_the_rest_of_it(
+    inclusive: bool,
+) -> None:
+    """`since=5` cannot ask for the fourth record at 5: when the page after shows that the
+    API cut the page of 5s at its size, the read fails, in a range and in a walk, and the
+    walk has not moved past the 5s."""
+    events = [{"id": i, "ts": t} for i, t in enumerate(ONE_SECOND_CUT)]
+    kind = timestamped()
+    with pytest.raises(RestOffsetError) as info:
+        list(kind.read_range(events_api(events, limit=3, inclusive=inclusive), {}, 0, 10))
+    assert str(info.value).startswith(
+        f"{URL}?since=1 returned {2 if inclusive else 3} new records, every one at 5, and "
+        f"{URL}?since=5 returns records that page could have held: the API cut that page at "
+        "its page size inside 5"
+    )
+    assert "set pagination" in str(info.value)
+    for budget in (None, 3, 4):  # the walk stops on the 5s (budget 3 or 4) or goes on
+        api = events_api(events, limit=3, inclusive=inclusive)
+        walk = Walk(kind, api, {}, 1, max_records=budget)
+        with pytest.raises(RestOffsetError, match="cut that page at its page size inside 5"):
+            list(walk)
+
+
+def test_a_page_of_one_timestamp_that_holds_all_of_it_is_read_on() -> None:
+    """No false alarm: the page after holds nothing the page could have held (the tail), or,
+    from an inclusive API, no more records at that timestamp than the page did."""
+    kind = timestamped()
+    for inclusive, times in ((False, [1, 5, 5, 5]), (True, [1, 5, 5])):
+        tail = [{"id": i, "ts": t} for i, t in enumerate(times)]
+        api = events_api(tail, limit=3, inclusive=inclusive)
+        assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == list(range(len(tail)))
+        walk = Walk(kind, events_api(tail, limit=3, inclusive=inclusive), {}, 1, max_records=9)
+        assert [e["id"] for w in walk for e in w.records] == list(range(1, len(tail)))
+    # since=1 answers 1, 5, 5 (the 1 again): every 5, as since=5 shows with 5, 5, 6
+    exact = [{"id": i, "ts": t} for i, t in enumerate([1, 5, 5, 6, 7])]
+    api = events_api(exact, limit=3, inclusive=True)
+    assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == [0, 1, 2, 3, 4]
+
+
+def test_with_pagination_an_answer_of_one_timestamp_is_read_whole() -> None:
+    """pagination reads every page of an answer: its records at one timestamp are all read,
+    and nothing is left to confirm."""
+    events = [{"id": i, "ts": t} for i, t in enumerate(ONE_SECOND_CUT)]
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        since, part = int(params["since"]), int(params.get("part", 0))
+        fresh = [e for e in events if e["ts"] > since]
+        page = fresh[part * 3 : part * 3 + 3]
+        more = part * 3 + 3 < len(fresh)
+        return {"data": page, "next": f"{URL}?since={since}&part={part + 1}" if more else None}
+
+    kind = timestamped(pagination="nextUrl", nextPagePath="$.next")
+    api = FakeApi(handler, records_path="$.data[*]")
+    assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == list(range(7))
+    walk = Walk(kind, FakeApi(handler, records_path="$.data[*]"), {}, 0)
+    assert [e["id"] for w in walk for e in w.records] == list(range(7))
 
 
 # --- cursor -----------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ class Step:
     next: Position
     caught_up: bool
     keep: tuple[int, ...] | None = None
+    #: What the page at `next` must confirm before the walk may stand there (`confirm`).
+    check: Any = None
 
     @property
     def count(self) -> int:
@@ -147,6 +149,10 @@ class OffsetKind:
     def step(self, position: Position, page: Any, budget: int | None) -> Step:
         """The records of `page` to keep and the position after them."""
         raise NotImplementedError(f"offsetType {self.name} is not walked page by page")
+
+    def confirm(self, check: Any, page: Any) -> None:
+        """Raise when `page`, the page after a step that asked for a `check`, shows that the
+        step's page was cut where records would be skipped."""
 
     def records_until(self, position: Position, end: Position) -> int | None:
         """Most records a walk at `position` may take before `end`, when the page at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +51,19 @@ class Walk:
     records: int = 0
     pages: int = 0
     _seen: set[str] = field(default_factory=set)
+    _check: Any = None  # what the page at `position` must confirm (`OffsetKind.confirm`)
 
     def __iter__(self) -> Iterator[WalkedPage]:
+        try:
+            yield from self._walk()
+        finally:
+            if self._check is not None and sys.exc_info()[0] is None:
+                # the walk stops where a page asked to be confirmed: ask the next one now
+                check, self._check = self._check, None
+                page = self.kind.fetch_at(self.fetcher, self.row, self.position)
+                self.kind.confirm(check, page)
+
+    def _walk(self) -> Iterator[WalkedPage]:
         while not self._done():
             key = json.dumps(self.position, sort_keys=True)
             if key in self._seen:
@@ -65,6 +77,9 @@ class Walk:
                 self.fetcher, self.row, self.position, keep_body=self.keep_body
             )
             self.pages += max(1, len(page.parts))
+            if self._check is not None:
+                check, self._check = self._check, None
+                self.kind.confirm(check, page)
             if self.byte_budget is not None:
                 self.byte_budget.spend(sum(len(p.body) for p in page.parts) or len(page.body))
             room = self._room()
@@ -83,6 +98,7 @@ class Walk:
                 self.records += taken
                 yield WalkedPage(page, step.first, stop, keep)
             self.position = step.next
+            self._check = step.check
             if step.caught_up:
                 self.caught_up = True
                 self._replayed()

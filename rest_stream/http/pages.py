@@ -67,7 +67,7 @@ def page_records(
         return extract_records(document, records_path, fields)
     except NoRecords as missing:
         raise RestResponseError(
-            url, status, missing.problem, options.redact(str(document))[:200]
+            url, status, options.redact(missing.problem), options.redact(str(document))[:200]
         ) from None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,14 +53,10 @@ class Walk:
     _check: Any = None  # what the page at `position` must confirm (`OffsetKind.confirm`)
 
     def __iter__(self) -> Iterator[WalkedPage]:
-        try:
-            yield from self._walk()
-        finally:
-            if self._check is not None and sys.exc_info()[0] is None:
-                # the walk stops where a page asked to be confirmed: ask the next one now
-                check, self._check = self._check, None
-                page = self.kind.fetch_at(self.fetcher, self.row, self.position)
-                self.kind.confirm(check, page)
+        yield from self._walk()
+        if self._check is not None:  # it stops where a page asked to be confirmed: ask now
+            check, self._check = self._check, None
+            self.kind.confirm(check, self.kind.fetch_at(self.fetcher, self.row, self.position))
 
     def _walk(self) -> Iterator[WalkedPage]:
         while not self._done():

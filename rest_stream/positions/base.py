@@ -60,11 +60,6 @@ class Step:
     #: What the page at `next` must confirm before the walk may stand there (`confirm`).
     check: Any = None
 
-    @property
-    def count(self) -> int:
-        """How many records the step takes."""
-        return len(self.keep) if self.keep is not None else max(0, self.stop - self.first)
-
 
 class StopChain(Exception):
     """A bad offset under `onBadOffset=stop`: end the chain where it is."""

@@ -60,8 +60,9 @@ class CursorOffset(ChainKind):
 
     def absent(self, page: Any) -> bool:
         """Whether the response leaves out the key of its next position altogether (`offsetPath`
-        matches nothing), rather than naming none with null or an empty value. A header, and
-        the `Link` header, can only be absent: they never are here."""
+        matches nothing), rather than naming none with null or an empty value. A header (the
+        `Link` header of a `link` position without `offsetPath` too) is never "absent": it has
+        no null, so leaving it out is how a last page says so."""
         if self.stream.offset_header or self.offset_path is None or page.document is None:
             return False
         return not self.offset_path.present(page.document)
@@ -138,16 +139,10 @@ class LinkOffset(CursorOffset):
         target = link_header_next(page.headers.get("link", ""))
         return None if target is None else stored_url(page, target, self.options)
 
-    def absent(self, page: Any) -> bool:
-        return False  # no `Link` header is how the last page says so
-
 
 class BodyLinkOffset(LinkOffset):
     """Next-page URLs from the body at `offsetPath`: `$.next_url`, `$."@odata.nextLink"`,
     `$._links.next.href`, `$.links.next`, `$.nextRecordsUrl`."""
-
-    def absent(self, page: Any) -> bool:
-        return CursorOffset.absent(self, page)
 
     def next_cursor(self, page: Any) -> Any:
         assert self.offset_path is not None

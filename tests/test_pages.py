@@ -93,3 +93,32 @@ def test_a_response_that_is_no_page_of_records_is_not_searched_for_records(
     with PageFetcher(options) as fetcher:
         page = fetcher.fetch(RequestSpec("GET", URL), records=False)
     assert (page.records, page.document) == ([], {"max_id": 41})
+
+
+def test_a_parent_list_whose_input_data_path_misses_fails_naming_it(httpx_mock: HTTPXMock) -> None:
+    from rest_stream.driver.stream_list import parent_rows
+
+    parent = "https://api.example.com/repos"
+    httpx_mock.add_response(url=parent, json={"repos": [{"name": "a"}]})
+    options = parse_options(
+        {"url": URL + "?repo={name}", "inputDataUrl": parent, "inputDataPath": "$.repoz[*]"}
+    )
+    with PageFetcher(options) as fetcher, pytest.raises(RestResponseError) as info:
+        parent_rows(options, fetcher)
+    assert str(info.value).startswith(
+        f"Response of {parent} (HTTP 200) has no records at inputDataPath=$.repoz[*]: no field "
+        "'repoz' (its fields are: repos). Check inputDataPath"
+    )
+
+
+def test_schema_inference_refuses_a_sample_without_its_records(httpx_mock: HTTPXMock) -> None:
+    """The sample is read like any page: a typo or an error object is no sample of zero
+    records (which would fail later with a vaguer "no records" or infer an error's schema)."""
+    from rest_stream.driver.sampling import sample_schema
+
+    httpx_mock.add_response(url=URL, json={"data": [{"id": 1}]})
+    with pytest.raises(RestResponseError, match=r"recordsPath=\$\.dta\[\*\]: no field 'dta'"):
+        sample_schema(parse_options({"url": URL, "recordsPath": "$.dta[*]"}))
+    httpx_mock.add_response(url=URL, json={"error": "quota"})
+    with pytest.raises(RestResponseError, match="is an error, not records"):
+        sample_schema(parse_options({"url": URL}))

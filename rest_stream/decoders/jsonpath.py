@@ -49,6 +49,8 @@ class CompiledPath:
     #: The field names the path follows from the root before its first other step (`[*]`,
     #: a filter, a slice, `..`): the part of the path that must be present in a response.
     fields: tuple[str, ...] = ()
+    #: The option the path was given as, for messages.
+    option: str = field(default="recordsPath", compare=False)
 
     def find(self, document: Any) -> list[Any]:
         """Every value the path matches in `document` (a `[*]` path yields the elements)."""
@@ -92,8 +94,8 @@ class CompiledPath:
             return value[-1] if value else None
         return value
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (compile_path, (self.text,))
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (compile_path, (self.text, self.option))
 
 
 def compile_path(path: str, option: str = "recordsPath") -> CompiledPath:
@@ -101,7 +103,7 @@ def compile_path(path: str, option: str = "recordsPath") -> CompiledPath:
     simple = _simple_steps(path)
     if simple is not None:
         steps, wildcard = simple
-        return CompiledPath(path, tuple(steps), wildcard, fields=tuple(steps))
+        return CompiledPath(path, tuple(steps), wildcard, fields=tuple(steps), option=option)
     from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
     from jsonpath_ng.ext import parse
 
@@ -109,9 +111,8 @@ def compile_path(path: str, option: str = "recordsPath") -> CompiledPath:
         expression = parse(path)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
         raise RestOptionError(option, path, f"a valid JSONPath, e.g. $.data[*] ({exc})") from None
-    return CompiledPath(
-        path, None, _matches_many(expression), expression, fields=_leading_fields(expression)
-    )
+    fields = _leading_fields(expression)
+    return CompiledPath(path, None, _matches_many(expression), expression, fields, option)
 
 
 def _leading_fields(expression: Any) -> tuple[str, ...]:
@@ -165,7 +166,11 @@ ERROR_MEMBERS = ("error", "errors")
 
 
 def extract_records(
-    document: Any, records_path: CompiledPath | None, fields: frozenset[str] | None = None
+    document: Any,
+    records_path: CompiledPath | None,
+    fields: frozenset[str] | None = None,
+    *,
+    option: str = "recordsPath",
 ) -> list[Any]:
     """The records of one response, or `NoRecords` when it has none where they should be.
 
@@ -181,7 +186,8 @@ def extract_records(
     and holds nothing in an `error` / `errors` member the schema does not have: an error
     object (`{"error": "quota"}`) or an empty envelope (`{"data": null}`, `{}`) is refused,
     never read as a row of nulls. A null document is refused; a scalar is one (malformed)
-    record.
+    record. `option` names the default records path in messages (`inputDataPath` for a
+    parent list).
     """
     if records_path is not None:
         return _at_path(document, records_path)
@@ -191,7 +197,7 @@ def extract_records(
         for key, value in document.items():
             if isinstance(value, list) and key not in ERROR_MEMBERS:
                 return value
-        return [_lone_object(document, fields)]
+        return [_lone_object(document, fields, option)]
     if document is None:
         raise NoRecords("is null, not records (an empty array is the only \"no records\")")
     return [document]
@@ -200,7 +206,7 @@ def extract_records(
 def _at_path(document: Any, path: CompiledPath) -> list[Any]:
     """The records at `path`; `NoRecords` when the fields it names are absent or null."""
     if document is None:
-        raise NoRecords(f"is null, not records at recordsPath={path.text}")
+        raise NoRecords(f"is null, not records at {path.option}={path.text}")
     value = document
     for depth, step in enumerate(path.fields):
         where = ".".join(path.fields[: depth + 1])
@@ -212,19 +218,19 @@ def _at_path(document: Any, path: CompiledPath) -> list[Any]:
                 found = f"no field {where!r} ({'.'.join(path.fields[:depth]) or 'the body'} "
                 found += f"is {_kind(value)})"
             raise NoRecords(
-                f"has no records at recordsPath={path.text}: {found}. Check recordsPath; an "
-                "empty array there is the only way to say there are no records"
+                f"has no records at {path.option}={path.text}: {found}. Check {path.option}; "
+                "an empty array there is the only way to say there are no records"
             )
         value = value[step]
         if value is None:
             raise NoRecords(
-                f"has null at recordsPath={path.text} ({where!r} is null, not an array of "
+                f"has null at {path.option}={path.text} ({where!r} is null, not an array of "
                 "records: only an empty array means there are no records)"
             )
     if path.steps is not None and not path.wildcard:  # the whole path was followed
         return value if isinstance(value, list) else [value]
     if not isinstance(value, (list, dict)):  # a wildcard, filter or slice over a scalar
-        raise NoRecords(f"has {_kind(value)} at recordsPath={path.text}, not an array of records")
+        raise NoRecords(f"has {_kind(value)} at {path.option}={path.text}, not an array of records")
     if path.steps is not None:
         return value if isinstance(value, list) else list(value.values())
     matches = path.find(document)
@@ -233,7 +239,9 @@ def _at_path(document: Any, path: CompiledPath) -> list[Any]:
     return matches  # a null item stays: a record for the positions, read as a row of nulls
 
 
-def _lone_object(document: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+def _lone_object(
+    document: dict[str, Any], fields: frozenset[str] | None, option: str
+) -> dict[str, Any]:
     """`document` as the one record of its response, or `NoRecords` (see `extract_records`)."""
     for name in ERROR_MEMBERS:
         if document.get(name) not in (None, False, "", [], {}) and (
@@ -241,7 +249,7 @@ def _lone_object(document: dict[str, Any], fields: frozenset[str] | None) -> dic
         ):
             raise NoRecords(
                 f"is an error, not records: it has no array at its top level, and its "
-                f"{name!r} member holds {str(document[name])[:120]!r} (set recordsPath to "
+                f"{name!r} member holds {str(document[name])[:120]!r} (set {option} to "
                 "where the records are, or errorPath to fail with the API's message)"
             )
     if fields is not None:
@@ -256,7 +264,7 @@ def _lone_object(document: dict[str, Any], fields: frozenset[str] | None) -> dic
     raise NoRecords(
         f"holds no records: no array at its top level, and the object has {problem}{shown}, "
         "so it is not a record either (an error or an empty answer would read as a row of "
-        "nulls). Set recordsPath to where the records are; an empty array is the only way "
+        f"nulls). Set {option} to where the records are; an empty array is the only way "
         "to say there are no records"
     )
 

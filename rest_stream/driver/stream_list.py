@@ -29,7 +29,8 @@ def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
     array)."""
     assert options.input_data_url is not None
     url = options.input_data_url
-    path = compile_path(options.input_data_path) if options.input_data_path else None
+    option = "inputDataPath"
+    path = compile_path(options.input_data_path, option) if options.input_data_path else None
     answers = ResultSet(options)
 
     def build(values: Mapping[str, Any], next_url: str | None) -> RequestSpec:
@@ -38,7 +39,7 @@ def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
 
     def fetch(spec: RequestSpec) -> Any:  # the parent's rows are the records of its pages
         page = fetcher.fetch(spec, decode=False, records=False)
-        found = page_records(page.document, path, page.source, page.status, options)
+        found = page_records(page.document, path, page.source, page.status, options, option=option)
         return dataclasses.replace(page, records=found)
 
     rows: list[Any] = []

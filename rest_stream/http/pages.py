@@ -60,11 +60,13 @@ def page_records(
     status: int,
     options: RestOptions,
     fields: frozenset[str] | None = None,
+    *,
+    option: str = "recordsPath",
 ) -> list[Any]:
     """The records of a parsed response (`extract_records`), or `RestResponseError` naming
     the response (its `url`, already redacted) when it has none where they should be."""
     try:
-        return extract_records(document, records_path, fields)
+        return extract_records(document, records_path, fields, option=option)
     except NoRecords as missing:
         raise RestResponseError(
             url, status, options.redact(missing.problem), options.redact(str(document))[:200]

@@ -725,6 +725,22 @@ def test_a_page_of_one_timestamp_that_holds_all_of_it_is_read_on() -> None:
     assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == [0, 1, 2, 3, 4]
 
 
+def test_a_range_ending_on_a_page_of_one_timestamp_asks_after_it_only_when_it_may_be_cut() -> None:
+    """The next range starts after the end: a last page at one timestamp is confirmed with
+    one more request, unless an earlier page of the read held more records (it is not full)."""
+    kind = timestamped()
+    events = [{"id": i, "ts": t} for i, t in enumerate([1, 2, 3, 4, 4, 5])]
+    past = events_api(events, limit=3)  # pages 1 2 3, 3 4 4, 4 4 5: the last goes past 4
+    assert [e["id"] for e in flat(kind.read_range(past, {}, 0, 4))] == [0, 1, 2, 3, 4]
+    assert [r["since"] for r in past.requests] == ["0", "2", "3"]
+    single = events_api([{"id": 0, "ts": 4}], limit=3)
+    assert [e["id"] for e in flat(kind.read_range(single, {}, 0, 4))] == [0]
+    assert [r["since"] for r in single.requests] == ["0", "4"]  # a lone page: confirmed
+    tail = events_api(events[:5], limit=3)  # pages 1 2 3, 3 4 4, then 4 4: shorter than 3
+    assert [e["id"] for e in flat(kind.read_range(tail, {}, 0, 4))] == [0, 1, 2, 3, 4]
+    assert [r["since"] for r in tail.requests] == ["0", "2", "3"]
+
+
 def test_with_pagination_an_answer_of_one_timestamp_is_read_whole() -> None:
     """pagination reads every page of an answer: its records at one timestamp are all read,
     and nothing is left to confirm."""

@@ -178,6 +178,7 @@ class TimestampRange(TimestampOffset, RangeKind):
     ) -> Iterator[SourcedRecords]:
         position, stop = self.micros(start), self.micros(end)
         cut: OneTimestamp | None = None  # the last page, when it may be cut inside its one time
+        largest = 0  # the most records a page of this read held: the API serves that many
 
         def fetch(at: int) -> Any:
             return self.fetch_at(
@@ -206,9 +207,12 @@ class TimestampRange(TimestampOffset, RangeKind):
                 inside = [k for k, t in enumerate(times) if position < t <= last]
                 yield page.source, select(page.records, inside)
             if complete >= stop:
-                if cut is not None:  # the next range starts after it: ask now
+                # the next range starts after it: ask now, unless a page of this read held
+                # more records than it (a page shorter than the API serves is not cut)
+                if cut is not None and len(page.records) >= largest:
                     self.confirm(cut, fetch(complete))
                 return
+            largest = max(largest, len(page.records))
             position = complete
 
     def _one_timestamp(

@@ -17,6 +17,7 @@ from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import ChainPartition, RowsPartition
 from rest_stream.positions import RangeKind, offset_kind
+from rest_stream.schema import record_field_names
 
 
 class RestBatchReader(DataSourceReader):
@@ -50,7 +51,9 @@ class RestBatchReader(DataSourceReader):
 
     def _plan(self) -> list[InputPartition]:
         options = self.options
-        with PageFetcher(options, rate_limit=options.max_requests_per_second) as fetcher:
+        fields = record_field_names(self.schema, options)
+        rate = options.max_requests_per_second
+        with PageFetcher(options, rate_limit=rate, record_fields=fields) as fetcher:
             if not options.stream.offset_type:
                 if options.input_data_url is None:
                     return list(plan_rows(list(options.input_data), options.num_partitions))

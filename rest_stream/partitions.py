@@ -29,7 +29,8 @@ class RowsPartition(InputPartition):
 class CarriedPage:
     """A page the driver fetched while walking a chain: its body and the records to emit,
     `[first, stop)` of its records (of them in reverse order, oldest first, when `reverse`:
-    a newest-first page)."""
+    a newest-first page) or, with `keep`, those at its indices (a `timestamp` walk's
+    records)."""
 
     body: bytes
     url: str
@@ -37,6 +38,12 @@ class CarriedPage:
     first: int
     stop: int
     reverse: bool = False
+    keep: tuple[int, ...] | None = None
+
+    @property
+    def count(self) -> int:
+        """The records it emits."""
+        return len(self.keep) if self.keep is not None else self.stop - self.first
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class PagesUnit:
     @property
     def weight(self) -> float:
         """The records the pages hold for the batch."""
-        return float(sum(p.stop - p.first for p in self.pages))
+        return float(sum(p.count for p in self.pages))
 
     def __repr__(self) -> str:
         size = sum(len(p.body) for p in self.pages)

@@ -49,6 +49,7 @@ from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import CarriedPage
 from rest_stream.positions import LookbackRange, OffsetKind, Position, RangeKind, offset_kind
 from rest_stream.positions.walk import walk_of
+from rest_stream.schema import record_field_names
 
 log = logging.getLogger("rest_stream.stream_reader")
 
@@ -115,7 +116,8 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         with self._fetcher_lock:
             if self._fetcher is None:
                 rate = self.options.max_requests_per_second
-                self._fetcher = PageFetcher(self.options, rate_limit=rate)
+                fields = record_field_names(self.schema, self.options)
+                self._fetcher = PageFetcher(self.options, rate_limit=rate, record_fields=fields)
             return self._fetcher
 
     # -- offsets ----------------------------------------------------------------------------

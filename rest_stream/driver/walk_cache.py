@@ -42,10 +42,16 @@ def carried(walk: Walk | DescendingWalk) -> list[CarriedPage]:
         start = 0  # a paginated answer travels as its pages, each with its share of the slice
         for part in walked.page.parts or (walked.page,):
             count = len(part.records)
+            keep = None
             first, stop = max(walked.first - start, 0), min(walked.stop - start, count)
+            if walked.keep is not None:  # records picked by time: this part's, by index
+                keep = tuple(k - start for k in walked.keep if start <= k < start + count)
+                first, stop = (keep[0], keep[-1] + 1) if keep else (0, 0)
             if stop > first:
                 pages.append(
-                    CarriedPage(part.body, part.source, part.status, first, stop, part.reversed)
+                    CarriedPage(
+                        part.body, part.source, part.status, first, stop, part.reversed, keep
+                    )
                 )
             start += count
     return pages

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
-from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
+from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords, select
 from rest_stream.decoders.formats import LINE_FORMATS, PageDecoder, arrow_decoder
 from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.executor.merging import merge_concurrently
@@ -34,6 +34,7 @@ from rest_stream.schema import (
     PERMISSIVE,
     ArrowConverter,
     Tally,
+    record_field_names,
 )
 
 log = logging.getLogger("rest_stream.executor")
@@ -75,6 +76,7 @@ class PartitionReader:
             self.decoder = None if rescuing else arrow_decoder(
                 options.response_format, self.records_path, record_schema
             )
+        self.fields = record_field_names(schema, options)
         self.tally = Tally()
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
@@ -105,7 +107,11 @@ class PartitionReader:
             or (self.options.mode == PERMISSIVE and self.converter.corrupt_column is not None)
         )
         with PageFetcher(
-            self.options, session=session, decoder=decoder, malformed_bodies=malformed_bodies
+            self.options,
+            session=session,
+            decoder=decoder,
+            malformed_bodies=malformed_bodies,
+            record_fields=self.fields,
         ) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
@@ -189,9 +195,12 @@ class PartitionReader:
                 self.options,
                 decoder=self.decoder,
                 keep_body=False,
+                fields=self.fields,
             )
             records = page.records
-            if carried.reverse:  # a newest-first page, emitted oldest first
+            if carried.keep is not None:  # records picked by time, by index
+                yield carried.url, select(records, list(carried.keep))
+            elif carried.reverse:  # a newest-first page, emitted oldest first
                 count = len(records)
                 yield carried.url, records[count - carried.stop : count - carried.first][::-1]
             else:

@@ -18,7 +18,13 @@ import httpx
 from rest_stream.decoders.arrow_json import ArrowRecords
 from rest_stream.decoders.errors import BodyError
 from rest_stream.decoders.formats import PageDecoder, body_blocks, records_of
-from rest_stream.decoders.jsonpath import CompiledPath, Malformed, compile_path
+from rest_stream.decoders.jsonpath import (
+    CompiledPath,
+    Malformed,
+    NoRecords,
+    compile_path,
+    extract_records,
+)
 from rest_stream.errors import RestConnectionError, RestResponseError
 from rest_stream.http.conditional import WORKER_MAX_BYTES
 from rest_stream.http.request import RequestSpec
@@ -67,6 +73,31 @@ def oldest_first(page: Page) -> Page:
     return dataclasses.replace(page, records=page.records[::-1], reversed=not page.reversed)
 
 
+class RecordsMissing(RestResponseError):
+    """A parsed response without records where the options say they are: never a malformed
+    body to keep, always an error."""
+
+
+def page_records(
+    document: Any,
+    records_path: CompiledPath | None,
+    url: str,
+    status: int,
+    options: RestOptions,
+    fields: frozenset[str] | None = None,
+    *,
+    option: str = "recordsPath",
+) -> list[Any]:
+    """The records of a parsed response (`extract_records`), or `RestResponseError` naming
+    the response (its `url`, already redacted) when it has none where they should be."""
+    try:
+        return extract_records(document, records_path, fields, option=option)
+    except NoRecords as missing:
+        raise RecordsMissing(
+            url, status, options.redact(missing.problem), options.redact(str(document))[:200]
+        ) from None
+
+
 def parse_page(
     body: bytes,
     url: str,
@@ -79,23 +110,32 @@ def parse_page(
     request_url: str | None = None,
     keep_body: bool = True,
     response_format: str | None = None,
+    fields: frozenset[str] | None = None,
+    records: bool = True,
 ) -> Page:
     """A `Page` from a raw body (gunzipped when it is gzip) read in `response_format`
     (default: `responseFormat`): straight to Arrow by `decoder` when it can, else its document
-    and records. `url` is for messages (secrets masked), `request_url` the URL as requested
-    (default: `url`); the page keeps the raw body with `keep_body`."""
+    and records (none looked for with `records=False`: a probe, a parent list). `url` is for
+    messages (secrets masked), `request_url` the URL as requested (default: `url`); the page
+    keeps the raw body with `keep_body`. A JSON body with no records where they should be
+    fails (`page_records`)."""
     response_format = response_format or options.response_format
     plain = plain_body(body, url, status, options, response_format)
     kept = body if keep_body else b""
     requested = url if request_url is None else request_url
-    if decoder is not None:
+    if decoder is not None and records:
         batch = decoder.decode(plain)
         if batch is not None:
             return Page(ArrowRecords(batch), None, headers, url, status, kept, requested)
     content_type = headers.get("content-type", "missing")
     document = read_document(plain, url, status, content_type, options, response_format)
-    records = records_of(document, response_format, records_path)
-    return Page(records, document, headers, url, status, kept, requested)
+    if not records:
+        found: Any = []
+    elif response_format == "json":
+        found = page_records(document, records_path, url, status, options, fields)
+    else:
+        found = records_of(document, response_format, records_path)
+    return Page(found, document, headers, url, status, kept, requested)
 
 
 def raise_api_error(
@@ -147,6 +187,8 @@ class PageFetcher:
     that need only the records. With `malformed_bodies`, a body that is not JSON becomes a
     page whose one record is its text (`Malformed`, secrets masked) instead of an error: for
     reads whose positions do not depend on the page (`mode` then keeps or drops it).
+    `record_fields` are the read's schema fields, which a lone object must have to be a
+    record (`extract_records`); None before there is a schema (inference).
     """
 
     def __init__(
@@ -157,8 +199,10 @@ class PageFetcher:
         session: HttpSession | None = None,
         decoder: PageDecoder | None = None,
         malformed_bodies: bool = False,
+        record_fields: frozenset[str] | None = None,
     ) -> None:
         self.options = options
+        self.record_fields = record_fields
         # an error object must be seen, so bodies are parsed whole when `errorPath` is set
         self.decoder = decoder if options.error_path is None else None
         self.error_path = (
@@ -174,11 +218,22 @@ class PageFetcher:
         self._pool_lock = threading.Lock()
         self.requests = 0
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, decode: bool = True) -> Page:
+    def fetch(
+        self,
+        spec: RequestSpec,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
+    ) -> Page:
         """Send `spec` (with retries) and parse its response (as JSON when `spec.as_json`;
-        `decode=False`: never straight to Arrow, for a page whose document is needed)."""
+        `decode=False`: never straight to Arrow, for a page whose document is needed;
+        `records=False`: a response that is not a page of records, a probe or a parent list,
+        whose records are not looked for)."""
         response = self.session.fetch(spec)
-        return self.parse(response, keep_body=keep_body, decode=decode, as_json=spec.as_json)
+        return self.parse(
+            response, keep_body=keep_body, decode=decode, as_json=spec.as_json, records=records
+        )
 
     def parse(
         self,
@@ -187,6 +242,7 @@ class PageFetcher:
         keep_body: bool = False,
         decode: bool = True,
         as_json: bool = False,
+        records: bool = True,
     ) -> Page:
         """The `Page` of a response: its body read once in `responseFormat` (or as JSON with
         `as_json`), its records extracted; a body that does not parse is one malformed record
@@ -207,16 +263,34 @@ class PageFetcher:
                 request_url=raw_url,
                 keep_body=keep_body,
                 response_format="json" if as_json else None,
+                fields=self.record_fields,
+                records=records and self.error_path is None,  # an error first, then records
             )
-        except RestResponseError:
-            if not self.malformed_bodies:
+        except RestResponseError as failed:
+            if not self.malformed_bodies or isinstance(failed, RecordsMissing):
                 raise
             text = redact_url(response.content.decode("utf-8", "replace"), self.options)
             body = response.content if keep_body else b""
             return Page([Malformed(text)], None, headers, url, response.status_code, body, raw_url)
         if self.error_path is not None and page.document is not None:
             raise_api_error(page.document, self.error_path, url, page.status, self.options)
+            if records:
+                fmt = "json" if as_json else self.options.response_format
+                found = (
+                    page_records(
+                        page.document,
+                        self.records_path,
+                        url,
+                        page.status,
+                        self.options,
+                        self.record_fields,
+                    )
+                    if fmt == "json"
+                    else records_of(page.document, fmt, self.records_path)
+                )
+                page = dataclasses.replace(page, records=found)
         return page
+
     def stream(self, spec: RequestSpec) -> StreamedBody:
         """Send `spec` (with retries) and hold its successful response with the body unread:
         for an NDJSON or CSV body read block by block (`StreamedBody.pages`)."""

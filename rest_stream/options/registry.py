@@ -385,7 +385,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "recordsPath", "jsonpath", RESPONSE,
         "JSONPath to the records. Default: the response itself when it is an array, else the "
-        "first array at its top level, else the object as one record. With the default or a "
+        "first array at its top level (never `error` or `errors`), else the object as one "
+        "record when it has a field of the schema. A path that matches nothing, or null, fails "
+        "the read: only an empty array means no records "
+        "([contract](contract.md#what-the-reader-refuses)). With the default or a "
         "plain chain of fields (`$.data`, `$.result.items[*]`), `page`, `incremental` and "
         "`timestamp` ranges, input rows and carried pages decode bodies straight to Arrow, "
         "about twice as fast; a filter, slice or `..` path reads every page through the "
@@ -546,7 +549,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "JSONPath to the next offset in a response (a list match takes its last element); "
         "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`). "
         "With `responseFormat=ndjson` it reads the list of records (e.g. `$[-1].id`, the last "
-        "record's id); refused with `csv`.",
+        "record's id); refused with `csv`. Null or an empty value there ends a chain; a key "
+        "absent from a stream's first page fails the read.",
         "`$.meta.next_cursor`",
         default_doc="`$.<offsetField>` (`json` only); `link`: the `Link` header",
         when=_offsets("timestamp", "cursor", "link"),
@@ -633,7 +637,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "latestOffsetPath", "jsonpath", STREAM,
-        "JSONPath to the newest value in the `latestOffsetUrl` response.", "`$.max_id`",
+        "JSONPath to the newest value in the `latestOffsetUrl` response (null there: no "
+        "records yet; a path that matches nothing fails).", "`$.max_id`",
         default_doc="required with `latestOffsetUrl`", when=(Condition("latestOffsetUrl"),),
     ),
     OptionSpec(

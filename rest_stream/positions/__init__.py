@@ -48,7 +48,7 @@ from rest_stream.positions.times import (
     TimestampChain,
     TimestampOffset,
     TimestampRange,
-    _cut_at_distinct,
+    _cut_time,
 )
 
 __all__ = [
@@ -73,7 +73,7 @@ __all__ = [
     "TimestampChain",
     "TimestampOffset",
     "TimestampRange",
-    "_cut_at_distinct",
+    "_cut_time",
     "even_cuts",
     "offset_kind",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rest_stream.decoders.arrow_json import select
 from rest_stream.http.pages import Page
 from rest_stream.positions import OffsetKind, Position, StopChain
 from rest_stream.positions.descending import NewestFirstOffset
@@ -15,14 +16,18 @@ from rest_stream.positions.descending import NewestFirstOffset
 
 @dataclass
 class WalkedPage:
-    """A page of a chain and the slice of its records that belongs to the batch."""
+    """A page of a chain and the records of it that belong to the batch: the slice
+    `[first, stop)`, or the records at `keep` (a `timestamp` walk's records by time)."""
 
     page: Page
     first: int
     stop: int
+    keep: tuple[int, ...] | None = None
 
     @property
     def records(self) -> Sequence[Any]:
+        if self.keep is not None:
+            return select(self.page.records, list(self.keep))
         return self.page.records[self.first : self.stop]
 
 
@@ -47,8 +52,15 @@ class Walk:
     records: int = 0
     pages: int = 0
     _seen: set[str] = field(default_factory=set)
+    _check: Any = None  # what the page at `position` must confirm (`OffsetKind.confirm`)
 
     def __iter__(self) -> Iterator[WalkedPage]:
+        yield from self._walk()
+        if self._check is not None:  # it stops where a page asked to be confirmed: ask now
+            check, self._check = self._check, None
+            self.kind.confirm(check, self.kind.fetch_at(self.fetcher, self.row, self.position))
+
+    def _walk(self) -> Iterator[WalkedPage]:
         while not self._done():
             key = json.dumps(self.position, sort_keys=True)
             if key in self._seen:
@@ -62,6 +74,9 @@ class Walk:
                 self.fetcher, self.row, self.position, keep_body=self.keep_body
             )
             self.pages += max(1, len(page.parts))
+            if self._check is not None:
+                check, self._check = self._check, None
+                self.kind.confirm(check, page)
             if self.byte_budget is not None:
                 self.byte_budget.spend(sum(len(p.body) for p in page.parts) or len(page.body))
             room = self._room()
@@ -70,13 +85,17 @@ class Walk:
             except StopChain:
                 self.caught_up = True
                 return
-            stop = step.stop
+            stop, keep = step.stop, step.keep
             if self.expected is not None:  # kinds that take whole pages ignore `room`
-                stop = min(stop, step.first + self.expected - self.records)
-            if stop > step.first:
-                self.records += stop - step.first
-                yield WalkedPage(page, step.first, stop)
+                left = self.expected - self.records
+                stop = min(stop, step.first + left)
+                keep = None if keep is None else keep[:left]
+            taken = len(keep) if keep is not None else stop - step.first
+            if taken > 0:
+                self.records += taken
+                yield WalkedPage(page, step.first, stop, keep)
             self.position = step.next
+            self._check = step.check
             if step.caught_up:
                 self.caught_up = True
                 self._replayed()

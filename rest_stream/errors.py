@@ -151,6 +151,12 @@ class RestResponseError(RestStreamError):
         )
 
 
+class RestNoRecordsError(RestResponseError):
+    """A response without records where the options say they are (`recordsPath` matches
+    nothing or null, an error object): never read as an empty page, never a malformed body to
+    keep."""
+
+
 class RestOffsetError(RestStreamError):
     """An offset in a response is missing, does not advance, goes backwards or loops."""
 

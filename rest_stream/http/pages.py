@@ -25,7 +25,7 @@ from rest_stream.decoders.jsonpath import (
     compile_path,
     extract_records,
 )
-from rest_stream.errors import RestConnectionError, RestResponseError
+from rest_stream.errors import RestConnectionError, RestNoRecordsError, RestResponseError
 from rest_stream.http.conditional import WORKER_MAX_BYTES
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.session import (
@@ -73,11 +73,6 @@ def oldest_first(page: Page) -> Page:
     return dataclasses.replace(page, records=page.records[::-1], reversed=not page.reversed)
 
 
-class RecordsMissing(RestResponseError):
-    """A parsed response without records where the options say they are: never a malformed
-    body to keep, always an error."""
-
-
 def page_records(
     document: Any,
     records_path: CompiledPath | None,
@@ -93,7 +88,7 @@ def page_records(
     try:
         return extract_records(document, records_path, fields, option=option)
     except NoRecords as missing:
-        raise RecordsMissing(
+        raise RestNoRecordsError(
             url, status, options.redact(missing.problem), options.redact(str(document))[:200]
         ) from None
 
@@ -267,7 +262,7 @@ class PageFetcher:
                 records=records and self.error_path is None,  # an error first, then records
             )
         except RestResponseError as failed:
-            if not self.malformed_bodies or isinstance(failed, RecordsMissing):
+            if not self.malformed_bodies or isinstance(failed, RestNoRecordsError):
                 raise
             text = redact_url(response.content.decode("utf-8", "replace"), self.options)
             body = response.content if keep_body else b""

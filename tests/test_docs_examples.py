@@ -1,23 +1,38 @@
 """Every code example of the docs runs: the ```python blocks of README.md and docs/**/*.md,
 and the `>>>` examples of rest_stream's docstrings, on real Spark against the demo API.
 
-A page's blocks run in order in one namespace that starts with `spark` (the shared session)
-and `api` (a started `DemoApi` with 100 records); a block may start its own `DemoApi`, and
-every one left in the namespace is stopped after the page. Output a block shows as `#> `
-comments must be what it prints (`...` matches anything, whitespace runs are equal). A block
-that cannot run here carries `<!-- no-run: why -->` on the line before its fence; those are
-counted, listed in the report and kept few. Docstring examples run with doctest with the same
-`spark` and `api` (ELLIPSIS and NORMALIZE_WHITESPACE on).
+Each page runs as a reader would run it: its blocks are executed in order, in one namespace,
+in a fresh `python` process of its own (`sys.executable`, in an empty temporary directory),
+so a page's first python block creates its own `spark` and demo `api` (as docs/index.md
+does) and nothing else is predefined. That process sees the environment of a shell in which
+this interpreter's environment is activated: its `bin` directory first on `PATH`, and no
+`PYSPARK_PYTHON` or `PYSPARK_DRIVER_PYTHON` (`make test` exports both). What a page leaves
+running (streaming queries, `DemoApi`s, the Spark session) is stopped after its last block.
+One process per page, not per block: a Spark start-up is the dearest part of a page.
+
+Output a block shows as `#> ` comments must be what it prints (`...` matches anything,
+whitespace runs are equal). A failure names the page and the line of the page that failed.
+A block that cannot run here carries `<!-- no-run: why -->` on the line before its fence;
+those are counted, listed in the report and kept few.
+
+Docstring examples run with doctest in this process instead, with the shared test session as
+`spark` and a started `DemoApi` with 100 records as `api` (ELLIPSIS and NORMALIZE_WHITESPACE
+on): they are one-line illustrations, not pages a reader copies whole.
 """
 
 from __future__ import annotations
 
-import contextlib
 import doctest
 import importlib
 import io
+import json
+import os
 import pkgutil
 import re
+import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,41 +184,187 @@ def started_api() -> Iterator[DemoApi]:
 
 # --------------------------------------------------------------------------- the pages
 
+#: How long one page's process may take (its Spark start-up included).
+PAGE_TIMEOUT_S = 1200
+#: Unset in a page's process: a reader's shell does not have them.
+PYSPARK_PYTHONS = ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
+
+#: Runs in the page's own `python -c` process: `argv[1]` is the job (the page's blocks), the
+#: result goes to `argv[2]`. Only the standard library is imported before the page's code.
+_RUNNER = r"""
+import contextlib, doctest, io, json, sys, traceback
+
+job_path, result_path = sys.argv[1], sys.argv[2]
+with open(job_path, encoding="utf-8") as file:
+    job = json.load(file)
+namespace = {"__name__": "__main__"}
+result = {"ran": 0, "failure": None}
+
+
+def failed_line(block):
+    # The line of the page the innermost frame in the page's code was running.
+    frames = traceback.extract_tb(sys.exc_info()[2])
+    lines = [frame.lineno for frame in frames if frame.filename == block["page"]]
+    return lines[-1] if lines else block["line"]
+
+
+def clean_up():
+    # Stop what the page left running: streaming queries, demo APIs, the Spark session.
+    server = sys.modules.get("rest_stream.demo.server")
+    for value in list(namespace.values()):
+        if server is not None and isinstance(value, server.DemoApi):
+            with contextlib.suppress(Exception):
+                value.stop()
+    if "pyspark.sql" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            with contextlib.suppress(Exception):
+                for query in session.streams.active:
+                    query.stop()
+            session.stop()
+
+
+try:
+    for block in job["blocks"]:
+        out = io.StringIO()
+        try:
+            code = compile("\n" * (block["line"] - 1) + block["code"], block["page"], "exec")
+            with contextlib.redirect_stdout(out):
+                exec(code, namespace)
+        except BaseException as exc:
+            result["failure"] = {
+                "line": failed_line(block),
+                "error": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+                "traceback": traceback.format_exc(),
+                "printed": out.getvalue(),
+            }
+            break
+        result["ran"] += 1
+        want = block["shown"]
+        if want is not None and not doctest.OutputChecker().check_output(
+            want, out.getvalue(), job["flags"]
+        ):
+            result["failure"] = {
+                "line": block["line"],
+                "error": "the block printed\n" + out.getvalue() + "\nbut shows\n" + want,
+            }
+            break
+finally:
+    try:
+        clean_up()
+    finally:
+        with open(result_path, "w", encoding="utf-8") as file:
+            json.dump(result, file)
+"""
+
+
+def fresh_env() -> dict[str, str]:
+    """The environment of a new shell in which this interpreter's environment is activated.
+
+    Its `bin` directory comes first on `PATH`, so `python3` there is this interpreter, as in
+    an activated virtualenv; `PYSPARK_PYTHON` and `PYSPARK_DRIVER_PYTHON` are unset, as a
+    reader's shell has them. (Where that directory has no `python3`, `PYSPARK_PYTHON` names
+    this interpreter instead.)
+    """
+    env = {k: v for k, v in os.environ.items() if k not in PYSPARK_PYTHONS}
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    if shutil.which("python3", path=bin_dir) is None:
+        env["PYSPARK_PYTHON"] = sys.executable
+    return env
+
+
+@dataclass
+class PageRun:
+    """What the page's process reported: the blocks that ran, and the first failure."""
+
+    ran: int
+    failure: dict[str, Any] | None
+    returncode: int
+    stderr: str
+
+
+def run_page(blocks: list[Block], work: Path) -> PageRun:
+    """Run `blocks` (one page's, in order) in a fresh `python` process whose cwd is `work`."""
+    job, result, log = work / "job.json", work / "result.json", work / "stderr.log"
+    job.write_text(
+        json.dumps(
+            {
+                "flags": FLAGS,
+                "blocks": [
+                    {"page": str(b.page), "line": b.line, "code": b.code, "shown": b.shown}
+                    for b in blocks
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    cwd = work / "cwd"
+    cwd.mkdir()
+    with log.open("w", encoding="utf-8") as err:
+        # A session of its own: a page that hangs is killed with its Spark JVM.
+        process = subprocess.Popen(
+            [sys.executable, "-c", _RUNNER, str(job), str(result)],
+            cwd=cwd,
+            env=fresh_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            returncode = process.wait(timeout=PAGE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            returncode = -signal.SIGKILL
+    stderr = log.read_text(encoding="utf-8", errors="replace")
+    if not result.exists():
+        return PageRun(0, None, returncode, stderr)
+    reported = json.loads(result.read_text(encoding="utf-8"))
+    return PageRun(reported["ran"], reported["failure"], returncode, stderr)
+
+
+def _filtered(log: str, limit: int = 4000) -> str:
+    """The end of a page's stderr less Spark's warnings, JVM stack frames and progress bars."""
+    noise = (" WARN ", "\tat ", "\t... ", "[Stage ")
+    kept = [line for line in log.splitlines() if not any(n in line for n in noise)]
+    return "\n".join(kept)[-limit:]
+
+
+def failure_report(page: Path, run: PageRun) -> str:
+    """Where a page failed (page:line) and why, for the test's failure message."""
+    name = page.relative_to(ROOT)
+    if run.failure is None:
+        return (
+            f"{name}: the page's python process exited {run.returncode} with no result "
+            f"(killed after {PAGE_TIMEOUT_S} s?)\n--- stderr\n{_filtered(run.stderr)}"
+        )
+    failure = run.failure
+    report = f"{name}:{failure['line']}: {failure['error']}"
+    if re.search(r"NameError: name '(spark|api)' is not defined", failure["error"]):
+        report += (
+            "\n(each page runs in a fresh python: its first python block creates `spark` "
+            "and the demo `api`, as docs/index.md does)"
+        )
+    if "traceback" in failure:
+        report += f"\n--- traceback\n{failure['traceback']}"
+        if failure["printed"]:
+            report += f"\n--- the block printed\n{failure['printed']}"
+        report += f"\n--- stderr\n{_filtered(run.stderr)}"
+    return report
+
 
 @pytest.mark.parametrize("page", docs_pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_examples_run(page: Path, spark: Any, started_api: DemoApi) -> None:
-    namespace: dict[str, Any] = {"__name__": "__docs__", "spark": spark, "api": started_api}
-    ran = 0
-    try:
-        for block in python_blocks(page):
-            if block.no_run:
-                continue
-            out = io.StringIO()
-            code = compile("\n" * (block.line - 1) + block.code, str(block.page), "exec")
-            with contextlib.redirect_stdout(out):
-                exec(code, namespace)  # noqa: S102 - the docs' own examples
-            ran += 1
-            want = block.shown
-            if want is not None and not doctest.OutputChecker().check_output(
-                want, out.getvalue(), FLAGS
-            ):
-                pytest.fail(
-                    f"{block.where}: the block printed\n{out.getvalue()}\nbut shows\n{want}"
-                )
-    finally:
-        _clean_up(spark, namespace)
-    TALLY.blocks += ran
+def test_page_examples_run(page: Path, tmp_path: Path) -> None:
+    run = run_page([b for b in python_blocks(page) if not b.no_run], tmp_path)
+    if run.failure is not None or run.returncode != 0:
+        pytest.fail(failure_report(page, run), pytrace=False)
+    TALLY.blocks += run.ran
     TALLY.pages += 1
-    assert ran > 0
-
-
-def _clean_up(spark: Any, namespace: dict[str, Any]) -> None:
-    """Stop what a page left running: its streaming queries and demo APIs."""
-    for query in spark.streams.active:
-        query.stop()
-    for value in list(namespace.values()):
-        if isinstance(value, DemoApi):
-            value.stop()
+    assert run.ran > 0
 
 
 def test_no_run_blocks_are_few_and_give_a_reason() -> None:

@@ -13,14 +13,11 @@ import pytest
 
 from rest_stream.driver.planner import task_count
 from tests.test_docs_examples import ROOT, python_blocks
+from tests.vendors.base import wait_past_horizon
 from tests.vendors.github import GitHubApi
 
 PAGE = ROOT / "docs" / "quickstart.md"
 REPOS = {("apache", "spark"): 130, ("apache", "arrow"): 3, ("pandas-dev", "pandas"): 0}
-
-
-def past_this_second() -> None:
-    time.sleep(1.05 - time.time() % 1)
 
 
 @pytest.fixture
@@ -62,7 +59,7 @@ def test_quickstart_reads_the_github_emulation(spark: Any, github: GitHubApi) ->
     github.update_issue("apache", "spark", 7, state="closed")
     github.update_issue("apache", "spark", 8, title="Renamed")
     github.add_issue("pandas-dev", "pandas")
-    past_this_second()
+    wait_past_horizon()
     before = len(github.requests)
     namespace["run"]()
     table = spark.read.parquet(namespace["work"] + "/issues")
@@ -99,7 +96,8 @@ def test_without_the_probe_every_poll_reads_every_repository(
 
     def run() -> None:
         query = (
-            namespace["issues"].writeStream.format("parquet")
+            namespace["issues"]
+            .writeStream.format("parquet")
             .option("path", str(tmp_path / "issues"))
             .option("checkpointLocation", str(tmp_path / "checkpoint"))
             .trigger(availableNow=True)

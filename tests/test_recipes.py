@@ -13,16 +13,13 @@ from typing import Any
 import pytest
 
 from tests.test_docs_examples import ROOT, Block, python_blocks
+from tests.vendors.base import wait_past_horizon
 from tests.vendors.github import GitHubApi
 from tests.vendors.salesforce import SalesforceApi
 from tests.vendors.stripe import StripeApi
 from tests.vendors.zendesk import ZendeskApi
 
 PAGE = ROOT / "docs" / "recipes.md"
-
-
-def past_this_second() -> None:
-    time.sleep(1.05 - time.time() % 1)
 
 
 def github(stack: ExitStack) -> tuple[dict[str, str], int]:
@@ -35,7 +32,7 @@ def github(stack: ExitStack) -> tuple[dict[str, str], int]:
             api.add_issue("acme" if repo != "repo" else "octo", repo)
     for _ in range(7):
         api.add_issue("octo", "repo")
-    past_this_second()
+    wait_past_horizon()
     return {"https://api.github.com": api.url}, 0
 
 
@@ -44,7 +41,7 @@ def salesforce(stack: ExitStack) -> tuple[dict[str, str], int]:
     api.clock.set(time.time())
     for n in range(450):
         api.add_record("Account", Name=f"account {n}")
-    past_this_second()
+    wait_past_horizon()
     return {"https://example.my.salesforce.com": api.url}, 450
 
 

@@ -12,6 +12,13 @@ from tests.loopback import Handler, Loopback, Seen
 Api = TypeVar("Api", bound="LoopbackApi")
 
 
+def wait_past_horizon() -> None:
+    """Sleep until records stamped now (to the millisecond) lie before a `timestamp` range's
+    horizon: the last whole second before the clock. A record of second `s` is in reach once
+    the clock reaches `s + 2`."""
+    time.sleep(2.05 - time.time() % 1)
+
+
 class Clock:
     """An emulation's wall clock: frozen at `start` (so many records share one instant)
     until `set` or `advance`; with `running=True` it also ticks with real time."""

@@ -10,7 +10,7 @@ this interpreter's environment is activated: its `bin` directory first on `PATH`
 with options for a short life (`PAGE_JVM_OPTIONS`, speed only). What a page leaves
 running (streaming queries, `DemoApi`s, the Spark session) is stopped after its last block.
 One process per page, not per block: a Spark start-up is the dearest part of a page; the
-pages run `DOCS_PAGES_AT_ONCE` (default 2) at a time.
+pages run `DOCS_PAGES_AT_ONCE` (default 3) at a time.
 
 Output a block shows as `#> ` comments must be what it prints (`...` matches anything,
 whitespace runs are equal). A failure names the page and the line of the page that failed.
@@ -37,9 +37,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -158,6 +159,8 @@ class Tally:
     pages: int = 0
     doc_examples: int = 0
     docstrings: int = 0
+    #: Each page's process: its wall time in seconds.
+    page_seconds: dict[str, float] = field(default_factory=dict)
 
 
 TALLY = Tally()
@@ -179,6 +182,13 @@ def _report(request: pytest.FixtureRequest) -> Iterator[None]:
             f"{len(skipped)} blocks marked no-run"
             + "".join(f"\n  no-run {b.where}: {b.no_run}" for b in skipped)
         )
+        if TALLY.page_seconds:
+            slowest = sorted(TALLY.page_seconds.items(), key=lambda item: -item[1])[:3]
+            reporter.write_line(
+                f"docs pages: {len(TALLY.page_seconds)} processes, "
+                f"{sum(TALLY.page_seconds.values()):.0f} s in all, {PAGES_AT_ONCE} at a time; "
+                "slowest: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in slowest)
+            )
 
 
 @pytest.fixture
@@ -195,11 +205,12 @@ PAGE_TIMEOUT_S = 1200
 PYSPARK_PYTHONS = ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
 #: The JVM options of a page's Spark driver (`SPARK_SUBMIT_OPTS`). A page's JVM lives seconds
 #: to a minute: with the C1 compiler alone and the serial collector it spends its two cores
-#: on the page instead of compiling and collecting for a long life (a page starts ~2x faster).
+#: on the page instead of compiling and collecting for a long life (a page ran ~1.6x faster).
 PAGE_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-#: How many pages run at once, each in its own process. A page waits on Spark's scheduler,
-#: its Python workers and the demo API much of the time, so two overlap well on two cores.
-PAGES_AT_ONCE = max(1, int(os.environ.get("DOCS_PAGES_AT_ONCE", "2")))
+#: How many pages run at once, each in its own process (a Spark driver JVM of ~0.5 GB and its
+#: Python workers). A page waits on Spark's scheduler, its Python workers and the demo API
+#: much of the time: on two shared cores the pages took 150 s 3 at once, 190 s 2 at once.
+PAGES_AT_ONCE = max(1, int(os.environ.get("DOCS_PAGES_AT_ONCE", "3")))
 
 #: Runs in the page's own `python -c` process: `argv[1]` is the job (the page's blocks), the
 #: result goes to `argv[2]`. Only the standard library is imported before the page's code.
@@ -299,6 +310,7 @@ class PageRun:
     failure: dict[str, Any] | None
     returncode: int
     stderr: str
+    seconds: float
 
 
 def run_page(blocks: list[Block], work: Path, running: PagePool | None = None) -> PageRun:
@@ -318,6 +330,7 @@ def run_page(blocks: list[Block], work: Path, running: PagePool | None = None) -
     )
     cwd = work / "cwd"
     cwd.mkdir()
+    started = time.perf_counter()
     with log.open("w", encoding="utf-8") as err:
         # A session of its own: a page that hangs is killed with its Spark JVM.
         process = subprocess.Popen(
@@ -339,11 +352,12 @@ def run_page(blocks: list[Block], work: Path, running: PagePool | None = None) -
         finally:
             if running is not None:
                 running.ended(process)
+    seconds = time.perf_counter() - started
     stderr = log.read_text(encoding="utf-8", errors="replace")
     if not result.exists():
-        return PageRun(0, None, returncode, stderr)
+        return PageRun(0, None, returncode, stderr, seconds)
     reported = json.loads(result.read_text(encoding="utf-8"))
-    return PageRun(reported["ran"], reported["failure"], returncode, stderr)
+    return PageRun(reported["ran"], reported["failure"], returncode, stderr, seconds)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -454,6 +468,7 @@ def test_page_examples_run(page: Path, page_runs: PagePool) -> None:
         pytest.fail(failure_report(page, run), pytrace=False)
     TALLY.blocks += run.ran
     TALLY.pages += 1
+    TALLY.page_seconds[str(page.relative_to(ROOT))] = run.seconds
     assert run.ran > 0
 
 

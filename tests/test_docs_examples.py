@@ -288,8 +288,8 @@ def fresh_env() -> dict[str, str]:
 
     Its `bin` directory comes first on `PATH`, so `python3` there is this interpreter, as in
     an activated virtualenv; `PYSPARK_PYTHON` and `PYSPARK_DRIVER_PYTHON` are unset, as a
-    reader's shell has them. (Where that directory has no `python3`, `PYSPARK_PYTHON` names
-    this interpreter instead.) `SPARK_SUBMIT_OPTS` gains `PAGE_JVM_OPTIONS`: speed only.
+    reader's shell has them. (Where `python3` there is not this interpreter, `PYSPARK_PYTHON`
+    names this interpreter instead.) `SPARK_SUBMIT_OPTS` gains `PAGE_JVM_OPTIONS`: speed only.
     """
     env = {k: v for k, v in os.environ.items() if k not in PYSPARK_PYTHONS}
     env["SPARK_SUBMIT_OPTS"] = " ".join(
@@ -297,7 +297,8 @@ def fresh_env() -> dict[str, str]:
     )
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    if shutil.which("python3", path=bin_dir) is None:
+    python3 = shutil.which("python3", path=bin_dir)
+    if python3 is None or not os.path.samefile(python3, sys.executable):
         env["PYSPARK_PYTHON"] = sys.executable
     return env
 
@@ -478,7 +479,7 @@ def test_a_page_runs_in_a_fresh_python_and_its_failure_names_the_line(tmp_path: 
     page.write_text(
         "```python\nimport os, sys\nprint(sorted(k for k in globals() if not k.startswith('__')))"
         "\nprint(os.listdir(), os.environ.get('PYSPARK_PYTHON'))\nprint(__name__)\n"
-        "#> ['os', 'sys']\n#> [] None\n#> __main__\n```\n\n"
+        f"#> ['os', 'sys']\n#> [] {fresh_env().get('PYSPARK_PYTHON')}\n#> __main__\n```\n\n"
         "```python\nx = 1\nprint(x + 1)\n#> 3\n```\n",
         encoding="utf-8",
     )

@@ -6,9 +6,11 @@ in a fresh `python` process of its own (`sys.executable`, in an empty temporary 
 so a page's first python block creates its own `spark` and demo `api` (as docs/index.md
 does) and nothing else is predefined. That process sees the environment of a shell in which
 this interpreter's environment is activated: its `bin` directory first on `PATH`, and no
-`PYSPARK_PYTHON` or `PYSPARK_DRIVER_PYTHON` (`make test` exports both). What a page leaves
+`PYSPARK_PYTHON` or `PYSPARK_DRIVER_PYTHON` (`make test` exports both); its Spark JVM runs
+with options for a short life (`PAGE_JVM_OPTIONS`, speed only). What a page leaves
 running (streaming queries, `DemoApi`s, the Spark session) is stopped after its last block.
-One process per page, not per block: a Spark start-up is the dearest part of a page.
+One process per page, not per block: a Spark start-up is the dearest part of a page; the
+pages run `DOCS_PAGES_AT_ONCE` (default 3) at a time.
 
 Output a block shows as `#> ` comments must be what it prints (`...` matches anything,
 whitespace runs are equal). A failure names the page and the line of the page that failed.
@@ -22,6 +24,7 @@ on): they are one-line illustrations, not pages a reader copies whole.
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import importlib
 import io
@@ -33,8 +36,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -153,6 +159,8 @@ class Tally:
     pages: int = 0
     doc_examples: int = 0
     docstrings: int = 0
+    #: Each page's process: its wall time in seconds.
+    page_seconds: dict[str, float] = field(default_factory=dict)
 
 
 TALLY = Tally()
@@ -174,6 +182,13 @@ def _report(request: pytest.FixtureRequest) -> Iterator[None]:
             f"{len(skipped)} blocks marked no-run"
             + "".join(f"\n  no-run {b.where}: {b.no_run}" for b in skipped)
         )
+        if TALLY.page_seconds:
+            slowest = sorted(TALLY.page_seconds.items(), key=lambda item: -item[1])[:3]
+            reporter.write_line(
+                f"docs pages: {len(TALLY.page_seconds)} processes, "
+                f"{sum(TALLY.page_seconds.values()):.0f} s in all, {PAGES_AT_ONCE} at a time; "
+                "slowest: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in slowest)
+            )
 
 
 @pytest.fixture
@@ -188,6 +203,14 @@ def started_api() -> Iterator[DemoApi]:
 PAGE_TIMEOUT_S = 1200
 #: Unset in a page's process: a reader's shell does not have them.
 PYSPARK_PYTHONS = ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
+#: The JVM options of a page's Spark driver (`SPARK_SUBMIT_OPTS`). A page's JVM lives seconds
+#: to a minute: with the C1 compiler alone and the serial collector it spends its two cores
+#: on the page instead of compiling and collecting for a long life (a page ran ~1.6x faster).
+PAGE_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+#: How many pages run at once, each in its own process (a Spark driver JVM of ~0.5 GB and its
+#: Python workers). A page waits on Spark's scheduler, its Python workers and the demo API
+#: much of the time: on two shared cores the pages took 150 s 3 at once, 190 s 2 at once.
+PAGES_AT_ONCE = max(1, int(os.environ.get("DOCS_PAGES_AT_ONCE", "3")))
 
 #: Runs in the page's own `python -c` process: `argv[1]` is the job (the page's blocks), the
 #: result goes to `argv[2]`. Only the standard library is imported before the page's code.
@@ -265,13 +288,17 @@ def fresh_env() -> dict[str, str]:
 
     Its `bin` directory comes first on `PATH`, so `python3` there is this interpreter, as in
     an activated virtualenv; `PYSPARK_PYTHON` and `PYSPARK_DRIVER_PYTHON` are unset, as a
-    reader's shell has them. (Where that directory has no `python3`, `PYSPARK_PYTHON` names
-    this interpreter instead.)
+    reader's shell has them. (Where `python3` there is not this interpreter, `PYSPARK_PYTHON`
+    names this interpreter instead.) `SPARK_SUBMIT_OPTS` gains `PAGE_JVM_OPTIONS`: speed only.
     """
     env = {k: v for k, v in os.environ.items() if k not in PYSPARK_PYTHONS}
+    env["SPARK_SUBMIT_OPTS"] = " ".join(
+        filter(None, [env.get("SPARK_SUBMIT_OPTS"), PAGE_JVM_OPTIONS])
+    )
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    if shutil.which("python3", path=bin_dir) is None:
+    python3 = shutil.which("python3", path=bin_dir)
+    if python3 is None or not os.path.samefile(python3, sys.executable):
         env["PYSPARK_PYTHON"] = sys.executable
     return env
 
@@ -284,9 +311,10 @@ class PageRun:
     failure: dict[str, Any] | None
     returncode: int
     stderr: str
+    seconds: float
 
 
-def run_page(blocks: list[Block], work: Path) -> PageRun:
+def run_page(blocks: list[Block], work: Path, running: PagePool | None = None) -> PageRun:
     """Run `blocks` (one page's, in order) in a fresh `python` process whose cwd is `work`."""
     job, result, log = work / "job.json", work / "result.json", work / "stderr.log"
     job.write_text(
@@ -303,6 +331,7 @@ def run_page(blocks: list[Block], work: Path) -> PageRun:
     )
     cwd = work / "cwd"
     cwd.mkdir()
+    started = time.perf_counter()
     with log.open("w", encoding="utf-8") as err:
         # A session of its own: a page that hangs is killed with its Spark JVM.
         process = subprocess.Popen(
@@ -314,17 +343,75 @@ def run_page(blocks: list[Block], work: Path) -> PageRun:
             stderr=err,
             start_new_session=True,
         )
+        if running is not None:
+            running.started(process)
         try:
             returncode = process.wait(timeout=PAGE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            _kill(process)
             returncode = -signal.SIGKILL
+        finally:
+            if running is not None:
+                running.ended(process)
+    seconds = time.perf_counter() - started
     stderr = log.read_text(encoding="utf-8", errors="replace")
     if not result.exists():
-        return PageRun(0, None, returncode, stderr)
+        return PageRun(0, None, returncode, stderr, seconds)
     reported = json.loads(result.read_text(encoding="utf-8"))
-    return PageRun(reported["ran"], reported["failure"], returncode, stderr)
+    return PageRun(reported["ran"], reported["failure"], returncode, stderr, seconds)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill a page's process and everything it started (its Spark JVM, Python workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+class PagePool:
+    """The selected pages' runs, `PAGES_AT_ONCE` at a time, the longest pages first.
+
+    Each page's test waits for its own run; whatever still runs when the module ends (after
+    `-x`, or ^C) is killed.
+    """
+
+    def __init__(self, work: Path, at_once: int) -> None:
+        self.work = work
+        self.executor = ThreadPoolExecutor(at_once, thread_name_prefix="docs-page")
+        self.runs: dict[Path, Future[PageRun]] = {}
+        self.processes: set[subprocess.Popen[bytes]] = set()
+        self.lock = threading.Lock()
+
+    def submit(self, pages: list[Path]) -> None:
+        def size(page: Path) -> int:
+            return sum(len(b.code) for b in python_blocks(page) if not b.no_run)
+
+        for index, page in enumerate(sorted(pages, key=size, reverse=True)):
+            blocks = [b for b in python_blocks(page) if not b.no_run]
+            work = self.work / f"{index:02d}-{page.stem}"
+            work.mkdir()
+            self.runs[page] = self.executor.submit(run_page, blocks, work, self)
+
+    def result(self, page: Path) -> PageRun:
+        if page not in self.runs:
+            self.submit([page])
+        return self.runs[page].result()
+
+    def started(self, process: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.processes.add(process)
+
+    def ended(self, process: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.processes.discard(process)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            left = list(self.processes)
+        for process in left:
+            _kill(process)
+        self.executor.shutdown(wait=True)
 
 
 def _filtered(log: str, limit: int = 4000) -> str:
@@ -336,7 +423,7 @@ def _filtered(log: str, limit: int = 4000) -> str:
 
 def failure_report(page: Path, run: PageRun) -> str:
     """Where a page failed (page:line) and why, for the test's failure message."""
-    name = page.relative_to(ROOT)
+    name = page.relative_to(ROOT) if page.is_relative_to(ROOT) else page
     if run.failure is None:
         return (
             f"{name}: the page's python process exited {run.returncode} with no result "
@@ -357,14 +444,61 @@ def failure_report(page: Path, run: PageRun) -> str:
     return report
 
 
+@pytest.fixture(scope="module")
+def page_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PagePool]:
+    """Every selected page's run, started when the first page's test starts."""
+    pool = PagePool(tmp_path_factory.mktemp("pages"), PAGES_AT_ONCE)
+    pool.submit(
+        [
+            item.callspec.params["page"]
+            for item in request.session.items
+            if getattr(item, "originalname", None) == "test_page_examples_run"
+            and hasattr(item, "callspec")
+        ]
+    )
+    yield pool
+    pool.close()
+
+
 @pytest.mark.parametrize("page", docs_pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_examples_run(page: Path, tmp_path: Path) -> None:
-    run = run_page([b for b in python_blocks(page) if not b.no_run], tmp_path)
+def test_page_examples_run(page: Path, page_runs: PagePool) -> None:
+    run = page_runs.result(page)
     if run.failure is not None or run.returncode != 0:
         pytest.fail(failure_report(page, run), pytrace=False)
     TALLY.blocks += run.ran
     TALLY.pages += 1
+    TALLY.page_seconds[str(page.relative_to(ROOT))] = run.seconds
     assert run.ran > 0
+
+
+def test_a_page_runs_in_a_fresh_python_and_its_failure_names_the_line(tmp_path: Path) -> None:
+    """The harness itself, with no Spark: what a page's process starts with, and its reports."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nimport os, sys\nprint(sorted(k for k in globals() if not k.startswith('__')))"
+        "\nprint(os.listdir(), os.environ.get('PYSPARK_PYTHON'))\nprint(__name__)\n"
+        f"#> ['os', 'sys']\n#> [] {fresh_env().get('PYSPARK_PYTHON')}\n#> __main__\n```\n\n"
+        "```python\nx = 1\nprint(x + 1)\n#> 3\n```\n",
+        encoding="utf-8",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_page(python_blocks(page), work)
+    assert (run.ran, run.returncode) == (2, 0), run
+    assert failure_report(page, run).startswith(
+        f"{page}:12: the block printed\n2\n\nbut shows\n3\n"
+    )
+
+    page.write_text("Text\n\n```python\nx = 1\n\nprint(spark)\n```\n", encoding="utf-8")
+    work = tmp_path / "work-2"
+    work.mkdir()
+    run = run_page(python_blocks(page), work)
+    report = failure_report(page, run)
+    assert run.ran == 0
+    assert report.startswith(f"{page}:6: NameError: name 'spark' is not defined\n(each page")
+    assert f'File "{page}", line 6, in <module>' in report
 
 
 def test_no_run_blocks_are_few_and_give_a_reason() -> None:

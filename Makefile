@@ -7,7 +7,7 @@ DOCS_STAMP := $(VENV)/.docs-installed-stamp
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: all test demo bench bench-smoke stress stress-short lint java-check clean
+.PHONY: all test test-cluster demo bench bench-smoke stress stress-short lint java-check clean
 
 all: test
 
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 test: java-check $(STAMP) lint
 	$(PY) -m pytest -q
+
+# A Spark standalone master and two workers (spark-class from the pyspark install) run a
+# stream exactly once across a worker killed mid-task: tests/test_cluster.py, 1 to 2 minutes.
+test-cluster: java-check $(STAMP)
+	$(PY) -m pytest -q -m cluster tests/test_cluster.py
 
 demo: java-check $(STAMP)
 	$(PY) -m rest_stream.demo

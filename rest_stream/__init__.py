@@ -13,6 +13,7 @@ from rest_stream.datasource import RestDataSource
 from rest_stream.errors import (
     RestConnectionError,
     RestHTTPError,
+    RestNoRecordsError,
     RestOffsetError,
     RestOptionError,
     RestResponseError,
@@ -27,6 +28,7 @@ __all__ = [
     "RestHTTPError",
     "RestConnectionError",
     "RestResponseError",
+    "RestNoRecordsError",
     "RestOffsetError",
     "RestSchemaError",
 ]

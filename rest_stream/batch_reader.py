@@ -11,11 +11,13 @@ from pyspark.sql.types import StructType
 from rest_stream.driver.ends import EndFinder
 from rest_stream.driver.planner import plan_batch, plan_rows, with_rate_shares
 from rest_stream.driver.stream_list import StreamList, parent_rows
+from rest_stream.errors import RestOptionError
 from rest_stream.executor.partition_reader import PartitionReader
 from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import ChainPartition, RowsPartition
 from rest_stream.positions import RangeKind, offset_kind
+from rest_stream.schema import record_field_names
 
 
 class RestBatchReader(DataSourceReader):
@@ -33,6 +35,13 @@ class RestBatchReader(DataSourceReader):
     """
 
     def __init__(self, options: RestOptions, schema: StructType) -> None:
+        if options.stream.start_latest:
+            raise RestOptionError(
+                "initialOffset",
+                "latest",
+                "earliest or a position with spark.read: a batch read from the latest position "
+                "reads nothing (latest is for readStream)",
+            )
         self.options = options
         self.schema = schema
 
@@ -42,7 +51,9 @@ class RestBatchReader(DataSourceReader):
 
     def _plan(self) -> list[InputPartition]:
         options = self.options
-        with PageFetcher(options, rate_limit=options.max_requests_per_second) as fetcher:
+        fields = record_field_names(self.schema, options)
+        rate = options.max_requests_per_second
+        with PageFetcher(options, rate_limit=rate, record_fields=fields) as fetcher:
             if not options.stream.offset_type:
                 if options.input_data_url is None:
                     return list(plan_rows(list(options.input_data), options.num_partitions))

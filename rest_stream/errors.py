@@ -110,7 +110,7 @@ class RestRedirectError(RestHTTPError):
 
 
 class RestRateLimitError(RestHTTPError):
-    """The API's rate limit asks for a wait longer than `retryMaxWaitSeconds`."""
+    """The API's rate limit asks for a wait longer than `rateLimitMaxWaitSeconds`."""
 
     def __init__(self, origin: str, header: str, wait: float, max_wait: float, status: int) -> None:
         self.method = ""
@@ -123,7 +123,8 @@ class RestRateLimitError(RestHTTPError):
         RestStreamError.__init__(
             self,
             f"Rate limit of {origin}: {header} asks to wait {wait:.0f} s, longer than "
-            f"retryMaxWaitSeconds={max_wait:g}. Raise retryMaxWaitSeconds to wait it out, or "
+            f"rateLimitMaxWaitSeconds={max_wait:g}. Raise rateLimitMaxWaitSeconds to wait it "
+            "out, or "
             "lower maxRequestsPerSecond to stay under the API's budget.",
         )
 
@@ -148,6 +149,12 @@ class RestResponseError(RestStreamError):
         super().__init__(
             f"Response of {url} (HTTP {status}) {problem}; response starts: {body_start!r}"
         )
+
+
+class RestNoRecordsError(RestResponseError):
+    """A response without records where the options say they are (`recordsPath` matches
+    nothing or null, an error object): never read as an empty page, never a malformed body to
+    keep."""
 
 
 class RestOffsetError(RestStreamError):

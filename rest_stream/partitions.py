@@ -27,27 +27,40 @@ class RowsPartition(InputPartition):
 
 @dataclass(frozen=True)
 class CarriedPage:
-    """A page the driver fetched while walking a chain: its body and the records to emit."""
+    """A page the driver fetched while walking a chain: its body and the records to emit,
+    `[first, stop)` of its records (of them in reverse order, oldest first, when `reverse`:
+    a newest-first page) or, with `keep`, those at its indices (a `timestamp` walk's
+    records)."""
 
     body: bytes
     url: str
     status: int
     first: int
     stop: int
+    reverse: bool = False
+    keep: tuple[int, ...] | None = None
+
+    @property
+    def count(self) -> int:
+        """The records it emits."""
+        return len(self.keep) if self.keep is not None else self.stop - self.first
 
 
 @dataclass(frozen=True)
 class RangeUnit:
-    """A sub-range `[start, end)` of one stream, read by paging inside it."""
+    """A sub-range `[start, end)` of one stream, read by paging inside it; `keep`, when set,
+    picks the records it delivers (`positions.lookback.Dedup`)."""
 
     stream: str
     row: dict[str, Any]
     start: Any
     end: Any
     weight: float = 1.0
+    keep: Any = None
 
     def __repr__(self) -> str:
-        return f"RangeUnit(stream={self.stream!r}, start={self.start!r}, end={self.end!r})"
+        kept = "" if self.keep is None else f", keep={self.keep!r}"
+        return f"RangeUnit(stream={self.stream!r}, start={self.start!r}, end={self.end!r}{kept})"
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class PagesUnit:
     @property
     def weight(self) -> float:
         """The records the pages hold for the batch."""
-        return float(sum(p.stop - p.first for p in self.pages))
+        return float(sum(p.count for p in self.pages))
 
     def __repr__(self) -> str:
         size = sum(len(p.body) for p in self.pages)

@@ -460,6 +460,14 @@ def bad_record_columns(
     return rescued, corrupt
 
 
+def record_field_names(schema: StructType, options: Any) -> frozenset[str]:
+    """The fields of `schema` a record can have: its columns less the input-row, rescued-data
+    and corrupt-record columns. A response that is one object (no array, default records
+    path) is a record only when it has one of them (`decoders.jsonpath.extract_records`)."""
+    columns = {INPUT_COLUMN, options.rescued_data_column, options.corrupt_record_column}
+    return frozenset(name for name in schema.fieldNames() if name not in columns)
+
+
 class ArrowConverter:
     """Records to `pyarrow.RecordBatch`es of exactly Spark's Arrow schema.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,11 +31,14 @@ from rest_stream.driver.page_size import PageSizeCheck
 from rest_stream.driver.planner import (
     STREAMS,
     TAKEN,
+    WINDOW,
+    Keep,
     make_offset,
     plan_batch,
     share,
     with_rate_shares,
 )
+from rest_stream.driver.retirement import UNLISTED, retire
 from rest_stream.driver.schedule import PollSchedule
 from rest_stream.driver.stream_list import StreamList
 from rest_stream.driver.walk_cache import ByteBudget, WalkCache, carried, position_key
@@ -43,8 +47,9 @@ from rest_stream.executor.partition_reader import PartitionReader
 from rest_stream.http.pages import PageFetcher
 from rest_stream.options.parse import RestOptions
 from rest_stream.partitions import CarriedPage
-from rest_stream.positions import OffsetKind, Position, RangeKind, offset_kind
-from rest_stream.positions.walk import Walk
+from rest_stream.positions import LookbackRange, OffsetKind, Position, RangeKind, offset_kind
+from rest_stream.positions.walk import walk_of
+from rest_stream.schema import record_field_names
 
 log = logging.getLogger("rest_stream.stream_reader")
 
@@ -111,14 +116,39 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         with self._fetcher_lock:
             if self._fetcher is None:
                 rate = self.options.max_requests_per_second
-                self._fetcher = PageFetcher(self.options, rate_limit=rate)
+                fields = record_field_names(self.schema, self.options)
+                self._fetcher = PageFetcher(self.options, rate_limit=rate, record_fields=fields)
             return self._fetcher
 
     # -- offsets ----------------------------------------------------------------------------
     def initialOffset(self) -> dict[str, Any]:
         """Every stream at `initialOffset`."""
+        keys = list(self.streams.current(self.fetcher))
+        if self.options.stream.start_latest:
+            return make_offset(self._map(self._latest, keys))
         initial = self.kind.initial()
-        return make_offset({key: initial for key in self.streams.current(self.fetcher)})
+        return make_offset({key: initial for key in keys})
+
+    def _latest(self, key: str) -> Position:
+        """Where the stream of `key` ends now (`initialOffset=latest`): a range's end, or the
+        end of a chain walked without keeping its records."""
+        kind = self.kind
+        if isinstance(kind, RangeKind):
+            return self._find_end(kind, key, kind.initial())
+        position, row = kind.initial(), self.streams.row(key)
+        while True:
+            walk = walk_of(
+                kind,
+                self.fetcher,
+                row,
+                position,
+                max_pages=self.options.stream.max_pages_per_batch,
+            )
+            for _ in walk:
+                pass
+            if walk.caught_up or position_key(walk.position) == position_key(position):
+                return walk.position
+            position = walk.position
 
     def getDefaultReadLimit(self) -> ReadLimit:
         """`ReadMaxRows(batchSize)` when `batchSize` is set, else all available."""
@@ -135,6 +165,10 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         requests_before, unchanged_before = fetcher.requests, fetcher.session.kept.served
         streams = self.streams.current(fetcher)
         positions = dict(start.get(STREAMS, {}))
+        late: list[str] = []
+        if self.options.stream.start_latest:  # a stream listed later starts at its end
+            late = [key for key in streams if key not in positions]
+            positions.update(self._map(self._latest, late))
         current = {key: positions.get(key, kind.initial()) for key in streams}
         budget = limit.max_rows if isinstance(limit, ReadMaxRows) else None
         per_stream = share(budget, len(streams)) if budget else None
@@ -143,9 +177,23 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             new = [key for key in streams if key not in targets]  # listed later by a parent
             targets.update(self._map(lambda k: self._find_end(kind, k, current[k]), new))
             self.schedule.targets = targets
-        due = self.schedule.oldest_first([key for key in streams if self.schedule.due(key)])
+        due = self.schedule.oldest_first(
+            [key for key in streams if self.schedule.due(key) and key not in late]
+        )
         poll = Poll(kind, per_stream, ByteBudget(self.options.stream.max_bytes_per_batch))
-        ends = self._map(lambda k: self._advance(poll, k, current[k]), due)
+        lookback = kind if isinstance(kind, LookbackRange) else None
+        windows = dict(start.get(WINDOW, {})) if lookback else {}
+
+        def advance(key: str) -> tuple[Position, Any]:
+            end = self._advance(poll, key, current[key])
+            if lookback is None:
+                return end, None
+            return self._look_back(lookback, key, current[key], windows.get(key), end)
+
+        advanced = self._map(advance, due)
+        ends = {key: end for key, (end, _) in advanced.items()}
+        if lookback is not None:
+            windows.update({key: window for key, (_, window) in advanced.items()})
         positions.update(current)
         positions.update(ends)
         moved = {
@@ -154,6 +202,21 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if position_key(ends[key]) != position_key(current[key])
         }
         taken = moved or start.get(TAKEN, {})  # nothing moved: the same offset, no batch
+        unlisted: dict[str, float] = {}
+        if self.streams.from_parent:
+            positions, unlisted, retired = retire(
+                positions,
+                streams,
+                start.get(UNLISTED, {}),
+                time.time(),
+                self.options.stream.stream_retire_seconds,
+            )
+            if retired:
+                log.info(
+                    "retired %d streams the parent list has not listed for over %g s",
+                    len(retired),
+                    self.options.stream.stream_retire_seconds,
+                )
         self._log_poll(
             len(streams),
             due,
@@ -162,7 +225,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             fetcher.requests - requests_before,
             fetcher.session.kept.served - unchanged_before,
         )
-        return make_offset(positions, taken)
+        return make_offset(positions, taken, unlisted, windows)
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
         """The newest position known per stream, beyond what `batchSize` let into the last
@@ -195,9 +258,19 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return start if kind.reached(start, capped) else capped
         return self._walk(poll, key, start)
 
+    def _look_back(
+        self, kind: LookbackRange, key: str, start: Position, kept: Any, end: Position
+    ) -> tuple[Position, Any]:
+        """The end and window (as the offset keeps it) of a stream with `lookbackSeconds`:
+        the window before `end` read again (`LookbackRange.look_back`)."""
+        window = kind.window(kept, start)
+        row = self.streams.row(key)
+        end, window = kind.look_back(self.fetcher, row, start, window, end, stream=key)
+        return end, kind.window_offset(window, end)
+
     def _walk(self, poll: Poll, key: str, start: Position) -> Position:
         kind = poll.kind
-        walk = Walk(
+        walk = walk_of(
             kind,
             self.fetcher,
             self.streams.row(key),
@@ -213,11 +286,11 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self.schedule.polled(key)
         if walk.caught_up:
             self.schedule.caught_up(key)
-        if pages:
+        if pages and not isinstance(kind, LookbackRange):  # its batches read the window again
             self.walks.put(key, start, walk.position, pages)
         if not isinstance(kind, RangeKind):  # a walked range replays as a range
             poll.walked[key] = walk.records
-        self._available[key] = walk.position
+        self._available[key] = walk.latest
         return walk.position
 
     def _log_poll(
@@ -255,10 +328,36 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if not self.streams.loaded:
             self.streams.current(self.fetcher)  # a replay after a restart needs the rows
         starts, ends, taken = start.get(STREAMS, {}), end.get(STREAMS, {}), end.get(TAKEN, {})
+        latest = self.options.stream.start_latest  # a stream new in `end` starts there
+
+        def first(key: str) -> Position:
+            return starts.get(key, ends[key] if latest else kind.initial())
+
+        lookback = kind if isinstance(kind, LookbackRange) else None
+        before, after = start.get(WINDOW, {}), end.get(WINDOW, {})
         changed = [
-            k for k in ends if position_key(starts.get(k, kind.initial())) != position_key(ends[k])
+            k
+            for k in ends
+            if position_key(first(k)) != position_key(ends[k])
+            or (lookback and position_key(before.get(k)) != position_key(after.get(k)))
         ]
-        bounds = {key: (starts.get(key, kind.initial()), ends[key]) for key in changed}
+        bounds = {key: (first(key), ends[key]) for key in changed}
+        keep: Keep | None = None
+        if lookback is not None:  # read from the start's window on, deliver what is new
+            windows = {
+                k: (lookback.window(before.get(k), lo), lookback.window(after.get(k), hi))
+                for k, (lo, hi) in bounds.items()
+            }
+            bounds = {
+                k: (lookback.native(windows[k][0].start, like=lo), hi)
+                for k, (lo, hi) in bounds.items()
+            }
+
+            def dedup(key: str, lo: Position, hi: Position) -> Any:
+                return lookback.dedup(*windows[key], lo, hi)
+
+            keep = dedup
+
         walked = self._map(lambda k: self._pages(kind, k, *bounds[k], taken.get(k)), changed)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
         pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]
@@ -269,6 +368,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             pages,
             self.options.num_partitions,
             self.options.request_concurrency,
+            keep,
         )
         return with_rate_shares(plan, self.options.max_requests_per_second)
 
@@ -284,7 +384,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if isinstance(kind, RangeKind):
             return None  # a walked range replays as a range: its ends fall between timestamps
         row = self.streams.row(key)
-        walk = Walk(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
+        walk = walk_of(kind, self.fetcher, row, lo, end=hi, keep_body=True, expected=taken)
         pages = carried(walk)
         short = taken is not None and walk.records != taken
         if short or position_key(walk.position) != position_key(hi):

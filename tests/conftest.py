@@ -13,6 +13,15 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 # A secret the tests pass as `apiKey=env:REST_STREAM_TEST_API_KEY`: set before Spark starts,
 # so Spark's Python workers (forked by the JVM) have it too.
 os.environ.setdefault("REST_STREAM_TEST_API_KEY", "env-k3y-VWX")
+# The tokens docs/recipes.md reads as `env:NAME`, matched by the vendor emulations there.
+RECIPE_TOKENS = {
+    "GITHUB_TOKEN": "ghp_recipe_token_0123456789",
+    "SALESFORCE_TOKEN": "00D000000000001!recipe.session.token",
+    "ZENDESK_TOKEN": "zd_recipe_oauth_token_0123456789",
+    "STRIPE_KEY": "sk_test_recipe0123456789abcdef",
+}
+for _name, _value in RECIPE_TOKENS.items():
+    os.environ[_name] = _value
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from pytest_httpx import HTTPXMock
 from rest_stream.decoders import arrow_json
 from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords, decodable, select
 from rest_stream.decoders.jsonpath import compile_path, extract_records
-from rest_stream.errors import RestOffsetError
+from rest_stream.errors import RestOffsetError, RestResponseError
 from rest_stream.executor.partition_reader import PartitionReader
 from rest_stream.options.parse import parse_options
 from rest_stream.partitions import CarriedPage, PagesUnit, RangeUnit, RowsPartition, WorkPartition
@@ -184,7 +184,6 @@ def test_what_it_cannot_decode_exactly_goes_the_general_path(body: bytes) -> Non
         b'{ "page" : 1, "next": "a", "ok": true, "none": null, "f": -1.5e3, "items" : [{"id":1}]}',
         b'{"meta":{"page":1,"of":"x"},"results":[{"id":1}],"later":[{"id":9}]}',
         b'{"note":"a [bracket] {brace}","data":[{"id":1}]}',
-        b'{"errors":[],"data":[{"id":1}]}',  # the first array is the (empty) records
     ],
 )
 def test_without_a_records_path_the_first_array_is_decoded(body: bytes) -> None:
@@ -203,10 +202,16 @@ def test_without_a_records_path_the_first_array_is_decoded(body: bytes) -> None:
         b'{"note":"say \\"hi\\"","data":[{"id":1}]}',  # an escape before it
         b'{"id":1,"name":"one"}',  # no array: the object is the one record
         b'{"data":[1,2]}',  # the first array does not hold objects
+        b'{"errors":[],"data":[{"id":1}]}',  # `errors` is never the records: data is
+        b'{"error":[{"id":1}]}',
     ],
 )
 def test_without_a_records_path_other_objects_go_the_general_path(body: bytes) -> None:
     assert decoder(None).decode(body) is None
+
+
+def test_the_general_path_skips_an_errors_array_for_the_records() -> None:
+    assert general(b'{"errors":[],"data":[{"id":1}]}', None).column("id").to_pylist() == [1]
 
 
 def test_an_int_that_overflows_a_narrow_column_goes_the_general_path() -> None:
@@ -219,6 +224,31 @@ def test_an_int_that_overflows_a_narrow_column_goes_the_general_path() -> None:
 def test_a_missing_parent_of_the_records_goes_the_general_path() -> None:
     assert decoder("$.result.items").decode(b'{"result":null}') is None
     assert decoder("$.result.items").decode(b'{"other":1}') is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("$.data", b'{"dta":[{"id":1}]}'),
+        ("$.data", b'{"data":null}'),
+        ("$.result.items", b'{"result":null}'),
+        (None, b'{"error":"quota"}'),
+        (None, b'{"data":null}'),
+    ],
+)
+def test_a_page_without_its_records_is_refused_not_read_as_no_rows(
+    httpx_mock: HTTPXMock, path: str | None, body: bytes
+) -> None:
+    """The decoder leaves such a page to the general path, which refuses it naming the URL
+    (and the path): a typo or an error never reads as an empty page."""
+    raw = {"url": "https://api.example.com/items", **({"recordsPath": path} if path else {})}
+    reader = PartitionReader(parse_options(raw), SCHEMA)
+    assert reader.decoder is not None and reader.decoder.decode(body) is None
+    httpx_mock.add_response(url=raw["url"], content=body)
+    with pytest.raises(RestResponseError) as info:
+        list(reader.read(RowsPartition(({},))))
+    assert str(info.value).startswith("Response of https://api.example.com/items (HTTP 200)")
+    assert (path or "no array at its top level") in str(info.value) or "error" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -493,3 +523,27 @@ def test_carried_pages_are_decoded_and_cut_to_their_records(
     rows = read_all(PartitionReader(options, schema), WorkPartition((PagesUnit("s", {}, pages),)))
     assert [r["id"] for r in rows] == [3, 4, 5, 7]
     assert [c is not None for c in decode_calls] == [True, False]
+
+
+def test_arrow_records_read_backwards_stay_arrow_even_when_empty() -> None:
+    records = ArrowRecords(pa.RecordBatch.from_pylist([{"n": i} for i in range(6)]))
+    backwards = records[1:4][::-1]
+    assert isinstance(backwards, ArrowRecords) and [r["n"] for r in backwards] == [3, 2, 1]
+    assert len(records[0:0][::-1]) == 0 and [r["n"] for r in records[::2]] == [0, 2, 4]
+
+
+def test_carried_pages_emit_the_records_a_timestamp_walk_picked(
+    decode_calls: list[pa.RecordBatch | None],
+) -> None:
+    """A timestamp walk takes records by time: the carried page names them by index, decoded
+    or not, and its weight counts them."""
+    options = parse_options({"url": URL, "offsetType": "cursor", "offsetField": "c"})
+    schema = StructType([StructField("id", LongType())])
+    pages = (
+        CarriedPage(page_body(1), URL, 200, 0, 5, keep=(4, 0, 2)),
+        CarriedPage(b'{"data":[{"id":"x"},{"id":7},{"id":8}]}', URL, 200, 1, 3, keep=(2, 1)),
+    )
+    unit = PagesUnit("s", {}, pages)
+    assert unit.weight == 5
+    rows = read_all(PartitionReader(options, schema), WorkPartition((unit,)))
+    assert [r["id"] for r in rows] == [5, 1, 3, 8, 7]

@@ -112,6 +112,16 @@ def test_bearer_sends_the_token(httpx_mock: HTTPXMock) -> None:
     assert httpx_mock.get_request().headers["Authorization"] == "Bearer t0ken"
 
 
+def test_bearer_sends_the_bearer_token_under_either_name(httpx_mock: HTTPXMock) -> None:
+    from rest_stream.options.parse import parse_options
+
+    for name in ("bearerToken", "oauthToken"):
+        httpx_mock.add_response(url=API)
+        options = parse_options({"url": API, "authType": "Bearer", name: "t0ken-" + name})
+        client_with(build_auth(options.auth)).get(API)
+        assert httpx_mock.get_requests()[-1].headers["Authorization"] == "Bearer t0ken-" + name
+
+
 def test_api_key_goes_in_the_named_header(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=API)
     options = AuthOptions(kind="apikey", api_key=Secret("k3y"), api_key_header="X-Token")

@@ -68,7 +68,7 @@ class Feed:
         return Reply(200, {"Content-Type": "application/json", **headers}, body)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -180,6 +180,21 @@ def test_clock_stamps_mark_records_with_the_time_they_arrive() -> None:
         assert http.get("/latest").json()["max_ts"] == stamps[-1]
 
 
+def test_held_records_appear_late_with_their_own_timestamps() -> None:
+    with DemoApi(10, regions=("eu",)) as server, httpx.Client(base_url=server.url) as http:
+        server.hold(3, 4, 9)
+        first = http.get("/events", params={"since": 0, "limit": 5}).json()
+        assert ids(first["data"]) == [1, 2, 5, 6, 7]  # a full page past the held ones
+        region = http.get("/events", params={"since": 0, "region": "eu"}).json()
+        assert ids(region["data"]) == [1, 2, 5, 6, 7, 8, 10]
+        server.release(3)
+        after = http.get("/events", params={"since": 0}).json()
+        assert ids(after["data"]) == [1, 2, 3, 5, 6, 7, 8, 10]
+        server.release()
+        late = http.get("/events", params={"since": BASE_TS + 2}).json()
+        assert ids(late["data"]) == [3, 4, 5, 6, 7, 8, 9, 10]
+
+
 def test_events_iso_format(client: httpx.Client) -> None:
     assert to_iso(BASE_TS) == "2023-11-14T22:13:20Z"
     params = {"since": "2023-11-14T22:13:20Z", "format": "iso", "limit": 2}
@@ -219,6 +234,29 @@ def test_stripe_pagination(client: httpx.Client) -> None:
     assert ids(body["data"]) == [998, 999, 1000] and body["has_more"] is False
     body = client.get("/stripe", params={"starting_after": 995, "limit": 2, "region": "us"}).json()
     assert ids(body["data"]) == [996, 998] and body["has_more"] is True
+
+
+def test_stripe_newest_first(client: httpx.Client) -> None:
+    def get(**params: object) -> dict:
+        return client.get("/stripe", params={"order": "desc", "limit": 3, **params}).json()
+
+    body = get()
+    assert ids(body["data"]) == [1000, 999, 998] and body["has_more"] is True
+    body = get(starting_after=998)
+    assert ids(body["data"]) == [997, 996, 995] and body["has_more"] is True
+    body = get(starting_after=3)
+    assert ids(body["data"]) == [2, 1] and body["has_more"] is False
+    body = get(ending_before=990)  # the three just above 990, still newest first
+    assert ids(body["data"]) == [993, 992, 991] and body["has_more"] is True
+    body = get(ending_before=998)
+    assert ids(body["data"]) == [1000, 999] and body["has_more"] is False
+    body = get(ending_before=0)  # the oldest page
+    assert ids(body["data"]) == [3, 2, 1] and body["has_more"] is True
+    body = get(starting_after=996, region="us")
+    assert ids(body["data"]) == [994, 992, 990]
+    assert client.get(
+        "/stripe", params={"order": "desc", "starting_after": 5, "ending_before": 9}
+    ).status_code == 400
 
 
 def test_page_number_pagination(client: httpx.Client) -> None:

@@ -159,11 +159,22 @@ def test_429_retry_after_seconds_is_honoured(httpx_mock: HTTPXMock, sleeps: Slee
     assert sleeps == [7.0]
 
 
-def test_retry_after_is_capped_at_retry_max_wait(httpx_mock: HTTPXMock, sleeps: Sleeps) -> None:
+def test_retry_after_is_capped_at_rate_limit_max_wait(
+    httpx_mock: HTTPXMock, sleeps: Sleeps
+) -> None:
     httpx_mock.add_response(status_code=503, headers={"Retry-After": "3600"})
     httpx_mock.add_response()
-    session(sleeps, retryMaxWaitSeconds="30").fetch(get())
+    session(sleeps, retryMaxWaitSeconds="30", rateLimitMaxWaitSeconds="30").fetch(get())
     assert sleeps == [30.0]
+
+
+def test_retry_after_beyond_retry_max_wait_is_waited_out(
+    httpx_mock: HTTPXMock, sleeps: Sleeps
+) -> None:
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": "900"})
+    httpx_mock.add_response()
+    session(sleeps, retryMaxWaitSeconds="30").fetch(get())
+    assert sleeps == [900.0]
 
 
 def test_retry_after_http_date_is_honoured(httpx_mock: HTTPXMock, sleeps: Sleeps) -> None:

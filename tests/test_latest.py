@@ -35,14 +35,14 @@ class FakeApi:
         self.records_path = compile_path(records_path) if records_path else None
         self.requests: list[tuple[str, str, dict[str, str]]] = []
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
+    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, records: bool = True) -> Page:
         parts = urlsplit(spec.url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         params.update(spec.params)
         self.requests.append((spec.method, parts.path, params))
         document = self.handler(parts.path, params)
-        records = extract_records(document, self.records_path)
-        return Page(records, document, {}, spec.url, 200, b"", spec.url)
+        found = extract_records(document, self.records_path) if records else []
+        return Page(found, document, {}, spec.url, 200, b"", spec.url)
 
     def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
         self.rounds += 1
@@ -131,8 +131,38 @@ def test_probe_without_value_names_the_path() -> None:
     with pytest.raises(RestOffsetError) as info:
         EndFinder(kind, probe_api({"other": 1})).end({}, 0)
     assert str(info.value) == (
-        f"{PROBE} has no value at latestOffsetPath=$.max_id; response starts: \"{{'other': 1}}\""
+        f"{PROBE} has no value at latestOffsetPath=$.max_id (the path matches nothing; null "
+        "there would say there are no records yet): check latestOffsetPath; response starts: "
+        "\"{'other': 1}\""
     )
+
+
+PROBED = {
+    "incremental": {"offsetType": "incremental"},
+    "timestamp": {"offsetType": "timestamp", "recordOffsetPath": "$.t"},
+    "page": {"offsetType": "page", "pageSize": "10"},
+    "offset": {"offsetType": "offset", "pageSize": "10"},
+}
+
+
+@pytest.mark.parametrize("offset_type", list(PROBED))
+def test_a_probe_whose_path_matches_nothing_fails_for_every_kind(offset_type: str) -> None:
+    """A typo in latestOffsetPath (or an error object) never reads as "no records yet": the
+    stream would stall silently on a timestamp, or skip nothing but never move."""
+    raw = {"offsetField": "since", "latestOffsetUrl": PROBE, "latestOffsetPath": "$.max"}
+    kind = kind_of(**PROBED[offset_type], **raw)
+    for document in ({"mx": 41}, {"error": "quota"}, [{"max": 3}]):
+        with pytest.raises(RestOffsetError, match=r"latestOffsetPath=\$\.max \(the path"):
+            EndFinder(kind, probe_api(document)).end({}, kind.initial())
+
+
+@pytest.mark.parametrize("offset_type", list(PROBED))
+def test_a_probe_that_names_null_says_there_is_nothing_yet(offset_type: str) -> None:
+    raw = {"offsetField": "since", "latestOffsetUrl": PROBE, "latestOffsetPath": "$.max"}
+    kind = kind_of(**PROBED[offset_type], **raw)
+    start = kind.initial()
+    for document in ({"max": None}, {"max": []}, [], {}):
+        assert EndFinder(kind, probe_api(document)).end({}, start) == start
 
 
 def test_probe_page() -> None:
@@ -440,3 +470,20 @@ def test_a_cap_seen_once_but_not_again_is_not_raised() -> None:
     api = FakeApi(flaky)
     assert EndFinder(paged(), api).end({}, 0) == 7
     assert [r[2]["page"] for r in api.requests] == ["1", "2", "1", "2"]
+
+
+def test_a_page_larger_than_page_size_fails_the_end_search_naming_both_sizes() -> None:
+    """Not a bare KeyError: the search names the page and both sizes, wherever it meets it."""
+    for count in (15, 40, 1000):
+        api = pages_api(count, size=12)
+        with pytest.raises(RestOffsetError, match=r"returned 12 records, more than pageSize=10"):
+            EndFinder(paged(), api).end({}, 0)
+    # with a probe of the last page number, that page is measured
+    kind = paged(latestOffsetUrl=PROBE, latestOffsetPath="$.last_page")
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        return {"last_page": 3} if path.startswith("/stats") else {"items": list(range(11))}
+
+    with pytest.raises(RestOffsetError, match=r"returned 11 records, more than pageSize=10"):
+        EndFinder(kind, FakeApi(handler)).end({}, 0)
+

@@ -33,7 +33,7 @@ from rest_stream.positions import (
     Step,
     StopChain,
     TimestampOffset,
-    _cut_at_distinct,
+    _cut_time,
     offset_kind,
 )
 from rest_stream.positions.walk import Walk
@@ -51,7 +51,14 @@ class FakeApi:
         self.requests: list[dict[str, str]] = []
         self.kept_bodies = 0
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False) -> Page:
+    def fetch(
+        self,
+        spec: RequestSpec,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
+    ) -> Page:
         parts = urlsplit(spec.url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         params.update(spec.params)
@@ -63,9 +70,9 @@ class FakeApi:
             url += ("&" if parts.query else "?") + urlencode(spec.params)
         body = orjson.dumps(document) if keep_body else b""
         self.kept_bodies += keep_body
-        records = extract_records(document, self.records_path)
+        found = extract_records(document, self.records_path) if records else []
         lowered = {k.lower(): v for k, v in headers.items()}
-        return Page(records, document, lowered, url, 200, body, url)
+        return Page(found, document, lowered, url, 200, body, url)
 
     def fetch_ordered(self, specs: Iterable[RequestSpec]) -> Iterator[Page]:
         for spec in specs:
@@ -348,6 +355,30 @@ def test_a_short_page_before_the_end_of_a_range_is_an_error_not_a_silent_end() -
         list(capped.read_range(offsets_api(5), {}, 0, 30))
 
 
+def test_a_page_larger_than_page_size_fails_naming_both_sizes() -> None:
+    """An API serving 15 records a page for pageSize=10: page numbers would skip 5 records at
+    every page, offsets would read 5 twice. Nothing is emitted past the first such page."""
+    kind = paged()
+    api = pages_api(ROWS, size=15)
+    chunks = kind.read_range(api, {}, 0, 40)
+    with pytest.raises(RestOffsetError) as info:
+        next(chunks)
+    assert str(info.value) == (
+        f"{URL}?page=1 returned 15 records, more than pageSize=10: page numbers would skip the "
+        "records past pageSize on every page. Set pageSize to the number of records the API "
+        "returns on a full page (or ask it for pageSize records)"
+    )
+    with pytest.raises(RestOffsetError, match="returned 15 records, more than pageSize=10"):
+        kind.step(0, page_of(ROWS[:15]), None)
+    offsets = kind_of(url=URL, offsetType="offset", offsetField="offset", pageSize="10")
+
+    def unlimited(path: str, params: dict[str, str]) -> Any:
+        return {"data": ROWS[int(params["offset"]) :][:12]}
+
+    with pytest.raises(RestOffsetError, match="12 records, more than pageSize=10: offsets would"):
+        list(offsets.read_range(FakeApi(unlimited, "$.data"), {}, 0, 30))
+
+
 def test_page_read_range_exact_multiple_and_empty() -> None:
     kind = paged()
     api = pages_api(ROWS[:40])
@@ -551,22 +582,21 @@ def test_timestamp_bad_record_value() -> None:
 
 
 @pytest.mark.parametrize(
-    ("times", "budget", "take"),
+    ("times", "budget", "cut"),
     [
-        ([1, 2, 2, 3], None, 4),
-        ([1, 2, 2, 3], 4, 4),
-        ([1, 2, 2, 3], 9, 4),
+        ([1, 2, 2, 3], None, 3),
+        ([1, 2, 2, 3], 4, 3),
+        ([1, 2, 2, 3], 9, 3),
         ([1, 2, 2, 3], 1, 1),
         ([1, 2, 2, 3], 2, 1),  # would split the 2s: back off
-        ([1, 2, 2, 3], 3, 3),
+        ([1, 2, 2, 3], 3, 2),
         ([2, 2, 3], 1, 2),  # cannot back off to nothing: take the whole first group
-        ([2, 2, 2], 1, 3),
+        ([2, 2, 2], 1, 2),
         ([2, 2, 3], 0, 2),
-        ([3, 1, 2], 1, 3),  # unsorted: all or nothing
     ],
 )
-def test_cut_at_distinct(times: list[int], budget: int | None, take: int) -> None:
-    assert _cut_at_distinct(times, budget) == take
+def test_cut_time(times: list[int], budget: int | None, cut: int) -> None:
+    assert _cut_time(times, budget) == cut
 
 
 def test_timestamp_step() -> None:
@@ -579,7 +609,9 @@ def test_timestamp_step() -> None:
     page = Page(events, {"data": events}, {}, URL, 200)
     assert kind.step(5, page, None) == Step(0, 3, 20, False)  # the 30s may go on: next page
     last = Page(events[3:], {"data": events[3:]}, {}, URL, 200)
-    assert kind.step(20, last, None) == Step(0, 1, 30, False)  # one timestamp: take it
+    step = kind.step(20, last, None)  # one timestamp: take it, the next page must confirm
+    assert (step.first, step.stop, step.next, step.caught_up) == (0, 1, 30, False)
+    assert (step.check.at, step.check.records) == (30_000_000, 1)
     assert kind.step(5, page_of([]), None) == Step(0, 0, 5, True)
 
 
@@ -611,6 +643,121 @@ def test_timestamp_walk_with_budgets_reads_every_record_once() -> None:
                 break
         assert got == list(range(10))
         assert position == 6
+
+
+def test_a_timestamp_walk_cuts_by_time_on_pages_in_any_order() -> None:
+    """Under batchSize a batch ends at a timestamp: it takes exactly the records with
+    start < t <= cut, wherever they are in a page (newest first here, records at `since`
+    repeated by an inclusive API), and its replay, a range read by time, takes the same."""
+    times = [1, 2, 2, 3, 4, 4, 4, 5, 6, 6, 7, 8, 8, 9]
+    events = [{"id": i, "ts": t} for i, t in enumerate(times)]
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        since = int(params["since"])
+        page = [e for e in events if e["ts"] >= since][:5]  # inclusive: `since` comes again
+        return {"data": page[::-1]}  # the oldest records after `since`, newest first
+
+    kind = timestamped()
+    for budget in range(1, 9):
+        api = FakeApi(handler, records_path="$.data[*]")
+        position, got = kind.initial(), []
+        for _ in range(30):
+            walk = Walk(kind, api, {}, position, max_records=budget)
+            batch = sorted(e["id"] for w in walk for e in w.records)
+            start, position = position, walk.position
+            assert batch == [e["id"] for e in events if start < e["ts"] <= position]
+            replay = flat(kind.read_range(api, {}, start, position))
+            assert sorted(e["id"] for e in replay) == batch
+            got += batch
+            if walk.caught_up:
+                break
+        assert got == [e["id"] for e in events], budget
+
+
+def test_a_timestamp_step_takes_the_records_of_its_cut_wherever_they_are() -> None:
+    kind = timestamped()
+    page = page_of([{"ts": 30}, {"ts": 10}, {"ts": 5}, {"ts": 20}, {"ts": 10}, {"ts": 40}])
+    step = kind.step(5, page, 3)  # 10, 10, 20: the 30 and 40 wait (40 is the page's newest)
+    assert (step.next, step.keep) == (20, (1, 3, 4))
+    assert kind.step(5, page, None).keep == (0, 1, 3, 4)  # up to 30: the 40 may go on
+
+
+ONE_SECOND_CUT = [1, 5, 5, 5, 5, 6, 7]  # four records at 5: a page of 3 cuts inside them
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_a_page_cut_inside_one_timestamp_fails_instead_of_skipping_the_rest_of_it(
+    inclusive: bool,
+) -> None:
+    """`since=5` cannot ask for the fourth record at 5: when the page after shows that the
+    API cut the page of 5s at its size, the read fails, in a range and in a walk, and the
+    walk has not moved past the 5s."""
+    events = [{"id": i, "ts": t} for i, t in enumerate(ONE_SECOND_CUT)]
+    kind = timestamped()
+    with pytest.raises(RestOffsetError) as info:
+        list(kind.read_range(events_api(events, limit=3, inclusive=inclusive), {}, 0, 10))
+    assert str(info.value).startswith(
+        f"{URL}?since=1 returned {2 if inclusive else 3} new records, every one at 5, and "
+        f"{URL}?since=5 returns records that page could have held: the API cut that page at "
+        "its page size inside 5"
+    )
+    assert "set pagination" in str(info.value)
+    for budget in (None, 3, 4):  # the walk stops on the 5s (budget 3 or 4) or goes on
+        api = events_api(events, limit=3, inclusive=inclusive)
+        walk = Walk(kind, api, {}, 1, max_records=budget)
+        with pytest.raises(RestOffsetError, match="cut that page at its page size inside 5"):
+            list(walk)
+
+
+def test_a_page_of_one_timestamp_that_holds_all_of_it_is_read_on() -> None:
+    """No false alarm: the page after holds nothing the page could have held (the tail), or,
+    from an inclusive API, no more records at that timestamp than the page did."""
+    kind = timestamped()
+    for inclusive, times in ((False, [1, 5, 5, 5]), (True, [1, 5, 5])):
+        tail = [{"id": i, "ts": t} for i, t in enumerate(times)]
+        api = events_api(tail, limit=3, inclusive=inclusive)
+        assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == list(range(len(tail)))
+        walk = Walk(kind, events_api(tail, limit=3, inclusive=inclusive), {}, 1, max_records=9)
+        assert [e["id"] for w in walk for e in w.records] == list(range(1, len(tail)))
+    # since=1 answers 1, 5, 5 (the 1 again): every 5, as since=5 shows with 5, 5, 6
+    exact = [{"id": i, "ts": t} for i, t in enumerate([1, 5, 5, 6, 7])]
+    api = events_api(exact, limit=3, inclusive=True)
+    assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == [0, 1, 2, 3, 4]
+
+
+def test_a_range_ending_on_a_page_of_one_timestamp_asks_after_it_only_when_it_may_be_cut() -> None:
+    """The next range starts after the end: a last page at one timestamp is confirmed with
+    one more request, unless an earlier page of the read held more records (it is not full)."""
+    kind = timestamped()
+    events = [{"id": i, "ts": t} for i, t in enumerate([1, 2, 3, 4, 4, 5])]
+    past = events_api(events, limit=3)  # pages 1 2 3, 3 4 4, 4 4 5: the last goes past 4
+    assert [e["id"] for e in flat(kind.read_range(past, {}, 0, 4))] == [0, 1, 2, 3, 4]
+    assert [r["since"] for r in past.requests] == ["0", "2", "3"]
+    single = events_api([{"id": 0, "ts": 4}], limit=3)
+    assert [e["id"] for e in flat(kind.read_range(single, {}, 0, 4))] == [0]
+    assert [r["since"] for r in single.requests] == ["0", "4"]  # a lone page: confirmed
+    tail = events_api(events[:5], limit=3)  # pages 1 2 3, 3 4 4, then 4 4: shorter than 3
+    assert [e["id"] for e in flat(kind.read_range(tail, {}, 0, 4))] == [0, 1, 2, 3, 4]
+    assert [r["since"] for r in tail.requests] == ["0", "2", "3"]
+
+
+def test_with_pagination_an_answer_of_one_timestamp_is_read_whole() -> None:
+    """pagination reads every page of an answer: its records at one timestamp are all read,
+    and nothing is left to confirm."""
+    events = [{"id": i, "ts": t} for i, t in enumerate(ONE_SECOND_CUT)]
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        since, part = int(params["since"]), int(params.get("part", 0))
+        fresh = [e for e in events if e["ts"] > since]
+        page = fresh[part * 3 : part * 3 + 3]
+        more = part * 3 + 3 < len(fresh)
+        return {"data": page, "next": f"{URL}?since={since}&part={part + 1}" if more else None}
+
+    kind = timestamped(pagination="nextUrl", nextPagePath="$.next")
+    api = FakeApi(handler, records_path="$.data[*]")
+    assert [e["id"] for e in flat(kind.read_range(api, {}, 0, 10))] == list(range(7))
+    walk = Walk(kind, FakeApi(handler, records_path="$.data[*]"), {}, 0)
+    assert [e["id"] for w in walk for e in w.records] == list(range(7))
 
 
 # --- cursor -----------------------------------------------------------------------------------
@@ -1156,6 +1303,98 @@ def test_body_link_walk_replays_a_grown_last_page_without_duplicates() -> None:
     rows.extend({"id": i} for i in range(8, 11))
     again = Walk(kind, api, {}, walk.position)
     assert [r["id"] for w in again for r in w.records] == [8, 9, 10]
+
+
+# --- a next position that is absent is not an end -----------------------------------------------
+
+
+def keyed_chain(next_key: str, last: str = "absent") -> Callable[[str, dict[str, str]], Any]:
+    """Cursor chains over 7 records, 3 a page, whose next cursor is at `next_key`; the last
+    page names none with null ("null") or leaves the key out ("absent", OData's way)."""
+    rows = list(range(1, 8))
+
+    def handler(path: str, params: dict[str, str]) -> Any:
+        after = int(params.get("cursor") or 0)
+        data = [r for r in rows if r > after][:3]
+        page: dict[str, Any] = {"data": data}
+        if data and data[-1] < rows[-1]:
+            page[next_key] = str(data[-1])
+        elif last == "null":
+            page[next_key] = None
+        return page
+
+    return handler
+
+
+def test_a_cursor_path_that_matches_nothing_on_the_first_page_fails() -> None:
+    """A typo in offsetPath: the chain would stop after its first page and stall there,
+    silently. The walk fails instead, and the position has not moved."""
+    api = FakeApi(keyed_chain("next_cursor"), "$.data[*]")
+    kind = cursor(offsetPath="$.next_cursr")
+    walk = Walk(kind, api, {}, kind.initial())
+    with pytest.raises(RestOffsetError) as info:
+        list(walk)
+    assert str(info.value).startswith(
+        f"{URL} names no next page: offsetPath=$.next_cursr matches nothing on the "
+        "stream's first page (the key is absent;"
+    )
+    assert walk.position == kind.initial() and walk.records == 0
+
+
+@pytest.mark.parametrize("last", ["null", "absent"])
+def test_a_chain_ends_on_null_or_on_a_key_left_out_after_the_chain_has_shown_it(last: str) -> None:
+    api = FakeApi(keyed_chain("next_cursor", last), "$.data[*]")
+    kind = cursor(offsetPath="$.next_cursor")
+    walk = Walk(kind, api, {}, kind.initial())
+    assert [r for w in walk for r in w.records] == [1, 2, 3, 4, 5, 6, 7]
+    assert (walk.position, walk.caught_up) == ({"cursor": "6", "skip": 1}, True)
+
+
+def test_a_first_page_that_names_no_next_page_with_null_is_the_end() -> None:
+    def one_page(path: str, params: dict[str, str]) -> Any:
+        return {"data": [1, 2], "next_cursor": None}
+
+    walk = Walk(cursor(offsetPath="$.next_cursor"), FakeApi(one_page, "$.data"), {}, {"cursor": ""})
+    assert [r for w in walk for r in w.records] == [1, 2]
+    assert (walk.position, walk.caught_up) == ({"cursor": "", "skip": 2}, True)
+
+
+def test_an_empty_first_page_without_the_key_is_nothing_yet() -> None:
+    def empty(path: str, params: dict[str, str]) -> Any:
+        return {"value": []}
+
+    kind = kind_of(offsetType="link", offsetPath='$."@odata.nextLink"')
+    walk = Walk(kind, FakeApi(empty, "$.value[*]"), {}, kind.initial())
+    assert list(walk) == [] and walk.caught_up is True
+
+
+def test_a_key_left_out_on_the_first_page_ends_the_chain_under_stop_or_a_stop_condition() -> None:
+    def one_page(path: str, params: dict[str, str]) -> Any:
+        return {"data": [1, 2], "has_more": False}
+
+    for kind in (
+        cursor(offsetPath="$.next_cursor", onBadOffset="stop"),
+        cursor(offsetPath="$.next_cursor", hasMorePath="$.has_more"),
+    ):
+        walk = Walk(kind, FakeApi(one_page, "$.data"), {}, kind.initial())
+        assert [r for w in walk for r in w.records] == [1, 2]  # read, then the end
+        assert (walk.position, walk.caught_up) == ({"cursor": "", "skip": 2}, True)
+
+
+def test_a_body_link_path_that_matches_nothing_on_the_first_page_fails() -> None:
+    def handler(path: str, params: dict[str, str]) -> Any:
+        return {"data": [{"id": 1}], "next_url": "/items?after=1"}
+
+    kind = kind_of(offsetType="link", offsetPath="$.next_ulr")
+    with pytest.raises(RestOffsetError, match=r"offsetPath=\$\.next_ulr matches nothing"):
+        list(Walk(kind, FakeApi(handler, "$.data[*]"), {}, kind.initial()))
+
+
+def test_no_link_header_is_the_end_of_a_link_chain() -> None:
+    kind = link()
+    walk = Walk(kind, FakeApi(lambda path, params: [{"id": 1}]), {}, kind.initial())
+    assert [r["id"] for w in walk for r in w.records] == [1]
+    assert walk.caught_up is True
 
 
 # --- offset / limit ---------------------------------------------------------------------------

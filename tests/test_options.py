@@ -368,7 +368,7 @@ def test_jsonpath_options_are_compiled(name: str) -> None:
 
 AUTH_REQUIRED = {
     "basic": {"userId": "ann", "userPassword": "pw-1"},
-    "bearer": {"oauthToken": "tok-1"},
+    "bearer": {"bearerToken": "tok-1"},
     "oauth1": {"oauthConsumerKey": "ck", "oauthConsumerSecret": "cs-1"},
     "oauth2": {
         "oauthTokenUrl": "https://auth.example.com/token",
@@ -387,9 +387,44 @@ def test_auth_kinds_require_their_fields(kind: str) -> None:
         given = {k: v for k, v in fields.items() if k != missing}
         exc = error(authType=kind, **given)
         assert exc.option == missing
+        other = " (or oauthToken, its other name)" if missing == "bearerToken" else ""
         assert str(exc) == (
-            f"Invalid option {missing}=missing: expected a value: authType {kind} needs it."
+            f"Invalid option {missing}=missing: expected a value{other}: authType {kind} "
+            "needs it."
         )
+
+
+def test_bearer_token_and_its_other_name_oauth_token() -> None:
+    assert parse(authType="Bearer", bearerToken="tok-1").auth.bearer_token == Secret("tok-1")
+    old = parse(authType="Bearer", oauthToken="tok-1").auth
+    assert (old.bearer_token, old.oauth_token) == (Secret("tok-1"), Secret("tok-1"))
+    same = parse(authType="Bearer", bearerToken="tok-1", oauthToken="tok-1").auth
+    assert same.bearer_token == Secret("tok-1")
+
+
+def test_bearer_token_and_oauth_token_that_differ_are_refused() -> None:
+    exc = error(authType="Bearer", bearerToken="tok-Secret-1", oauthToken="tok-Secret-2")
+    assert exc.option == "bearerToken"
+    assert "tok-Secret" not in str(exc)
+    assert str(exc) == (
+        "Invalid option bearerToken='***': expected no other value in oauthToken beside it "
+        "(oauthToken is another name for the Bearer token: set one of the two)."
+    )
+
+
+def test_bearer_token_from_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REST_TEST_TOKEN", "tok-from-env")
+    auth = parse(authType="Bearer", bearerToken="env:REST_TEST_TOKEN").auth
+    assert auth.bearer_token is not None and auth.bearer_token.reveal() == "tok-from-env"
+    same = parse(
+        authType="Bearer", bearerToken="env:REST_TEST_TOKEN", oauthToken="tok-from-env"
+    ).auth
+    assert same.bearer_token == Secret("tok-from-env")
+
+
+def test_bearer_token_under_another_auth_type_warns() -> None:
+    with pytest.warns(RestOptionWarning, match="bearerToken is ignored: authType oauth1"):
+        parse(authType="OAuth1", oauthConsumerKey="ck", oauthConsumerSecret="cs", bearerToken="t")
 
 
 def test_auth_values_are_parsed() -> None:
@@ -509,10 +544,93 @@ def test_stream_values() -> None:
     assert (s.batch_size, s.streaming_interval, s.on_bad_offset) == (100, 0.25, "stop")
 
 
+LOOKBACK = {
+    "offsetType": "timestamp",
+    "offsetField": "since",
+    "recordOffsetPath": "$.updated_at",
+}
+
+
+def test_lookback_values() -> None:
+    s = parse(**LOOKBACK, lookbackSeconds="90.5", primaryKeyPath="$.key.id").stream
+    assert (s.lookback_seconds, s.primary_key_path, s.lookback_max_keys) == (
+        90.5,
+        "$.key.id",
+        100_000,
+    )
+    assert parse(**LOOKBACK, lookbackSeconds="60", primaryKeyPath="$.id", lookbackMaxKeys="7")
+    assert parse(**LOOKBACK).stream.lookback_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "expected"),
+    [
+        (
+            {"lookbackSeconds": "60"},
+            "primaryKeyPath",
+            "a JSONPath to each record's key, e.g. $.id: lookbackSeconds needs it to know "
+            "which records it delivered",
+        ),
+        (
+            {"lookbackSeconds": "0", "primaryKeyPath": "$.id"},
+            "lookbackSeconds",
+            "a number of seconds > 0",
+        ),
+        (
+            {"lookbackSeconds": "-5", "primaryKeyPath": "$.id"},
+            "lookbackSeconds",
+            "a number of seconds > 0",
+        ),
+        (
+            {"lookbackSeconds": "60", "primaryKeyPath": "$.id", "lookbackMaxKeys": "0"},
+            "lookbackMaxKeys",
+            "a whole number >= 1",
+        ),
+        (
+            {"primaryKeyPath": "$.id"},
+            "primaryKeyPath",
+            "lookbackSeconds beside it (lookbackSeconds is not set, so primaryKeyPath would be "
+            "ignored)",
+        ),
+        (
+            {"lookbackMaxKeys": "10"},
+            "lookbackMaxKeys",
+            "lookbackSeconds beside it (lookbackSeconds is not set, so lookbackMaxKeys "
+            "would be ignored)",
+        ),
+    ],
+)
+def test_lookback_refusals(raw: dict[str, str], name: str, expected: str) -> None:
+    exc = error(**LOOKBACK, **raw)
+    assert (exc.option, exc.expected) == (name, expected)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"offsetType": "timestamp", "offsetField": "since"},
+            "recordOffsetPath beside it (recordOffsetPath is not set, so lookbackSeconds "
+            "would be ignored)",
+        ),
+        (
+            {"offsetType": "incremental", "offsetField": "id"},
+            "offsetType timestamp beside it (offsetType incremental does not use lookbackSeconds)",
+        ),
+    ],
+)
+def test_lookback_needs_timestamps_read_from_the_records(
+    raw: dict[str, str], expected: str
+) -> None:
+    exc = error(**raw, lookbackSeconds="60", primaryKeyPath="$.id")
+    assert (exc.option, exc.expected) == ("lookbackSeconds", expected)
+
+
 # --- secrets ----------------------------------------------------------------------------------
 
 SECRETS = {
     "userPassword": "pw-Secret-1",
+    "bearerToken": "bearer-Secret-10",
     "oauthToken": "tok-Secret-2",
     "oauthTokenSecret": "tsec-Secret-3",
     "oauthConsumerSecret": "csec-Secret-4",
@@ -610,3 +728,63 @@ def test_secret_option_from_an_environment_variable(monkeypatch: pytest.MonkeyPa
     exc = error(authType="ApiKey", apiKey="env:REST_TEST_KEY")
     assert exc.option == "apiKey"
     assert "environment variable REST_TEST_KEY" in str(exc)
+
+
+# --- responseFormat ---------------------------------------------------------------------------
+
+
+def test_response_format_default_and_choices() -> None:
+    assert parse().response_format == "json"
+    assert parse(responseFormat="NDJSON").response_format == "ndjson"
+    assert parse(responseFormat="csv").response_format == "csv"
+    exc = error(responseFormat="xml")
+    assert exc.option == "responseFormat" and "json, ndjson, csv" in exc.expected
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_line_formats_take_only_a_records_path_over_the_whole_list(fmt: str) -> None:
+    assert parse(responseFormat=fmt, recordsPath="$").records_path == "$"
+    assert parse(responseFormat=fmt, recordsPath=" $[*] ").records_path == " $[*] "
+    exc = error(responseFormat=fmt, recordsPath="$.data")
+    assert exc.option == "recordsPath"
+    assert f"$ or $[*], or no recordsPath, with responseFormat {fmt}" in exc.expected
+
+
+def test_csv_refuses_offset_path() -> None:
+    for kind in ({"offsetType": "cursor", "offsetField": "c"}, {"offsetType": "link"}):
+        exc = error(responseFormat="csv", offsetPath="$.next", **kind)
+        assert exc.option == "offsetPath"
+        assert "no offsetPath with responseFormat csv" in exc.expected
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_a_body_offset_without_a_path_over_the_records_is_refused(fmt: str) -> None:
+    exc = error(responseFormat=fmt, offsetType="cursor", offsetField="c")
+    assert exc.option == "offsetHeader"
+    assert f"with responseFormat {fmt} the body holds only records" in exc.expected
+    exc = error(responseFormat=fmt, offsetType="timestamp", offsetField="since")
+    assert exc.option == "recordOffsetPath"
+
+
+def test_header_and_record_offsets_work_with_line_formats() -> None:
+    for fmt in ("ndjson", "csv"):
+        cursor = parse(
+            responseFormat=fmt, offsetType="cursor", offsetField="c", offsetHeader="X-Next"
+        )
+        assert cursor.stream.offset_path is None and cursor.stream.offset_header == "X-Next"
+        assert parse(responseFormat=fmt, offsetType="link").stream.offset_path is None
+        ids = parse(responseFormat=fmt, offsetType="incremental", offsetField="since")
+        assert ids.stream.record_offset_path == "$.id" and ids.stream.offset_path is None
+        times = parse(
+            responseFormat=fmt, offsetType="timestamp", offsetField="s", recordOffsetPath="$.ts"
+        )
+        assert times.stream.offset_path is None  # no `$.s` default: no document holds it
+
+
+def test_ndjson_reads_an_offset_path_over_the_list_of_records() -> None:
+    o = parse(responseFormat="ndjson", offsetType="cursor", offsetField="c", offsetPath="$[-1].id")
+    assert o.stream.offset_path == "$[-1].id"
+    o = parse(
+        responseFormat="ndjson", offsetType="timestamp", offsetField="s", offsetPath="$[-1].t"
+    )
+    assert o.stream.offset_path == "$[-1].t"

@@ -154,6 +154,13 @@ SET_CONTEXT = {
     "latestOffsetUrl": {**OFFSET_CONTEXT["incremental"], "latestOffsetUrl": URL + "/max"},
     "inputDataUrl": {"inputDataUrl": URL + "/parents"},
     "clientCert": {"clientCert": __file__},
+    "recordOffsetPath": {"recordOffsetPath": "$.ts"},
+    "lookbackSeconds": {
+        **OFFSET_CONTEXT["timestamp"],
+        "recordOffsetPath": "$.ts",
+        "lookbackSeconds": "60",
+        "primaryKeyPath": "$.id",
+    },
 }
 
 
@@ -181,6 +188,8 @@ def context(option: OptionSpec) -> dict[str, str]:
         raw["inputData"] = '[{"a": 1, "b": 2}]'
     if option.name == "latestOffsetUrl":
         raw["latestOffsetPath"] = "$.max"
+    if option.name == "lookbackSeconds":
+        raw["primaryKeyPath"] = "$.id"
     raw.pop(option.name, None)
     return raw
 

@@ -95,6 +95,7 @@ def test_dataclass_defaults_are_the_registry_defaults() -> None:
         "request_concurrency": "requestConcurrency",
         "follow_redirects": "followRedirects",
         "tls_verify": "tlsVerify",
+        "response_format": "responseFormat",
     }
     defaults = {f.name: f.default for f in dataclasses.fields(RestOptions)}
     for field, name in fields.items():
@@ -230,8 +231,19 @@ INAPPLICABLE = [
     (
         {"recordOffsetPath": "$.id", "offsetType": "cursor", "offsetField": "c"},
         "recordOffsetPath",
-        "offsetType incremental or timestamp beside it (offsetType cursor does not use "
+        "recordOrder descending beside it (offsetType cursor reads record ids only to walk a "
+        "newest-first list down to the newest record delivered)",
+    ),
+    (
+        {"recordOffsetPath": "$.id", "offsetType": "page", "offsetField": "p", "pageSize": "5"},
+        "recordOffsetPath",
+        "offsetType incremental or timestamp or cursor beside it (offsetType page does not use "
         "recordOffsetPath)",
+    ),
+    (
+        {"recordOrder": "descending", "offsetType": "link"},
+        "recordOrder",
+        "offsetType cursor beside it (offsetType link does not use recordOrder)",
     ),
     (
         {"offsetField": "id", "offsetType": "link"},

@@ -270,15 +270,15 @@ def test_a_new_window_replaces_the_count(clock: Clock) -> None:
 # --------------------------------------------------------------------------- too long a wait
 
 
-def test_a_reset_beyond_retry_max_wait_is_an_error_naming_header_and_wait(
+def test_a_reset_beyond_rate_limit_max_wait_is_an_error_naming_header_and_wait(
     httpx_mock: HTTPXMock, clock: Clock
 ) -> None:
     httpx_mock.add_response(status_code=429, headers=spent("3600"), text="slow down")
     with pytest.raises(RestRateLimitError) as caught:
-        session(clock, retryMaxWaitSeconds="60").fetch(get())
+        session(clock, rateLimitMaxWaitSeconds="60").fetch(get())
     message = str(caught.value)
     assert "X-RateLimit-Reset" in message and "3600 s" in message
-    assert "retryMaxWaitSeconds=60" in message
+    assert "rateLimitMaxWaitSeconds=60" in message
     assert isinstance(caught.value, RestHTTPError) and caught.value.status == 429
     assert clock.sleeps == []
 
@@ -287,11 +287,20 @@ def test_a_spent_budget_whose_reset_is_too_far_fails_before_sending(
     httpx_mock: HTTPXMock, clock: Clock
 ) -> None:
     httpx_mock.add_response(headers=spent("600"))
-    http = session(clock, retryMaxWaitSeconds="30")
+    http = session(clock, rateLimitMaxWaitSeconds="30")
     http.fetch(get())
     with pytest.raises(RestRateLimitError, match="X-RateLimit-Reset .X-RateLimit-Remaining: 0."):
         http.fetch(get())
     assert len(httpx_mock.get_requests()) == 1
+
+
+def test_an_hourly_reset_is_waited_out_whatever_retry_max_wait_says(
+    httpx_mock: HTTPXMock, clock: Clock
+) -> None:
+    httpx_mock.add_response(status_code=403, headers=spent("3000"), text="rate limited")
+    httpx_mock.add_response(json={"ok": True})
+    assert session(clock, retryMaxWaitSeconds="60").fetch(get()).status_code == 200
+    assert sum(clock.sleeps) >= 3000  # GitHub's hourly window, not a failed query
 
 
 # --------------------------------------------------------------------------- threads and logs

@@ -431,6 +431,31 @@ def test_response_without_next_offset_fails_naming_offset_path(spark, demo_api, 
         run_once(spark, options, tmp_path)
 
 
+def test_a_records_path_typo_fails_and_the_fixed_option_resumes_from_the_same_checkpoint(
+    spark, demo_api, tmp_path
+):
+    """`$.dta[*]` for `$.data[*]`: the query fails naming the path and the URL before any
+    offset is logged (it used to finish with 0 rows and a checkpoint at the chain's end);
+    with the option fixed, the same checkpoint reads every record."""
+    api = demo_api(1000)
+    options = {
+        "url": f"{api.url}/cursor?cursor={{next_cursor}}&limit=100",
+        "offsetType": "cursor",
+        "offsetField": "next_cursor",
+        "recordsPath": "$.dta[*]",
+    }
+    schema = "id bigint, name string"
+    with pytest.raises(Exception) as info:
+        run_to_end(start_stream(spark, options, tmp_path, schema=schema))
+    error = str(info.value)
+    assert f"Response of {api.url}/cursor?cursor=&limit=100 (HTTP 200) has no records at " in error
+    assert "recordsPath=$.dta[*]: no field 'dta' (its fields are: data, next_cursor)" in error
+    assert _batch_files(tmp_path / "checkpoint" / "offsets") == []  # the position never moved
+    fixed = {**options, "recordsPath": "$.data[*]"}
+    run_to_end(start_stream(spark, fixed, tmp_path, schema=schema))
+    assert sink_ids(spark, tmp_path) == list(range(1, 1001))
+
+
 def test_a_page_size_above_what_the_api_serves_fails_instead_of_stopping_silently(
     spark, demo_api, tmp_path
 ):

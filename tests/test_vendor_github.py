@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.streaming import run_to_end, start_stream
+from tests.vendors.base import wait_past_horizon
 from tests.vendors.github import GitHubApi
 
 TOKEN = "ghp_test_token_0123456789"
@@ -44,11 +45,6 @@ def now_on(api: GitHubApi) -> None:
     api.clock = time.time()
 
 
-def past_this_second() -> None:
-    """Wait until the current second is over: a second still filling is never read past."""
-    time.sleep(1.05 - time.time() % 1)
-
-
 def versions(spark: Any, sink: Path) -> Counter[tuple[int, str]]:
     rows = spark.read.schema(SCHEMA).parquet(str(sink)).collect()
     return Counter((r.id, r.updated_at) for r in rows)
@@ -73,7 +69,7 @@ def test_github_issues_every_version_once_across_pages_updates_and_a_restart(
     for _ in range(3):
         issue = github.add_issue("acme", "r2")
         expected[(issue["id"], issue["updated_at"])] += 1
-    past_this_second()
+    wait_past_horizon()
 
     run_to_end(start_stream(spark, issue_options(github), tmp_path, schema=SCHEMA))
     assert versions(spark, tmp_path / "sink") == expected
@@ -86,7 +82,7 @@ def test_github_issues_every_version_once_across_pages_updates_and_a_restart(
     for repo in ("r2", "r3", "r4", "r4"):
         issue = github.add_issue("acme", repo)
         expected[(issue["id"], issue["updated_at"])] += 1
-    past_this_second()
+    wait_past_horizon()
 
     run_to_end(start_stream(spark, issue_options(github), tmp_path, schema=SCHEMA))
     assert versions(spark, tmp_path / "sink") == expected  # none lost, none twice

@@ -14,6 +14,7 @@ import pytest
 
 from rest_stream.positions.timestamps import parse_timestamp
 from tests.streaming import run_to_end, start_stream
+from tests.vendors.base import wait_past_horizon
 from tests.vendors.salesforce import SalesforceApi
 
 SCHEMA = "Id string, Name string, SystemModstamp string"
@@ -42,10 +43,6 @@ def soql_options(api: SalesforceApi) -> dict[str, str]:
     }
 
 
-def past_this_second() -> None:
-    time.sleep(1.05 - time.time() % 1)
-
-
 @pytest.fixture
 def salesforce() -> Any:
     with SalesforceApi(batch_size=3) as api:
@@ -62,7 +59,7 @@ def test_salesforce_soql_every_version_once_across_pages_updates_and_a_restart(
         record = salesforce.add_record("Account", Name=f"acct {n}")
         ids.append(record["Id"])
         expected[(record["Id"], record["SystemModstamp"])] += 1
-    past_this_second()
+    wait_past_horizon()
     run_to_end(start_stream(spark, soql_options(salesforce), tmp_path, schema=SCHEMA))
 
     salesforce.clock.set(time.time())
@@ -72,7 +69,7 @@ def test_salesforce_soql_every_version_once_across_pages_updates_and_a_restart(
     for n in range(4):
         record = salesforce.add_record("Account", Name=f"late {n}")
         expected[(record["Id"], record["SystemModstamp"])] += 1
-    past_this_second()
+    wait_past_horizon()
     run_to_end(start_stream(spark, soql_options(salesforce), tmp_path, schema=SCHEMA))
 
     rows = spark.read.schema(SCHEMA).parquet(str(tmp_path / "sink")).collect()

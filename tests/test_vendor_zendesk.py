@@ -34,7 +34,7 @@ def export_options(api: ZendeskApi) -> dict[str, str]:
 
 @pytest.fixture
 def zendesk() -> Any:
-    with ZendeskApi(rate_limit=2, rate_window=3.0) as api:  # a small window: 429s happen
+    with ZendeskApi(rate_limit=1, rate_window=1.5) as api:  # a small window: 429s happen
         yield api
 
 

@@ -4,9 +4,10 @@ Arrow's C++ JSON reader turns a page of records into a `RecordBatch` in about ha
 `orjson` plus record-by-record conversion (`python -m benchmarks.diagnostics.profile`). It is
 used only where its result is exactly what the general path (`orjson` → records → `ArrowConverter`)
 gives. A page it cannot decode exactly — a value of another type than the schema's, a record
-that is not an object, a missing records field, NaN, Infinity or a byte order mark (which
-`orjson` rejects) and, when the read rescues them, a field the schema does not have — goes
-the general path, which gives the same rows or the same error.
+that is not an object, a missing or null records field (which the general path refuses), NaN,
+Infinity or a byte order mark (which `orjson` rejects) and, when the read rescues them, a
+field the schema does not have — goes the general path, which gives the same rows or the
+same error.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, overload
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from rest_stream.decoders.jsonpath import CompiledPath
+from rest_stream.decoders.jsonpath import ERROR_MEMBERS, CompiledPath
 
 #: Wrapper key for a response that is itself the array of records.
 _ROOT = "records"
@@ -127,6 +128,8 @@ class ArrowPageDecoder:
             if found is None:
                 return None
             steps = (found.group(1).decode("utf-8", "replace"),)
+            if steps[0] in ERROR_MEMBERS:  # never the records: the general path decides
+                return None
         else:
             return None
         if any(holds(body, pattern) for pattern in self.guards) or not _utf8(body):
@@ -214,7 +217,8 @@ class ArrowRecords(Sequence[dict[str, Any]]):
         if isinstance(index, slice):
             first, stop, step = index.indices(len(self))
             if step != 1:
-                return ArrowRecords(self.batch.take(list(range(first, stop, step))))
+                indices = pa.array(range(first, stop, step), type=pa.int64())
+                return ArrowRecords(self.batch.take(indices))
             return ArrowRecords(self.batch.slice(first, max(0, stop - first)))
         if index < 0:
             index += len(self)

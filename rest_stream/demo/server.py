@@ -3,7 +3,8 @@
 ``DemoApi`` serves a synthetic, append-only dataset through every pagination
 style the data source supports (incremental ids, timestamps, opaque cursors,
 Stripe ``starting_after``, page numbers, offset/limit, next links in a ``Link``
-header or in the body, plain or OData), plus a ``/streams`` parent list for
+header or in the body, plain or OData), an ``/export`` of NDJSON or CSV (gzipped on
+request, as a ``.gz`` file or with ``Content-Encoding``), plus a ``/streams`` parent list for
 fan-out, request-body endpoints, an echo endpoint, OAuth2 client-credentials
 token issuance and the usual authentication schemes.  Faults (error statuses,
 ``Retry-After``, HTML pages, truncated bodies, dropped connections, slow
@@ -31,7 +32,10 @@ import argparse
 import base64
 import binascii
 import contextlib
+import csv
 import gc
+import gzip
+import io
 import math
 import socket
 import sys
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
 from socketserver import TCPServer
 from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
@@ -66,8 +71,20 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _CACHE_MAX_ENTRIES = 8192
 _DATA_ENDPOINTS = frozenset(
-    {"/items", "/events", "/cursor", "/stripe", "/pages", "/offset", "/linked", "/latest"}
+    {
+        "/items",
+        "/events",
+        "/cursor",
+        "/stripe",
+        "/pages",
+        "/offset",
+        "/linked",
+        "/latest",
+        "/export",
+    }
 )
+#: The columns of an ``/export?format=csv`` row.
+CSV_COLUMNS = ("id", "ts", "region", "name", "value", "tags", "note")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 FaultKind = Literal["status", "html", "truncated", "drop", "sleep"]
@@ -236,6 +253,17 @@ def make_record(
             }
         )
     return record
+
+
+def csv_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as an ``/export?format=csv`` row: tags joined by commas, and every fifth
+    record a note with a quote, a comma and a line break (an empty note otherwise)."""
+    note = f'say "hi", {record["name"]}\nsecond line' if record["id"] % 5 == 0 else ""
+    return {
+        **{k: record.get(k) for k in CSV_COLUMNS[:5]},
+        "tags": ",".join(record.get("tags") or ()),
+        "note": note,
+    }
 
 
 def to_iso(ts: float) -> str:
@@ -454,6 +482,10 @@ class DemoApi:
     ``"nested"`` (an API's records: an array, a nested object, nulls, missing fields) or
     ``"flat"`` (scalars only). Every shape has ``id`` and ``ts``; only ``"demo"`` records name
     their ``region`` (``?region=`` filters every shape).
+
+    ``hold(ids)`` leaves records out of ``/events`` until ``release(ids)``, as an API shows a
+    transaction's records when it commits, stamped when it began: they then appear late, with
+    timestamps older than records already listed.
     """
 
     def __init__(
@@ -502,6 +534,7 @@ class DemoApi:
         self._token_lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
         self._stamps: list[float] = []  # each record's `ts`, by id: never decreasing
+        self._held: set[int] = set()  # ids left out of `/events` until released
         self._by_region: dict[str, list[int]] = {r: [] for r in self.regions}
         self._version = 0
         self._cache: dict[tuple[Any, ...], Response] = {}
@@ -658,6 +691,21 @@ class DemoApi:
             self._version += 1
             self._cache.clear()
 
+    def hold(self, *record_ids: int) -> None:
+        """Leave records out of ``/events`` (written, not yet committed) until released."""
+        with self._data_lock:
+            self._held.update(record_ids)
+            self._version += 1
+            self._cache.clear()
+
+    def release(self, *record_ids: int) -> None:
+        """List held records in ``/events`` again (all of them when no id is given): they
+        appear late, with their own, older timestamps."""
+        with self._data_lock:
+            self._held.difference_update(record_ids or set(self._held))
+            self._version += 1
+            self._cache.clear()
+
     def streams(self) -> list[dict[str, str]]:
         """The ``/streams`` list: one ``{"region": r}`` per served region, in order added."""
         with self._data_lock:
@@ -785,7 +833,14 @@ class DemoApi:
         raw = query.get("since")
         since = parse_timestamp(raw) if raw else None
         first_id = 0 if since is None else bisect_right(self._stamps, since) + 1
-        data = self._materialise(snap.window(snap.index_from(first_id), _limit(query)))
+        start, limit = snap.index_from(first_id), _limit(query)
+        with self._data_lock:
+            held = frozenset(self._held)
+        if held:
+            following = (i for i in snap.ids[start : snap.size] if i not in held)
+            data = self._materialise(list(islice(following, limit)))
+        else:
+            data = self._materialise(snap.window(start, limit))
         next_since: Any = data[-1]["ts"] if data else since
         if isinstance(next_since, float) and next_since.is_integer():
             next_since = int(next_since)
@@ -803,6 +858,12 @@ class DemoApi:
         return json_response(200, {"data": data, "next_cursor": next_cursor}, extra)
 
     def _stripe(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        """``starting_after=x``: the ids above x, smallest first. ``order=desc`` lists newest
+        first, as Stripe does: ``starting_after=x`` gives the ids just below x (older),
+        ``ending_before=x`` the ``limit`` ids just above x (newer), both largest first, and
+        ``has_more`` says whether more follow in that direction."""
+        if query.get("order") == "desc":
+            return self._stripe_newest_first(snap, query)
         after = _int_param(query, "starting_after", 0) or 0
         start = snap.index_from(after + 1)
         ids = snap.window(start, _limit(query))
@@ -810,6 +871,22 @@ class DemoApi:
         return json_response(
             200, {"object": "list", "data": self._materialise(ids), "has_more": has_more}
         )
+
+    def _stripe_newest_first(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        limit = _limit(query)
+        after = _int_param(query, "starting_after", None)
+        before = _int_param(query, "ending_before", None)
+        if after is not None and before is not None:
+            raise _BadRequest("only one of starting_after and ending_before")
+        if before is not None:
+            start = snap.index_from(before + 1)
+            ids, has_more = snap.window(start, limit), start + limit < snap.size
+        else:
+            stop = snap.index_from(after) if after is not None else snap.size
+            start = max(0, stop - limit)
+            ids, has_more = snap.ids[start:stop], start > 0
+        data = self._materialise(reversed(list(ids)))
+        return json_response(200, {"object": "list", "data": data, "has_more": has_more})
 
     def _pages(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         page = _int_param(query, "page", 1, low=1) or 1
@@ -860,6 +937,38 @@ class DemoApi:
             extra = (("Link", f'<{self.url}{next_path}>; rel="next"'),)
         return json_response(200, data, extra)
 
+    def _export(self, snap: _Snapshot, query: dict[str, str]) -> Response:
+        """Every record from ``since_id`` (up to ``limit``, default all) in one body:
+        ``format=ndjson`` (default) or ``csv`` (columns ``CSV_COLUMNS``, CRLF line ends, a
+        header row); ``gzip=file`` sends a ``.gz`` download (``application/gzip``),
+        ``gzip=encoding`` the same bytes with ``Content-Encoding: gzip``."""
+        since_id = _int_param(query, "since_id", 0) or 0
+        start = snap.index_from(since_id)
+        limit = _int_param(query, "limit", snap.size, low=1) or snap.size
+        data = self._materialise(snap.window(start, limit))
+        kind = query.get("format") or "ndjson"
+        if kind == "ndjson":
+            body = b"".join(orjson.dumps(r) + b"\n" for r in data)
+            content_type = "application/x-ndjson"
+        elif kind == "csv":
+            text = io.StringIO()
+            writer = csv.DictWriter(text, CSV_COLUMNS, lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(csv_row(r) for r in data)
+            body, content_type = text.getvalue().encode(), "text/csv; charset=utf-8"
+        else:
+            raise _BadRequest(f"format must be ndjson or csv, got {kind!r}")
+        packing = query.get("gzip") or ""
+        if packing not in ("", "file", "encoding"):
+            raise _BadRequest(f"gzip must be file or encoding, got {packing!r}")
+        if packing == "file":
+            packed = gzip.compress(body, mtime=0)
+            return Response(200, packed, (("Content-Type", "application/gzip"),))
+        headers: tuple[tuple[str, str], ...] = (("Content-Type", content_type),)
+        if packing == "encoding":
+            body, headers = gzip.compress(body, mtime=0), (*headers, ("Content-Encoding", "gzip"))
+        return Response(200, body, headers)
+
     def _latest(self, snap: _Snapshot, query: dict[str, str]) -> Response:
         per_page = _limit(query, "per_page")
         max_id = snap.ids[snap.size - 1] if snap.size else None
@@ -885,6 +994,7 @@ class DemoApi:
         "/offset": _offset,
         "/linked": _linked,
         "/latest": _latest,
+        "/export": _export,
     }
 
     # ----------------------------------------------------------------- other endpoints

@@ -50,22 +50,28 @@ class EndFinder:
             raise TypeError(f"offsetType {self.kind.name} has no end to find")
         return start if self.kind.reached(start, end) else end
 
-    def _fetch(self, spec: Any) -> Any:
+    def _fetch(self, spec: Any, *, records: bool = True) -> Any:
         self.requests += 1
-        return self.fetcher.fetch(spec)
+        return self.fetcher.fetch(spec, records=records)
 
     def _probe(self, row: Mapping[str, Any], url: str) -> Position:
         options = self.kind.options
         probe_options = dataclasses.replace(options, url=url, method="GET")
-        page = self._fetch(build_request(probe_options, row))
+        page = self._fetch(
+            dataclasses.replace(build_request(probe_options, row), as_json=True), records=False
+        )
         path = compile_path(self.stream.latest_offset_path or "$", option="latestOffsetPath")
         value = path.value(page.document)
         if value is None:
-            if isinstance(self.kind, TimestampRange) or page.document in ([], {}):
+            # null there, or an empty answer, says "nothing yet"; a path that matches nothing
+            # is a wrong path (or an error): never taken as no data, whatever the kind
+            if page.document in ([], {}) or path.present(page.document):
                 return self.kind.initial()
             raise RestOffsetError(
-                f"{page.source} has no value at latestOffsetPath={path.text}; "
-                f"response starts: {str(page.document)[:200]!r}"
+                f"{page.source} has no value at latestOffsetPath={path.text} (the path matches "
+                "nothing; null there would say there are no records yet): check "
+                "latestOffsetPath; response starts: "
+                f"{self.kind.options.redact(str(page.document))[:200]!r}"
             )
         try:
             if isinstance(self.kind, PageOffset):
@@ -83,7 +89,7 @@ class EndFinder:
         assert isinstance(kind, PageOffset)
         if number < kind.first:
             return 0
-        page = self._fetch(kind.index_request(row, number - kind.first))
+        page = kind.checked(self._fetch(kind.index_request(row, number - kind.first)))
         return kind.end_of_page(number - kind.first, len(page.records))
 
     def _width(self) -> int:
@@ -146,10 +152,10 @@ class EndFinder:
             todo = [n for n in dict.fromkeys(indices) if n not in sizes]
             specs = [kind.index_request(row, n) for n in todo]
             for index, page in zip(todo, self._fetch_many(specs)):
-                sizes[index] = len(page.records)
+                sizes[index] = len(kind.checked(page).records)
                 if 0 < len(page.records) < full:
                     short[index] = page
-                elif len(page.records) >= full:
+                elif len(page.records) == full:
                     self.page_sizes.saw_full_page(stream)
             return indices
 

@@ -12,7 +12,7 @@ import dataclasses
 import heapq
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rest_stream.errors import RestOptionError
@@ -29,6 +29,11 @@ from rest_stream.positions import RangeKind
 STREAMS = "streams"
 #: Records each walked (chain) stream's batch took, beside its end: a replay takes as many.
 TAKEN = "taken"
+#: Each stream's lookback window (`lookbackSeconds`): where it starts and the record versions
+#: delivered since (`positions.lookback`).
+WINDOW = "window"
+#: What a sub-range of a stream delivers, given the stream and the sub-range: None for all.
+Keep = Callable[[str, Any, Any], Any]
 
 
 def stream_key(row: Mapping[str, Any], fields: Sequence[str] | None = None) -> str:
@@ -62,10 +67,15 @@ def stream_rows(
 
 
 def make_offset(
-    positions: Mapping[str, Any], taken: Mapping[str, int] | None = None
+    positions: Mapping[str, Any],
+    taken: Mapping[str, int] | None = None,
+    unlisted: Mapping[str, float] | None = None,
+    windows: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The offset Spark stores: positions by stream, and the records each walked stream's
-    batch took (for its streams only); keys sorted, as Spark compares strings.
+    """The offset Spark stores: positions by stream, the records each walked stream's batch
+    took, the lookback windows (both for its streams only, and only those set), and when each
+    stream a parent list no longer names was first missing (`unlisted`); keys sorted, as
+    Spark compares strings.
 
     >>> make_offset({"b": 2, "a": {"skip": 0, "cursor": "c"}}, taken={"a": 5, "gone": 1})
     {'streams': {'a': {'cursor': 'c', 'skip': 0}, 'b': 2}, 'taken': {'a': 5}}
@@ -75,6 +85,15 @@ def make_offset(
     counts = {key: int(taken[key]) for key in sorted(taken) if key in positions}
     if counts:
         offset[TAKEN] = counts
+    unlisted = unlisted or {}
+    missing = {key: unlisted[key] for key in sorted(unlisted) if key in positions}
+    if missing:
+        offset["unlisted"] = missing
+    windows = windows or {}
+    kept = {key: _sorted(windows[key]) for key in sorted(windows) if key in positions}
+    kept = {key: window for key, window in kept.items() if window}
+    if kept:
+        offset[WINDOW] = kept
     return offset
 
 
@@ -103,16 +122,19 @@ def range_units(
     kind: RangeKind,
     ranges: Sequence[tuple[str, dict[str, Any], Any, Any]],
     pieces: int,
+    keep: Keep | None = None,
 ) -> list[RangeUnit]:
     """Each stream's `[start, end)` cut into sub-ranges, about `pieces` in all, each stream
-    getting pieces in proportion to its expected size (at least one)."""
+    getting pieces in proportion to its expected size (at least one); `keep` gives what each
+    sub-range delivers (`lookbackSeconds`)."""
     weights = [kind.weight(start, end) for _, _, start, end in ranges]
     total = sum(weights) or 1.0
     units = []
     for (key, row, start, end), weight in zip(ranges, weights):
         parts = max(1, round(pieces * weight / total))
         for lo, hi in kind.split(start, end, parts):
-            units.append(RangeUnit(key, row, lo, hi, kind.weight(lo, hi)))
+            only = keep(key, lo, hi) if keep is not None else None
+            units.append(RangeUnit(key, row, lo, hi, kind.weight(lo, hi), only))
     return units
 
 
@@ -129,7 +151,8 @@ def page_units(
 
 def pack(units: Sequence[Unit], tasks: int) -> list[WorkPartition]:
     """`units` in at most `tasks` partitions, balanced by weight (largest first, each to the
-    lightest partition); inside a partition units keep their planned order."""
+    lightest partition); inside a partition units keep their planned order, and partitions
+    come in the planned order of their first unit (a stream's runs of pages in order)."""
     if not units:
         return []
     tasks = max(1, min(tasks, len(units)))
@@ -139,7 +162,8 @@ def pack(units: Sequence[Unit], tasks: int) -> list[WorkPartition]:
         load, index = heapq.heappop(heap)
         bins[index].append(position)
         heapq.heappush(heap, (load + max(units[position].weight, 1e-9), index))
-    return [WorkPartition(tuple(units[i] for i in sorted(b))) for b in bins if b]
+    filled = sorted((sorted(b) for b in bins if b), key=lambda b: b[0])
+    return [WorkPartition(tuple(units[i] for i in b)) for b in filled]
 
 
 def plan_batch(
@@ -148,16 +172,17 @@ def plan_batch(
     walked: Sequence[tuple[str, dict[str, Any], Sequence[CarriedPage]]],
     num_partitions: int | None,
     request_concurrency: int,
+    keep: Keep | None = None,
 ) -> list[WorkPartition]:
     """The partitions of one batch: ranges split into about `tasks × requestConcurrency`
     units (each task then reads `requestConcurrency` units at once), walked pages in runs,
-    all packed into at most `tasks` partitions."""
+    all packed into at most `tasks` partitions; `keep` as in `range_units`."""
     tasks = task_count(num_partitions)
     pieces = tasks * max(1, request_concurrency)
     units: list[Unit] = []
     if ranges:
         assert kind is not None
-        units += range_units(kind, ranges, pieces)
+        units += range_units(kind, ranges, pieces, keep)
     runs = max(1, tasks // max(1, len(walked))) if walked else 0
     for key, row, pages in walked:
         units += page_units(key, row, pages, runs)

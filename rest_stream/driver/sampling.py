@@ -6,6 +6,7 @@ from typing import Any
 
 from pyspark.sql.types import StructType
 
+from rest_stream.decoders.formats import LINE_FORMATS
 from rest_stream.decoders.jsonpath import Malformed
 from rest_stream.driver.stream_list import StreamList
 from rest_stream.errors import RestStreamError
@@ -22,6 +23,10 @@ def sample_schema(options: RestOptions) -> StructType:
     With `mode=PERMISSIVE`, a sample that holds a malformed record (an item that is not an
     object, or, without `offsetType`, a body that is not JSON) adds the
     `columnNameOfCorruptRecord` column; with `rescuedDataColumn`, that column comes last.
+
+    Of an NDJSON or CSV response only its first block of records (`BLOCK_RECORDS`) is
+    read. CSV values are strings, so a CSV's inferred columns are all strings (as Spark's
+    CSV reader without `inferSchema`).
     """
     kind = offset_kind(options) if options.stream.offset_type else None
     records: list[Any] = []
@@ -34,6 +39,12 @@ def sample_schema(options: RestOptions) -> StructType:
         fetcher.malformed_bodies = kind is None and options.mode != FAILFAST
         for row in rows:
             spec = kind.request(row, kind.initial()) if kind else build_request(options, row)
+            if options.response_format in LINE_FORMATS:  # the first block: never a whole export
+                with fetcher.stream(spec) as body:
+                    page = next(body.pages(), None)
+                    records += page.records if page is not None else []
+                    sources.append(body.url)
+                continue
             page = fetcher.fetch(spec)
             records += page.records
             sources.append(page.source)

@@ -11,9 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rest_stream.decoders.jsonpath import compile_path, extract_records
+from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.driver.planner import stream_rows
 from rest_stream.errors import RestResponseError
+from rest_stream.http.pages import page_records
 from rest_stream.http.request import RequestSpec
 from rest_stream.options.parse import RestOptions
 from rest_stream.pagination import ResultSet
@@ -28,16 +29,20 @@ def parent_rows(options: RestOptions, fetcher: Any) -> list[dict[str, Any]]:
     array)."""
     assert options.input_data_url is not None
     url = options.input_data_url
-    path = compile_path(options.input_data_path) if options.input_data_path else None
+    option = "inputDataPath"
+    path = compile_path(options.input_data_path, option) if options.input_data_path else None
     answers = ResultSet(options)
 
     def build(values: Mapping[str, Any], next_url: str | None) -> RequestSpec:
         params = tuple((k, str(v)) for k, v in values.items() if v != "")
-        return RequestSpec("GET", next_url or url, params=() if next_url else params)
+        return RequestSpec(
+            "GET", next_url or url, params=() if next_url else params, as_json=True
+        )
 
     def fetch(spec: RequestSpec) -> Any:  # the parent's rows are the records of its pages
-        page = fetcher.fetch(spec, decode=False)
-        return dataclasses.replace(page, records=extract_records(page.document, path))
+        page = fetcher.fetch(spec, decode=False, records=False)
+        found = page_records(page.document, path, page.source, page.status, options, option=option)
+        return dataclasses.replace(page, records=found)
 
     rows: list[Any] = []
     for page, _ in answers.pages(fetch, build):

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from rest_stream.partitions import CarriedPage
-from rest_stream.positions.walk import Walk
+from rest_stream.positions.walk import DescendingWalk, Walk
 
 
 def position_key(position: Any) -> str:
@@ -34,16 +34,25 @@ class ByteBudget:
             return self.spent >= self.limit
 
 
-def carried(walk: Walk) -> list[CarriedPage]:
-    """Walk the chain: each page's body and the slice of it that belongs to the batch."""
+def carried(walk: Walk | DescendingWalk) -> list[CarriedPage]:
+    """Walk the chain: each page's body and the slice of it that belongs to the batch (of its
+    records in reverse when the page was read oldest first)."""
     pages = []
     for walked in walk:
         start = 0  # a paginated answer travels as its pages, each with its share of the slice
         for part in walked.page.parts or (walked.page,):
             count = len(part.records)
+            keep = None
             first, stop = max(walked.first - start, 0), min(walked.stop - start, count)
+            if walked.keep is not None:  # records picked by time: this part's, by index
+                keep = tuple(k - start for k in walked.keep if start <= k < start + count)
+                first, stop = (keep[0], keep[-1] + 1) if keep else (0, 0)
             if stop > first:
-                pages.append(CarriedPage(part.body, part.source, part.status, first, stop))
+                pages.append(
+                    CarriedPage(
+                        part.body, part.source, part.status, first, stop, part.reversed, keep
+                    )
+                )
             start += count
     return pages
 

@@ -11,7 +11,8 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql.types import StructType
 
-from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords
+from rest_stream.decoders.arrow_json import ArrowPageDecoder, ArrowRecords, select
+from rest_stream.decoders.formats import LINE_FORMATS, PageDecoder, arrow_decoder
 from rest_stream.decoders.jsonpath import compile_path
 from rest_stream.executor.merging import merge_concurrently
 from rest_stream.http.pages import PageFetcher, parse_page, worker_session
@@ -28,13 +29,14 @@ from rest_stream.partitions import (
     WorkPartition,
 )
 from rest_stream.positions import RangeKind, offset_kind
-from rest_stream.positions.walk import Walk
+from rest_stream.positions.walk import walk_of
 from rest_stream.schema import (
     DROPMALFORMED,
     INPUT_COLUMN,
     PERMISSIVE,
     ArrowConverter,
     Tally,
+    record_field_names,
 )
 
 log = logging.getLogger("rest_stream.executor")
@@ -47,8 +49,11 @@ class PartitionReader:
 
     Where only the records of a page matter (input rows, page numbers, pages carried from
     the driver) or what the offset needs is a field of the schema (`incremental` ids,
-    `timestamp` times), bodies are decoded straight to Arrow when `ArrowPageDecoder` can do so
-    exactly; every other page goes through `orjson` and `ArrowConverter`.
+    `timestamp` times), bodies are decoded straight to Arrow when the decoder of the
+    `responseFormat` (`rest_stream.decoders.formats.arrow_decoder`) can do so exactly; every
+    other page goes through the general path (`orjson` or `csv`, then `ArrowConverter`).
+    An NDJSON or CSV response to an input row is read as it arrives, block by block, so a
+    large export never sits whole in memory.
 
     What the read rescued (`rescuedDataColumn`) and the malformed records it kept or dropped
     (`mode`) are logged at INFO on the logger `rest_stream.executor` when the partition ends,
@@ -60,11 +65,20 @@ class PartitionReader:
         self.converter = ArrowConverter.for_options(schema, options)
         self.with_inputs = INPUT_COLUMN in schema.fieldNames()
         self.records_path = compile_path(options.records_path) if options.records_path else None
-        self.decoder = ArrowPageDecoder.for_schema(
-            self.records_path,
-            pa.schema([f for f in self.converter.record_schema if f.name != INPUT_COLUMN]),
-            exact_fields=self.converter.rescued_column is not None,
+        record_schema = pa.schema(
+            [f for f in self.converter.record_schema if f.name != INPUT_COLUMN]
         )
+        rescuing = self.converter.rescued_column is not None
+        self.decoder: PageDecoder | None
+        if options.response_format == "json":
+            self.decoder = ArrowPageDecoder.for_schema(
+                self.records_path, record_schema, exact_fields=rescuing
+            )
+        else:  # line and row formats: the general path sees what does not fit
+            self.decoder = None if rescuing else arrow_decoder(
+                options.response_format, self.records_path, record_schema
+            )
+        self.fields = record_field_names(schema, options)
         self.tally = Tally()
 
     def read(self, partition: Any) -> Iterator[pa.RecordBatch]:
@@ -96,7 +110,11 @@ class PartitionReader:
             or (self.options.mode == PERMISSIVE and self.converter.corrupt_column is not None)
         )
         with PageFetcher(
-            self.options, session=session, decoder=decoder, malformed_bodies=malformed_bodies
+            self.options,
+            session=session,
+            decoder=decoder,
+            malformed_bodies=malformed_bodies,
+            record_fields=self.fields,
         ) as fetcher:
             if isinstance(partition, RowsPartition):
                 yield from self._rows(fetcher, partition.rows)
@@ -104,7 +122,7 @@ class PartitionReader:
                 yield from self._units(fetcher, kind, partition.units)
             elif isinstance(partition, ChainPartition):
                 assert kind is not None
-                walk = Walk(kind, fetcher, partition.row, partition.start)
+                walk = walk_of(kind, fetcher, partition.row, partition.start)
                 yield from self._batches(partition.row, ((w.page.source, w.records) for w in walk))
             else:
                 raise TypeError(f"unknown partition {partition!r}")
@@ -123,9 +141,12 @@ class PartitionReader:
                 return lambda: self._batches(unit.row, self._carried(unit))
             assert fetcher is not None and isinstance(kind, RangeKind)
             reader = fetcher if alone else fetcher.sequential()
-            return lambda: self._batches(
-                unit.row, kind.read_range(reader, unit.row, unit.start, unit.end)
-            )
+
+            def pages() -> Iterator[tuple[str, Sequence[Any]]]:
+                read = kind.read_range(reader, unit.row, unit.start, unit.end)
+                return read if unit.keep is None else unit.keep.select(kind, read)
+
+            return lambda: self._batches(unit.row, pages())
 
         yield from merge_concurrently([source(u) for u in units], width)
 
@@ -141,6 +162,11 @@ class PartitionReader:
             )
             return
         specs = (build_request(self.options, row) for row in rows)
+        if self.options.response_format in LINE_FORMATS:
+            for row, body in zip(rows, fetcher.stream_ordered(specs)):
+                with body:
+                    yield from self._batches(row, ((p.source, p.records) for p in body.pages()))
+            return
         for row, page in zip(rows, fetcher.fetch_ordered(specs)):
             yield from self._batches(row, [(page.source, page.records)])
 
@@ -163,15 +189,25 @@ class PartitionReader:
 
     def _carried(self, unit: PagesUnit) -> Iterator[tuple[str, Sequence[Any]]]:
         for carried in unit.pages:
-            batch = self.decoder.decode(carried.body) if self.decoder else None
-            if batch is not None:
-                records: Sequence[Any] = ArrowRecords(batch)
+            page = parse_page(
+                carried.body,
+                carried.url,
+                carried.status,
+                {},
+                self.records_path,
+                self.options,
+                decoder=self.decoder,
+                keep_body=False,
+                fields=self.fields,
+            )
+            records = page.records
+            if carried.keep is not None:  # records picked by time, by index
+                yield carried.url, select(records, list(carried.keep))
+            elif carried.reverse:  # a newest-first page, emitted oldest first
+                count = len(records)
+                yield carried.url, records[count - carried.stop : count - carried.first][::-1]
             else:
-                page = parse_page(
-                    carried.body, carried.url, carried.status, {}, self.records_path, self.options
-                )
-                records = page.records
-            yield carried.url, records[carried.first : carried.stop]
+                yield carried.url, records[carried.first : carried.stop]
 
     def _batches(
         self, row: Mapping[str, Any], pages: Iterable[tuple[str, Sequence[Any]]]

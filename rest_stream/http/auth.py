@@ -36,7 +36,7 @@ Flow = Generator[httpx.Request, httpx.Response, None]
 def build_auth(auth: AuthOptions) -> httpx.Auth | None:
     """The `httpx.Auth` for `auth.kind`, or None for `none`.
 
-    >>> build_auth(AuthOptions(kind="bearer", oauth_token=Secret("t0ken")))
+    >>> build_auth(AuthOptions(kind="bearer", bearer_token=Secret("t0ken")))
     BearerAuth(token=***)
     """
     if auth.kind == "none":
@@ -44,7 +44,7 @@ def build_auth(auth: AuthOptions) -> httpx.Auth | None:
     if auth.kind == "basic":
         return BasicAuth(auth.user_id or "", _need(auth.user_password))
     if auth.kind == "bearer":
-        return BearerAuth(_need(auth.oauth_token))
+        return BearerAuth(_need(auth.bearer_token or auth.oauth_token))
     if auth.kind == "apikey":
         return ApiKeyAuth(_need(auth.api_key), header=auth.api_key_header, param=auth.api_key_param)
     if auth.kind == "oauth1":
@@ -86,7 +86,7 @@ class BasicAuth(httpx.Auth):
 
 
 class BearerAuth(httpx.Auth):
-    """A fixed token: `Authorization: Bearer <oauthToken>`."""
+    """A fixed token: `Authorization: Bearer <bearerToken>`."""
 
     def __init__(self, token: Secret) -> None:
         self._token = token

@@ -19,3 +19,6 @@ class RequestSpec:
     #: False for a request to an origin the read's own first request is not on (a next link
     #: elsewhere): it is sent without any credential.
     credentials: bool = True
+    #: Read the response as JSON whatever `responseFormat` says: the `latestOffsetUrl` probe
+    #: and the `inputDataUrl` parent list, whose values are found by JSONPath.
+    as_json: bool = False

@@ -1,4 +1,4 @@
-"""HTTP for one Spark task: a shared httpx client, the retry policy, redirects, TLS, JSON bodies.
+"""HTTP for one Spark task: a shared httpx client, the retry policy, redirects, TLS, bodies.
 
 `HttpSession.fetch` sends a `RequestSpec` with auth and retries and returns the response or
 raises `RestHTTPError` / `RestConnectionError`. The retry rule lives in `retry_policy`, built
@@ -8,7 +8,9 @@ request on the wire (data, OAuth 2 token, redirect hop) first passes the session
 are followed here, not by httpx, under `followRedirects`: credentials never leave their
 origin. GETs sent again are conditional (`rest_stream.http.conditional`): a `304 Not Modified`
 is answered with the response kept from last time. Every URL or text that reaches an error or
-a log passes through `redact_url` first.
+a log passes through `redact_url` first. `fetch(spec, stream=True)` returns a successful
+response whose body is not read yet (a large export is then read chunk by chunk); bodies are
+read in the options' `responseFormat` (`parse_body`, `rest_stream.decoders.formats`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from rest_stream.decoders.errors import BodyError
+from rest_stream.decoders.formats import gunzipped, line_records, without_bom
 from rest_stream.errors import RestConnectionError, RestHTTPError, RestResponseError
 from rest_stream.http.auth import TokenRequestError, build_auth
 from rest_stream.http.conditional import DEFAULT_MAX_BYTES, KeptResponses
@@ -208,7 +212,7 @@ def retry_policy(options: RestOptions, *, sleep: Sleep = time.sleep) -> Retrying
         retry=retry_if_exception(_is_transient_error) | retry_if_retryable_response(names),
         wait=wait_retry_after(
             wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=backoff),
-            max_wait,
+            options.rate_limit_wait_cap,
             names,
         ),
         sleep=sleep,
@@ -382,8 +386,12 @@ class HttpSession:
                 _LOG_REDACTOR.add(self)
             return self._client
 
-    def fetch(self, spec: RequestSpec) -> httpx.Response:
+    def fetch(self, spec: RequestSpec, *, stream: bool = False) -> httpx.Response:
         """Send `spec` with auth, retries and redirects; the response of a successful status.
+
+        With `stream`, the body of that response is not read yet: read it with
+        `iter_bytes()` and close the response (every other response of the exchange — errors,
+        redirects, retried attempts — is read whole and released).
 
         Raises `RestHTTPError` for an error status (after retries for 408, 429, rate-limit
         403s and 5xx), `RestRedirectError` for a redirect `followRedirects` does not follow,
@@ -392,7 +400,7 @@ class HttpSession:
         """
         client = self.client
         try:
-            response = self._retrying(self._send_once, client, spec=spec)
+            response = self._retrying(self._send_once, client, spec=spec, stream=stream)
         except TokenRequestError as exc:
             url = redact_url(exc.url, self.options)
             start = redact_url(exc.body_start, self.options)
@@ -418,7 +426,7 @@ class HttpSession:
         budget.acquire(
             clock=self._clock,
             sleep=self._sleep,
-            max_wait=self.options.retry_max_wait_seconds,
+            max_wait=self.options.rate_limit_wait_cap,
             low_water=self.options.request_concurrency,
         )
         self._in_flight().append(budget)
@@ -436,7 +444,7 @@ class HttpSession:
         budget.settle(
             signal if known else None,
             self._clock(),
-            self.options.retry_max_wait_seconds,
+            self.options.rate_limit_wait_cap,
             not_modified=response.status_code == 304,
         )
 
@@ -447,14 +455,17 @@ class HttpSession:
             sent = self._local.in_flight = []
         return sent
 
-    def _send_once(self, client: httpx.Client, *, spec: RequestSpec) -> httpx.Response:
+    def _send_once(
+        self, client: httpx.Client, *, spec: RequestSpec, stream: bool = False
+    ) -> httpx.Response:
         """One attempt: a fresh request (so auth runs again), conditional when a response to
-        it is kept, its redirects followed."""
+        it is kept, its redirects followed. With `stream` the body of a success is not read
+        (nor kept)."""
         try:
             request, credentialed = self._first_request(client, spec)
-            key = self.kept.key(spec, request, credentialed)
+            key = None if stream else self.kept.key(spec, request, credentialed)
             kept = self.kept.prepare(key, request)
-            response = self._send(client, request, credentialed)
+            response = self._send(client, request, credentialed, stream)
             if response.status_code == 304 and key is not None:
                 if kept is not None:
                     logger.debug(
@@ -464,10 +475,10 @@ class HttpSession:
                     return self.kept.not_modified(key, kept, response)
                 # A 304 to a request without validators: nothing kept to serve, ask again.
                 request, credentialed = self._first_request(client, spec)
-                response = self._send(client, request, credentialed)
+                response = self._send(client, request, credentialed, stream)
             first = response
             response = self._follow_redirects(
-                client, spec, request, response, credentialed=credentialed
+                client, spec, request, response, credentialed=credentialed, stream=stream
             )
             if key is not None and response is first:  # not redirected: its own validators
                 self.kept.keep(key, response)
@@ -489,8 +500,11 @@ class HttpSession:
         return request, True
 
     @staticmethod
-    def _send(client: httpx.Client, request: httpx.Request, credentialed: bool) -> httpx.Response:
-        return client.send(request) if credentialed else client.send(request, auth=_NO_AUTH)
+    def _send(
+        client: httpx.Client, request: httpx.Request, credentialed: bool, stream: bool = False
+    ) -> httpx.Response:
+        auth = httpx.USE_CLIENT_DEFAULT if credentialed else _NO_AUTH
+        return _send(client, request, stream, auth=auth)
 
     def _follow_redirects(
         self,
@@ -500,6 +514,7 @@ class HttpSession:
         response: httpx.Response,
         *,
         credentialed: bool = True,
+        stream: bool = False,
     ) -> httpx.Response:
         """The end of `response`'s redirect chain, followed under `followRedirects`: within
         the origin with credentials, past it (`all`) without any."""
@@ -524,10 +539,10 @@ class HttpSession:
                     headers=spec.headers,
                 )
                 request = build_request(client, hop, self._credentials)
-                response = client.send(request)
+                response = _send(client, request, stream)
             else:
                 request = self._without_credentials(client, spec, request, target, method)
-                response = client.send(request, auth=_NO_AUTH)
+                response = _send(client, request, stream, auth=_NO_AUTH)
             hops += 1
         if 300 <= response.status_code < 400:
             shown = redact_url(str(request.url), self.options)
@@ -625,6 +640,18 @@ class HttpSession:
 _NO_AUTH = httpx.Auth()
 
 
+def _send(
+    client: httpx.Client, request: httpx.Request, stream: bool, auth: Any = httpx.USE_CLIENT_DEFAULT
+) -> httpx.Response:
+    """`client.send`; with `stream`, a response that is not a success (an error, a redirect)
+    is still read whole, so that its connection goes back to the pool and its body can be
+    shown."""
+    response = client.send(request, auth=auth, stream=stream)
+    if stream and not response.is_success:
+        response.read()
+    return response
+
+
 def plain_headers(options: RestOptions) -> dict[str, str]:
     """The `headers` of `options` that are not credentials: sent with every request."""
     return {k: v for k, v in options.headers.items() if not isinstance(v, Secret)}
@@ -691,19 +718,83 @@ def with_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-# --- JSON bodies ------------------------------------------------------------------------------
+# --- bodies -----------------------------------------------------------------------------------
 
 
-def parse_json(response: httpx.Response, options: RestOptions) -> Any:
-    """The response body parsed as JSON, or `RestResponseError` naming URL, status and body."""
+def parse_json(
+    response: httpx.Response, options: RestOptions, response_format: str | None = None
+) -> Any:
+    """The response body read in `response_format` (default: `responseFormat`): the JSON
+    document, or the list of NDJSON values or CSV rows; `RestResponseError` naming URL,
+    status and body when it cannot be read."""
     content_type = response.headers.get("Content-Type") or "missing"
     url = redact_url(_response_url(response), options)
-    return parse_body(response.content, url, response.status_code, content_type, options)
+    return parse_body(
+        response.content, url, response.status_code, content_type, options, response_format
+    )
 
 
-def parse_body(body: bytes, url: str, status: int, content_type: str, options: RestOptions) -> Any:
-    """`body` parsed as JSON, or `RestResponseError` naming `url` (already redacted), status,
-    content type and the start of the body."""
+def parse_body(
+    body: bytes,
+    url: str,
+    status: int,
+    content_type: str,
+    options: RestOptions,
+    response_format: str | None = None,
+) -> Any:
+    """`body` gunzipped when it is gzip, then read in `response_format` (default: the
+    options' `responseFormat`); `RestResponseError` naming `url` (already redacted), status,
+    content type and the start of the body when it cannot be read."""
+    response_format = response_format or options.response_format
+    return read_document(
+        plain_body(body, url, status, options, response_format),
+        url,
+        status,
+        content_type,
+        options,
+        response_format,
+    )
+
+
+def plain_body(
+    body: bytes, url: str, status: int, options: RestOptions, response_format: str
+) -> bytes:
+    """`body` gunzipped when it is gzip, and for NDJSON and CSV without a byte order mark."""
+    try:
+        plain = gunzipped(body)
+    except BodyError as exc:
+        raise body_error(exc, url, status, body, options) from None
+    return plain if response_format == "json" else without_bom(plain)
+
+
+def body_error(
+    exc: BodyError, url: str, status: int, body: bytes, options: RestOptions
+) -> RestResponseError:
+    """The `RestResponseError` of a body its format cannot read, secrets masked."""
+    start = body[: BODY_START_CHARS * 10].decode("utf-8", "replace")
+    return RestResponseError(
+        url,
+        status,
+        redact_url(exc.problem, options),
+        redact_url(start, options)[:BODY_START_CHARS],
+    )
+
+
+def read_document(
+    body: bytes,
+    url: str,
+    status: int,
+    content_type: str,
+    options: RestOptions,
+    response_format: str,
+) -> Any:
+    """A plain body (see `plain_body`) read in `response_format`: the JSON document, or the
+    list of records of an NDJSON or CSV body."""
+    if response_format != "json":
+        try:
+            return line_records(body, response_format)
+        except BodyError as exc:
+            raise body_error(exc, url, status, body, options) from None
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

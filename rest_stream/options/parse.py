@@ -46,6 +46,9 @@ TIMESTAMP_FORMATS = ("seconds", "millis", "iso8601")
 ON_BAD_OFFSET = choices("onBadOffset")
 ON_TYPE_MISMATCH = choices("onTypeMismatch")
 MODES = choices("mode")
+RESPONSE_FORMATS = choices("responseFormat")
+#: The `recordsPath` values a line or row format accepts: paths over the whole list.
+WHOLE_LIST_PATHS = ("$", "$[*]")
 OAUTH2_CLIENT_AUTH_METHODS = choices("oauthClientAuthMethod")
 
 #: Options whose values are secrets: never printed, logged or checkpointed.
@@ -67,6 +70,8 @@ class AuthOptions:
     kind: str = default("authType")
     user_id: str | None = None
     user_password: Secret | None = None
+    #: `bearerToken`, or `oauthToken` when only that is given (its other name).
+    bearer_token: Secret | None = None
     oauth_token: Secret | None = None
     oauth_consumer_key: str | None = None
     oauth_consumer_secret: Secret | None = None
@@ -91,8 +96,14 @@ class StreamOptions:
     offset_header: str | None = None
     record_offset_path: str | None = None
     initial_offset: str = ""
+    #: `initialOffset=latest`: a new stream starts where its API ends at its first poll.
+    start_latest: bool = False
     timestamp_format: str = default("timestampFormat")
     timestamp_lag_seconds: float = default("timestampLagSeconds")
+    #: Seconds before the position read again at every poll (None: no lookback).
+    lookback_seconds: float | None = None
+    primary_key_path: str | None = None
+    lookback_max_keys: int = default("lookbackMaxKeys")
     page_size: int | None = None
     batch_size: int | None = None
     max_pages_per_batch: int = default("maxPagesPerBatch")
@@ -101,6 +112,18 @@ class StreamOptions:
     latest_offset_path: str | None = None
     streaming_interval: float = default("streamingInterval")
     on_bad_offset: str = default("onBadOffset")
+    stream_retire_seconds: float = default("streamRetireSeconds")
+    record_order: str = default("recordOrder")
+
+    @property
+    def walks_down(self) -> bool:
+        """A newest-first list read from its newest page down to the newest record already
+        delivered (`offsetType=cursor`, `recordOrder=descending` and `recordOffsetPath`)."""
+        return (
+            self.offset_type == "cursor"
+            and self.record_order == "descending"
+            and self.record_offset_path is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -134,6 +157,7 @@ class RestOptions:
     records_path: str | None = None
     error_path: str | None = None
     body_template: Mapping[str, Any] | None = None
+    response_format: str = default("responseFormat")
     include_inputs_in_output: bool = default("includeInputsInOutput")
     schema_sample_size: int = default("schemaSampleSize")
     on_type_mismatch: str = default("onTypeMismatch")
@@ -143,6 +167,7 @@ class RestOptions:
     max_retries: int = default("maxRetries")
     retry_backoff_seconds: float = default("retryBackoffSeconds")
     retry_max_wait_seconds: float = default("retryMaxWaitSeconds")
+    rate_limit_max_wait_seconds: float = default("rateLimitMaxWaitSeconds")
     num_partitions: int | None = None
     request_concurrency: int = default("requestConcurrency")
     max_requests_per_second: float | None = None
@@ -158,6 +183,11 @@ class RestOptions:
     stream_key: tuple[str, ...] | None = None
     stream: StreamOptions = field(default_factory=StreamOptions)
     pagination: PaginationOptions = field(default_factory=PaginationOptions)
+
+    @property
+    def rate_limit_wait_cap(self) -> float:
+        """Longest wait for a rate limit the API announces (`rateLimitMaxWaitSeconds`)."""
+        return self.rate_limit_max_wait_seconds
 
     def secrets(self) -> list[str]:
         """The secret values of these options, for masking text."""
@@ -179,6 +209,7 @@ class RestOptions:
 
 _AUTH_SECRET_FIELDS = (
     "user_password",
+    "bearer_token",
     "oauth_token",
     "oauth_consumer_secret",
     "oauth_token_secret",
@@ -361,7 +392,8 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         )
     headers = r.json("headers", dict, 'a JSON object, e.g. {"Accept": "application/json"}') or {}
     input_data = _parse_input_data(r)
-    stream = _parse_stream_options(r)
+    response_format = r.choice("responseFormat")
+    stream = _parse_stream_options(r, response_format)
     rescued, corrupt = _bad_record_columns(r)
     options = RestOptions(
         url=url,
@@ -374,7 +406,8 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         connection_timeout=r.number("connectionTimeout"),
         read_timeout=r.number("readTimeout"),
         auth=_parse_auth(r),
-        records_path=r.jsonpath("recordsPath"),
+        records_path=_records_path(r, response_format),
+        response_format=response_format,
         error_path=r.jsonpath("errorPath"),
         body_template=r.json(
             "bodyTemplate",
@@ -390,6 +423,7 @@ def parse_options(raw: Mapping[str, str]) -> RestOptions:
         max_retries=r.integer("maxRetries"),
         retry_backoff_seconds=r.number("retryBackoffSeconds"),
         retry_max_wait_seconds=r.number("retryMaxWaitSeconds"),
+        rate_limit_max_wait_seconds=r.number("rateLimitMaxWaitSeconds"),
         num_partitions=r.integer_or_none("numPartitions"),
         request_concurrency=r.integer("requestConcurrency"),
         max_requests_per_second=_positive_or_none(r, "maxRequestsPerSecond"),
@@ -637,11 +671,13 @@ def _parse_auth(r: _Reader) -> AuthOptions:
     if user_id is not None and ":" in user_id:
         raise RestOptionError("userId", user_id, "a user id without ':' (Basic auth splits at it)")
     api_key_param = r.text("apiKeyParam")
+    oauth_token = _header_secret(r, "oauthToken")
     auth = AuthOptions(
         kind=kind,
         user_id=user_id,
         user_password=r.secret("userPassword"),
-        oauth_token=_header_secret(r, "oauthToken"),
+        bearer_token=_bearer_token(r, kind, oauth_token),
+        oauth_token=oauth_token,
         oauth_consumer_key=r.text("oauthConsumerKey"),
         oauth_consumer_secret=r.secret("oauthConsumerSecret"),
         oauth_token_secret=r.secret("oauthTokenSecret"),
@@ -656,29 +692,112 @@ def _parse_auth(r: _Reader) -> AuthOptions:
     )
     required = {
         "basic": ("userId", "userPassword"),
-        "bearer": ("oauthToken",),
+        "bearer": ("bearerToken",) if auth.bearer_token is None else (),
         "oauth1": ("oauthConsumerKey", "oauthConsumerSecret"),
         "oauth2": ("oauthTokenUrl", "oauthClientId", "oauthClientSecret"),
         "apikey": ("apiKey",),
     }.get(kind, ())
     for name in required:
         if r.text(name) is None:
-            raise RestOptionError(name, None, f"a value: authType {kind} needs it")
+            other = " (or oauthToken, its other name)" if name == "bearerToken" else ""
+            raise RestOptionError(name, None, f"a value{other}: authType {kind} needs it")
     return auth
 
 
-def _parse_stream_options(r: _Reader) -> StreamOptions:
+def _records_path(r: _Reader, response_format: str) -> str | None:
+    """`recordsPath`; with a line or row format only a path over the whole list."""
+    path = r.jsonpath("recordsPath")
+    if path is not None and response_format != "json" and path.strip() not in WHOLE_LIST_PATHS:
+        raise RestOptionError(
+            "recordsPath",
+            path,
+            f"$ or $[*], or no recordsPath, with responseFormat {response_format} (the records "
+            f"are every {_ITEM[response_format]} of the body: there is no document around them "
+            "to pick them from)",
+        )
+    return path
+
+
+#: What one record is in each line or row format, for messages.
+_ITEM = {"ndjson": "line", "csv": "row"}
+
+
+def _refuse_body_offsets(
+    r: _Reader, response_format: str, offset_type: str, offset_path: str | None
+) -> None:
+    """A line or row body has nothing around its records: an offset read from the body
+    needs a path over the list of records (`ndjson`), and cannot exist in `csv`."""
+    if response_format == "json":
+        return
+    if response_format == "csv" and offset_path is not None:
+        raise RestOptionError(
+            "offsetPath",
+            offset_path,
+            "no offsetPath with responseFormat csv (a CSV body holds only rows: nothing in it "
+            "can name the next offset; take it from a header with offsetHeader or offsetType "
+            "link, or from each row with recordOffsetPath)",
+        )
+    needs_body = (offset_type == "cursor" and r.text("offsetHeader") is None) or (
+        offset_type == "timestamp" and r.text("recordOffsetPath") is None
+    )
+    if not needs_body or offset_path is not None:
+        return
+    if offset_type == "cursor":
+        ndjson = " or offsetPath over the list of records (e.g. $[-1].id)"
+        raise RestOptionError(
+            "offsetHeader",
+            None,
+            f"the response header that holds the next cursor"
+            f"{ndjson if response_format == 'ndjson' else ''}: with responseFormat "
+            f"{response_format} the body holds only records, with no next cursor around them",
+        )
+    ndjson = ", or offsetPath over the list of records (e.g. $[-1].ts)"
+    raise RestOptionError(
+        "recordOffsetPath",
+        None,
+        f"the field of each record that holds its timestamp"
+        f"{ndjson if response_format == 'ndjson' else ''}: with responseFormat "
+        f"{response_format} the body holds only records, with no next timestamp around them",
+    )
+
+
+def _bearer_token(r: _Reader, kind: str, oauth_token: Secret | None) -> Secret | None:
+    """`bearerToken`, or its other name `oauthToken`; under `authType=Bearer` the two must
+    not disagree (one of them would be sent, the other silently dropped)."""
+    token = _header_secret(r, "bearerToken")
+    if token is None:
+        return oauth_token
+    if kind == "bearer" and oauth_token is not None and oauth_token != token:
+        raise RestOptionError(
+            "bearerToken",
+            "***",
+            "no other value in oauthToken beside it (oauthToken is another name for the "
+            "Bearer token: set one of the two)",
+        )
+    return token
+
+
+def _parse_stream_options(r: _Reader, response_format: str = "json") -> StreamOptions:
     offset_type = r.choice_or_none("offsetType")
     if offset_type is None:
         return StreamOptions()  # stream options given without offsetType are refused later
     offset_field = r.text("offsetField")
-    if offset_field is None and offset_type != "link":
+    record_offset_path = r.jsonpath("recordOffsetPath")
+    record_order = r.choice("recordOrder")
+    walks_down = offset_type == "cursor" and record_offset_path is not None
+    if walks_down and record_order != "descending":
+        raise RestOptionError(
+            "recordOffsetPath",
+            record_offset_path,
+            "recordOrder descending beside it (offsetType cursor reads record ids only to walk "
+            "a newest-first list down to the newest record delivered)",
+        )
+    if offset_field is None and offset_type != "link" and not walks_down:
         raise RestOptionError(
             "offsetField",
             None,
             f"the offset's name (the {{placeholder}} in url) for offsetType {offset_type}",
         )
-    record_offset_path = r.jsonpath("recordOffsetPath")
     if record_offset_path is None and offset_type == "incremental":
         record_offset_path = "$.id"
     page_size = r.integer_or_none("pageSize")
@@ -689,6 +808,9 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
             f"the number of records on a full page (offsetType {offset_type} needs it)",
         )
     initial = r.text("initialOffset", DEFAULT_INITIAL_OFFSET[offset_type]) or ""
+    start_at = initial.strip().lower()
+    if start_at in ("earliest", "latest"):  # like Kafka's startingOffsets
+        initial = DEFAULT_INITIAL_OFFSET[offset_type]
     if offset_type in ("page", "offset", "incremental"):
         _require_int("initialOffset", initial, minimum=0 if offset_type != "incremental" else None)
     if offset_type == "link" and initial:
@@ -701,17 +823,23 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
     if latest_url is not None and latest_path is None:
         raise RestOptionError("latestOffsetPath", None, "a JSONPath: latestOffsetUrl needs it")
     offset_path = r.jsonpath("offsetPath")
-    if offset_path is None and offset_field is not None:
+    offset_header = r.header("offsetHeader")
+    _refuse_body_offsets(r, response_format, offset_type, offset_path)
+    if walks_down:
+        _refuse_next_cursor(offset_path, offset_header)
+    elif offset_path is None and offset_field is not None and response_format == "json":
         offset_path = f"$.{offset_field}"
     return StreamOptions(
         offset_type=offset_type,
         offset_field=offset_field,
         offset_path=offset_path,
-        offset_header=r.header("offsetHeader"),
+        offset_header=offset_header,
         record_offset_path=record_offset_path,
         initial_offset=initial,
+        start_latest=start_at == "latest",
         timestamp_format=timestamp_format,
         timestamp_lag_seconds=r.number("timestampLagSeconds"),
+        **_lookback(r),
         page_size=page_size,
         batch_size=r.integer_or_none("batchSize"),
         max_pages_per_batch=r.integer("maxPagesPerBatch"),
@@ -720,17 +848,58 @@ def _parse_stream_options(r: _Reader) -> StreamOptions:
         latest_offset_path=latest_path,
         streaming_interval=r.number("streamingInterval"),
         on_bad_offset=r.choice("onBadOffset"),
+        stream_retire_seconds=r.number("streamRetireSeconds"),
+        record_order=record_order,
     )
+
+
+def _refuse_next_cursor(offset_path: str | None, offset_header: str | None) -> None:
+    """A newest-first walk reads its position from the records and pages down with
+    `pagination`: a next cursor of its own would be ignored."""
+    for name, value in (("offsetPath", offset_path), ("offsetHeader", offset_header)):
+        if value is not None:
+            raise RestOptionError(
+                name,
+                value,
+                "no value with recordOrder=descending and recordOffsetPath (the position is the "
+                "newest record's id at recordOffsetPath; the pages down come from pagination, "
+                "e.g. pagination=cursor with nextPagePath and nextPageParam)",
+            )
+
+
+def _lookback(r: _Reader) -> dict[str, Any]:
+    """`lookbackSeconds` (more than 0), with the `primaryKeyPath` it needs, and its bound."""
+    seconds = r.number_or_none("lookbackSeconds")
+    key_path = r.jsonpath("primaryKeyPath")
+    max_keys = r.integer("lookbackMaxKeys")
+    if seconds is not None and seconds <= 0:
+        raise RestOptionError(
+            "lookbackSeconds", r.text("lookbackSeconds"), "a number of seconds > 0"
+        )
+    if seconds is not None and key_path is None:
+        raise RestOptionError(
+            "primaryKeyPath",
+            None,
+            "a JSONPath to each record's key, e.g. $.id: lookbackSeconds needs it to know "
+            "which records it delivered",
+        )
+    return {
+        "lookback_seconds": seconds,
+        "primary_key_path": key_path,
+        "lookback_max_keys": max_keys,
+    }
 
 
 def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
     style = r.choice("pagination")
-    if style != "none" and stream.offset_type in ("cursor", "link", "page", "offset"):
+    chains = ("cursor", "link", "page", "offset")
+    if style != "none" and stream.offset_type in chains and not stream.walks_down:
         raise RestOptionError(
             "pagination",
             style,
             f"none with offsetType {stream.offset_type}: that position already walks the pages "
-            "one by one (pagination combines with incremental and timestamp positions, batch "
+            "one by one (pagination combines with incremental and timestamp positions, a "
+            "newest-first cursor walk with recordOrder=descending and recordOffsetPath, batch "
             "reads and inputDataUrl; hasMorePath and donePath end a cursor or link position's "
             "pages)",
         )
@@ -745,6 +914,17 @@ def _parse_pagination(r: _Reader, stream: StreamOptions) -> PaginationOptions:
         raise RestOptionError(
             "nextPagePath", path, "no value beside nextPageHeader (the token comes from one place)"
         )
+    if stream.walks_down and style == "none":
+        for name in ("hasMorePath", "donePath"):
+            value = r.text(name)
+            if value is not None:
+                raise RestOptionError(
+                    "pagination",
+                    None,
+                    f"a way down the list beside {name} (with recordOrder=descending and "
+                    "recordOffsetPath each poll pages down from the newest page: e.g. "
+                    "pagination=cursor with nextPagePath and nextPageParam)",
+                )
     param = r.text("nextPageParam") or ""
     if style in ("cursor", "page", "offset") and not param:
         raise RestOptionError(

@@ -165,8 +165,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "inputDataUrl", "url", REQUEST,
         "Instead of `inputData`: the rows come from this parent endpoint (same auth, headers, "
-        "retries), at the JSONPath `inputDataPath`. Streaming re-reads the list at each poll: a "
-        "new row is a new stream at `initialOffset`.",
+        "retries, `pagination`), at the JSONPath `inputDataPath`. Streaming reads the list "
+        "again at most every `streamingInterval` seconds, at the first poll after that: a new "
+        "row is a new stream at `initialOffset`, a row no longer listed is no longer polled. "
+        "The whole list is held in the driver's memory.",
         "`https://api.example.com/repos`",
     ),
     OptionSpec(
@@ -229,8 +231,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "maxRetries", "integer", CONNECTION,
-        "Retries after the first attempt for connection errors, timeouts, dropped "
-        "connections, 429 and 5xx. Other 4xx fail at once.",
+        "Retries after the first attempt for connection errors, timeouts and dropped "
+        "connections, and for the statuses 408, 429, 5xx except 501 and 505, and 403s about "
+        "the rate limit (with `Retry-After`, or a remaining budget of 0). Other statuses fail "
+        "at once. Waits: [rate limits](security.md#rate-limits).",
         "`3`", default=5, minimum=0, maximum=MAX_INT,
     ),
     OptionSpec(
@@ -240,9 +244,18 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "retryMaxWaitSeconds", "number", CONNECTION,
-        "Longest wait between attempts; also caps `Retry-After` (seconds or HTTP-date), which "
-        "is honoured when present.",
+        "Longest backoff between attempts. A wait the API asks for (`Retry-After`, a "
+        "rate-limit reset) is capped by `rateLimitMaxWaitSeconds` instead.",
         "`30`", default=60.0, minimum=0.0, maximum=MAX_SECONDS,
+    ),
+    OptionSpec(
+        "rateLimitMaxWaitSeconds", "number", CONNECTION,
+        "Longest wait for a rate limit the API announces (`Retry-After`, or the reset of a "
+        "spent budget: the headers are listed in [rate limits](security.md#rate-limit-headers)): "
+        "such a wait is waited out, whatever `retryMaxWaitSeconds` says, up to this; a reset "
+        "further away fails with `RestRateLimitError`. The default covers hourly windows "
+        "(GitHub's 5,000 requests an hour).",
+        "`900`", default=3600.0, minimum=0.0, maximum=MAX_SECONDS,
     ),
     OptionSpec(
         "maxRequestsPerSecond", "number", CONNECTION,
@@ -253,14 +266,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "rateLimitRemainingHeader", "header", CONNECTION,
-        "Another header name for the API's remaining request budget (`X-RateLimit-Remaining` "
-        "and `RateLimit-Remaining` are always honoured).",
+        "Another header name for the API's remaining request budget, read before the "
+        "[standard ones](security.md#rate-limit-headers).",
         "`X-Quota-Left`",
     ),
     OptionSpec(
         "rateLimitResetHeader", "header", CONNECTION,
-        "Another header name for when the budget resets, epoch or delta seconds "
-        "(`X-RateLimit-Reset` and `RateLimit-Reset` are always honoured).",
+        "Another header name for when the budget resets (epoch seconds or milliseconds, "
+        "seconds from now, or an HTTP date), read before the "
+        "[standard ones](security.md#rate-limit-headers).",
         "`X-Quota-Reset`",
     ),
     OptionSpec(
@@ -305,7 +319,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         secret=True, when=_auth("basic"),
     ),
     OptionSpec(
-        "oauthToken", "secret", AUTH, "Bearer token; also the OAuth1 token (secret).",
+        "bearerToken", "secret", AUTH,
+        "Bearer: the token, sent as `Authorization: Bearer <token>` (secret). `oauthToken` is "
+        "another name for it; both at once must hold the same value.",
+        "`env:GITHUB_TOKEN`", secret=True, when=_auth("bearer"),
+    ),
+    OptionSpec(
+        "oauthToken", "secret", AUTH,
+        "OAuth1: the token (secret). Bearer: another name for `bearerToken`.",
         "`env:API_TOKEN`", secret=True, when=_auth("bearer", "oauth1"),
     ),
     OptionSpec(
@@ -364,11 +385,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "recordsPath", "jsonpath", RESPONSE,
         "JSONPath to the records. Default: the response itself when it is an array, else the "
-        "first array at its top level, else the object as one record. With the default or a "
+        "first array at its top level (never `error` or `errors`), else the object as one "
+        "record when it has a field of the schema. A path that matches nothing, or null, fails "
+        "the read: only an empty array means no records "
+        "([contract](contract.md#what-the-reader-refuses)). With the default or a "
         "plain chain of fields (`$.data`, `$.result.items[*]`), `page`, `incremental` and "
         "`timestamp` ranges, input rows and carried pages decode bodies straight to Arrow, "
         "about twice as fast; a filter, slice or `..` path reads every page through the "
-        "general path ([architecture](architecture.md)).",
+        "general path ([architecture](architecture.md)). With `responseFormat` `ndjson` or "
+        "`csv` the records are every line or row: only `$` or `$[*]` is accepted.",
         "`$.data[*]`", default_doc="see meaning",
     ),
     OptionSpec(
@@ -377,6 +402,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`false` or an empty list, the read fails and shows what it matched (secrets masked), "
         "instead of reading the body as records (GraphQL `$.errors[*].message`, `$.error`).",
         "`$.errors[*].message`",
+    ),
+    OptionSpec(
+        "responseFormat", "choice", RESPONSE,
+        "How a response body is read: `json` (one JSON document), `ndjson` (one JSON value "
+        "per line, blank lines skipped) or `csv` (RFC 4180 text with a header row; values are "
+        "strings unless the schema gives another type; an empty field is null). A gzip body "
+        "(`.gz` download) is unpacked first, whatever the format. With `ndjson` and `csv` the "
+        "records are the lines or rows: nothing in the body around them can hold a next "
+        "offset ([formats](formats.md)).",
+        "`ndjson`", default="json", choices=("json", "ndjson", "csv"),
     ),
     OptionSpec(
         "schemaSampleSize", "integer", RESPONSE,
@@ -432,8 +467,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`nextUrl` (a URL in the body at `nextPagePath`), `cursor` (a token at `nextPagePath` or "
         "`nextPageHeader`, sent back as `nextPageParam`), `page` (page numbers in "
         "`nextPageParam`) or `offset` (records to skip in `nextPageParam`). Combines with the "
-        "`incremental` and `timestamp` positions, batch reads and `inputDataUrl`; `cursor` and "
-        "`link` positions already page ([pagination](pagination.md)).",
+        "`incremental` and `timestamp` positions, a newest-first `cursor` walk "
+        "(`recordOrder=descending` with `recordOffsetPath`), batch reads and `inputDataUrl`; "
+        "other `cursor` and `link` positions already page ([pagination](pagination.md)).",
         "`link`", default="none", choices=("none", "link", "nextUrl", "cursor", "page", "offset"),
     ),
     OptionSpec(
@@ -492,14 +528,18 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "offsetField", "text", STREAM,
         "Name of the offset: the `{placeholder}` in `url` (or the query parameter / body "
         "field when there is no placeholder).",
-        "`since_id`", default_doc="required with `offsetType` (not `link`)",
+        "`since_id`",
+        default_doc="required with `offsetType` (not `link`, nor a newest-first `cursor` walk)",
         when=_offsets("timestamp", "cursor", "incremental", "page", "offset"),
     ),
     OptionSpec(
         "initialOffset", "text", STREAM,
         "Where a new query (and a stream added later) starts: an id, a page number (≥ 0), "
-        "records to skip (≥ 0), a timestamp in `timestampFormat`, a cursor, or for `link` "
-        "the first page's URL (default: `url`).",
+        "records to skip (≥ 0), a timestamp in `timestampFormat`, a cursor, for `link` "
+        "the first page's URL (default: `url`), or for a newest-first `cursor` walk the id "
+        "of the newest record already delivered (default: none, the whole list). Also "
+        "`earliest` (the whole history: the default) or `latest` (only what arrives after the "
+        "stream's first poll, as Kafka's `startingOffsets`; `readStream` only).",
         "`2024-01-01T00:00:00Z`",
         default_doc="`\"\"` cursor/link, `1` page, `0` offset/incremental/timestamp",
         when=(_OFFSET,),
@@ -507,8 +547,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "offsetPath", "jsonpath", STREAM,
         "JSONPath to the next offset in a response (a list match takes its last element); "
-        "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`).",
-        "`$.meta.next_cursor`", default_doc="`$.<offsetField>`; `link`: the `Link` header",
+        "with `link`, to the next page's URL in the body (e.g. `$.\"@odata.nextLink\"`). "
+        "With `responseFormat=ndjson` it reads the list of records (e.g. `$[-1].id`, the last "
+        "record's id); refused with `csv`. Null or an empty value there ends a chain; a key "
+        "absent from a stream's first page fails the read.",
+        "`$.meta.next_cursor`",
+        default_doc="`$.<offsetField>` (`json` only); `link`: the `Link` header",
         when=_offsets("timestamp", "cursor", "link"),
     ),
     OptionSpec(
@@ -519,16 +563,29 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "recordOffsetPath", "jsonpath", STREAM,
         "JSONPath, on each record, to the value an `incremental` or `timestamp` offset "
-        "advances by. With it a `timestamp` range can be split.",
+        "advances by. With it a `timestamp` range can be split. With `cursor` and "
+        "`recordOrder=descending`: the record's id (compared only for equality).",
         "`$.updated_at`", default_doc="`$.id` for `incremental`",
-        when=_offsets("incremental", "timestamp"),
+        when=_offsets("incremental", "timestamp", "cursor"),
+    ),
+    OptionSpec(
+        "recordOrder", "choice", STREAM,
+        "The order of the records in a response: `ascending` (oldest first) or `descending` "
+        "(newest first: Stripe lists, `since_id` timelines, activity feeds). With `descending` "
+        "and `recordOffsetPath`, each poll reads from the newest page down to the newest "
+        "record already delivered (pages down with `pagination`); without `recordOffsetPath`, "
+        "the cursor chain goes towards newer records (Stripe `ending_before`) and each page is "
+        "read oldest first. See [cursor](kinds/cursor.md#newest-first-lists).",
+        "`descending`", default="ascending", choices=("ascending", "descending"),
+        when=_offsets("cursor"),
     ),
     OptionSpec(
         "timestampFormat", "text", STREAM,
         "`seconds`, `millis` (epoch), `iso8601`, or a pattern the position is written back in "
         "(Java `DateTimeFormatter` letters: `yyyy-MM-dd'T'HH:mm:ss.SSSXXX` writes "
         "`2026-01-01T00:00:00.000Z`). With `iso8601` a position is written in the style of the "
-        "API's own values (fraction digits, `Z`, `+0000` or `+00:00`).",
+        "API's own values (fraction digits, `Z`, `+0000` or `+00:00`; every zone form is read "
+        "on every supported Python, 3.10 included).",
         "`iso8601`", default="seconds",
         when=_offsets("timestamp"),
     ),
@@ -537,6 +594,29 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "How late records can join a timestamp: a timestamp range's end (clock or probe) and "
         "its walks stop at the last whole second before now − lag.",
         "`30`", default=0.0, minimum=0.0, maximum=MAX_SECONDS, when=_offsets("timestamp"),
+    ),
+    OptionSpec(
+        "lookbackSeconds", "number", STREAM,
+        "Read again, at every poll, the records of the last seconds before the position, and "
+        "deliver those not delivered before (late records, updates), each record version "
+        "exactly once; needs `primaryKeyPath`. See "
+        "[lookback](kinds/timestamp.md#late-records-lookbackseconds).",
+        "`3600`", default_doc="none (no window is read again)", maximum=MAX_SECONDS,
+        stream_only=True, when=(*_offsets("timestamp"), Condition("recordOffsetPath")),
+    ),
+    OptionSpec(
+        "primaryKeyPath", "jsonpath", STREAM,
+        "JSONPath, on each record, to what names the record (its id). A key with a newer "
+        "timestamp is a new version, delivered again.",
+        "`$.id`", default_doc="required with `lookbackSeconds`", stream_only=True,
+        when=(Condition("lookbackSeconds"),),
+    ),
+    OptionSpec(
+        "lookbackMaxKeys", "integer", STREAM,
+        "Most record versions one stream's lookback window may hold (each adds about 11 "
+        "bytes to every offset Spark logs); a window that holds more fails the query.",
+        "`500000`", default=100_000, minimum=1, maximum=MAX_INT, stream_only=True,
+        when=(Condition("lookbackSeconds"),),
     ),
     OptionSpec(
         "pageSize", "integer", STREAM,
@@ -557,14 +637,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "latestOffsetPath", "jsonpath", STREAM,
-        "JSONPath to the newest value in the `latestOffsetUrl` response.", "`$.max_id`",
+        "JSONPath to the newest value in the `latestOffsetUrl` response (null there: no "
+        "records yet; a path that matches nothing fails).", "`$.max_id`",
         default_doc="required with `latestOffsetUrl`", when=(Condition("latestOffsetUrl"),),
     ),
     OptionSpec(
         "batchSize", "integer", STREAM,
-        "Most records in one micro-batch (`ReadMaxRows`). Exact for `incremental` and `page`; "
-        "`cursor`/`link`/`timestamp` chains cut inside a page too (`timestamp` never between "
-        "equal timestamps).",
+        "Most records in one micro-batch (Spark's `ReadMaxRows`), shared equally by the "
+        "streams: each gets `batchSize` ÷ the number of streams (at least 1). The unit depends "
+        "on `offsetType`. `incremental` counts **ids**: a batch ends at most that many ids "
+        "after its start, so a range with gaps in its ids gives fewer records. `page`, "
+        "`offset`, `cursor`, `link` and a newest-first `cursor` count records, exactly, "
+        "cutting inside a page when needed. `timestamp` with `recordOffsetPath` counts "
+        "records but never cuts between equal timestamps (fewer; or, when the first "
+        "timestamp alone holds more, all of its records); without `recordOffsetPath` it takes "
+        "whole pages until the count is reached.",
         "`10000`", default_doc="unlimited", minimum=1, maximum=MAX_INT, stream_only=True,
         when=(_OFFSET,),
     ),
@@ -586,6 +673,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "backlog is polled at once.",
         "`1`", default=10.0, minimum=0.0, maximum=MAX_SECONDS, stream_only=True,
         when=(_OFFSET,),
+    ),
+    OptionSpec(
+        "streamRetireSeconds", "number", STREAM,
+        "With `inputDataUrl`: a stream the parent list has not named for longer than this is "
+        "retired from the offset (listed again later, it starts anew at `initialOffset`), so "
+        "the offset does not grow forever. Within it, a stream listed again goes on from its "
+        "position.",
+        "`604800`", default=86400.0, minimum=0.0, maximum=MAX_SECONDS, stream_only=True,
+        when=(_OFFSET, Condition("inputDataUrl")),
     ),
     OptionSpec(
         "onBadOffset", "choice", STREAM,
@@ -624,7 +720,8 @@ def default(name: str) -> Any:
 def closest(name: str) -> str | None:
     """The known option name closest to `name` (any case), or None when none is close."""
     lowered = name.lower()
-    found = difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
-    if not found and "." in lowered:  # `headers.X-Token`: structure belongs in the value
+    found: list[str] = []
+    if "." in lowered:  # `headers.X-Token`: structure belongs in the value
         found = [k for k in BY_KEY if k == lowered.split(".", 1)[0]]
+    found = found or difflib.get_close_matches(lowered, list(BY_KEY), n=1, cutoff=0.6)
     return BY_KEY[found[0]].name if found else None

@@ -36,19 +36,31 @@ log = logging.getLogger("rest_stream.positions")
 class Fetcher(Protocol):
     """What the offset kinds need to read pages (`rest_stream.http.pages.PageFetcher`)."""
 
-    def fetch(self, spec: RequestSpec, *, keep_body: bool = False, decode: bool = True) -> Any: ...
+    def fetch(
+        self,
+        spec: RequestSpec,
+        *,
+        keep_body: bool = False,
+        decode: bool = True,
+        records: bool = True,
+    ) -> Any: ...
 
     def fetch_ordered(self, specs: Any) -> Iterator[Any]: ...
 
 
 @dataclass(frozen=True)
 class Step:
-    """What a page of a chain gives: records `[first, stop)` of it, and the next position."""
+    """What a page of a chain gives: records `[first, stop)` of it (or, with `keep`, the
+    records at those indices, in order: a `timestamp` walk takes records by time, wherever
+    they are in the page), and the next position."""
 
     first: int
     stop: int
     next: Position
     caught_up: bool
+    keep: tuple[int, ...] | None = None
+    #: What the page at `next` must confirm before the walk may stand there (`confirm`).
+    check: Any = None
 
 
 class StopChain(Exception):
@@ -134,6 +146,10 @@ class OffsetKind:
     def step(self, position: Position, page: Any, budget: int | None) -> Step:
         """The records of `page` to keep and the position after them."""
         raise NotImplementedError(f"offsetType {self.name} is not walked page by page")
+
+    def confirm(self, check: Any, page: Any) -> None:
+        """Raise when `page`, the page after a step that asked for a `check`, shows that the
+        step's page was cut where records would be skipped."""
 
     def records_until(self, position: Position, end: Position) -> int | None:
         """Most records a walk at `position` may take before `end`, when the page at

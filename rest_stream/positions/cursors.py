@@ -4,6 +4,16 @@ header or from the body.
 Position: `{"cursor": c, "skip": k}`: the page at `c`, whose first k records were read.
 A page that grows later is read again from record k; a next cursor that appears later on a
 page read to its end is followed.
+
+With `recordOrder=descending` (a newest-first list whose cursor chain goes towards newer
+records, Stripe's `ending_before`) each page's records are read in reverse, oldest first: a
+page then grows at its end, and `skip` and a replay's count keep their meaning.
+
+Where the next position is in the body (`offsetPath`), a page says "no next page" with null
+or an empty value there. A key that is absent is the end only once the chain has shown the
+key (the page was reached through a next position named there): on a stream's first page it
+is a wrong `offsetPath` as likely as the last page, and the read fails rather than stop
+there silently. A stop condition (`hasMorePath`, `donePath`) decides wherever it is set.
 """
 
 from __future__ import annotations
@@ -14,13 +24,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rest_stream.errors import RestOffsetError, RestOptionError
+from rest_stream.http.pages import oldest_first
 from rest_stream.http.ratelimit import origin_of
 from rest_stream.http.request import RequestSpec
 from rest_stream.http.template import build_request
 from rest_stream.options.parse import RestOptions
 from rest_stream.pagination.links import link_header_next, stored_url
 from rest_stream.pagination.stops import stop_conditions
-from rest_stream.positions.base import ChainKind, Position, Step
+from rest_stream.positions.base import ChainKind, Fetcher, Position, Step, StopChain
 
 
 class CursorOffset(ChainKind):
@@ -31,9 +42,23 @@ class CursorOffset(ChainKind):
     def __init__(self, options: RestOptions) -> None:
         super().__init__(options)
         self.stops = stop_conditions(options)
+        #: Pages list their records newest first: read them the other way round.
+        self.newest_first = self.stream.record_order == "descending"
 
     def initial(self) -> dict[str, Any]:
         return {"cursor": self.stream.initial_offset, "skip": 0}
+
+    def fetch_at(
+        self,
+        fetcher: Fetcher,
+        row: Mapping[str, Any],
+        position: Position,
+        *,
+        keep_body: bool = False,
+        enough: Any = None,
+    ) -> Any:
+        page = super().fetch_at(fetcher, row, position, keep_body=keep_body, enough=enough)
+        return oldest_first(page) if self.newest_first else page
 
     def offset_value(self, position: Mapping[str, Any]) -> Any:
         return position["cursor"]
@@ -52,9 +77,21 @@ class CursorOffset(ChainKind):
         value = self.offset_path.value(page.document)
         return None if value in ("", None) else value
 
-    def following(self, page: Any) -> Any:
+    def absent(self, page: Any) -> bool:
+        """Whether the response leaves out the key of its next position altogether (`offsetPath`
+        matches nothing), rather than naming none with null or an empty value. A header (the
+        `Link` header of a `link` position without `offsetPath` too) is never "absent": it has
+        no null, so leaving it out is how a last page says so."""
+        if self.stream.offset_header or self.offset_path is None or page.document is None:
+            return False
+        return not self.offset_path.present(page.document)
+
+    def following(self, page: Any, position: Mapping[str, Any] | None = None) -> Any:
         """The next cursor, unless a stop condition (`hasMorePath`, `donePath`) ends the pages
-        here; a stop condition that says more follow while no next cursor is named fails."""
+        here; a stop condition that says more follow while no next cursor is named fails.
+
+        With `position` (a page whose new records were just taken), a key that is absent on
+        the stream's first page fails (`onBadOffset=stop`: the chain ends there)."""
         if any(stop.ends(page) for stop in self.stops):
             return None
         found = self.next_cursor(page)
@@ -63,6 +100,18 @@ class CursorOffset(ChainKind):
             raise RestOffsetError(
                 f"{page.source} says more pages follow, but names no next page at {where}"
             )
+        first = position is not None and position["cursor"] == self.initial()["cursor"]
+        if found is None and first and self.absent(page):
+            try:
+                self.bad_offset(
+                    f"{page.source} names no next page: offsetPath={self.stream.offset_path} "
+                    "matches nothing on the stream's first page (the key is absent; an API "
+                    "says there is no next page with null or an empty value there). Check "
+                    "offsetPath. If the API leaves the key out when every record fits on one "
+                    "page, set hasMorePath or donePath to the field that tells the last page"
+                )
+            except StopChain:
+                return None
         return found
 
     def step(self, position: Mapping[str, Any], page: Any, budget: int | None) -> Step:
@@ -76,7 +125,7 @@ class CursorOffset(ChainKind):
         take = count - skip if budget is None else min(count - skip, max(budget, 1))
         if skip + take < count:
             return Step(skip, skip + take, {"cursor": cursor, "skip": skip + take}, False)
-        following = self.following(page)
+        following = self.following(page, position)
         if following is None or following == cursor:
             return Step(skip, count, {"cursor": cursor, "skip": count}, True)
         return Step(skip, count, {"cursor": following, "skip": 0}, False)

@@ -2,6 +2,9 @@
 
 Position: records read since the start. Range `[start, end)`: record indices
 `start <= i < end`. A partial page is read again later from where it stopped.
+
+Positions are only right while every full page holds exactly `pageSize` records: a page
+that holds more fails at once (`checked`), wherever it is seen.
 """
 
 from __future__ import annotations
@@ -53,12 +56,27 @@ class RecordCountKind(CountedRange):
         records: empty, unless the API serves fewer records per page than `pageSize`."""
         raise NotImplementedError
 
+    #: What a page larger than `pageSize` does to positions of this kind.
+    oversize_effect: ClassVar[str] = ""
+
+    def checked(self, page: Any) -> Any:
+        """`page`, or `RestOffsetError` when it holds more than `pageSize` records: positions
+        count `pageSize` records a page, so every page after it would be misplaced."""
+        if len(page.records) > self.page_size:
+            raise RestOffsetError(
+                f"{page.source} returned {len(page.records)} records, more than pageSize="
+                f"{self.page_size}: {self.oversize_effect}. Set pageSize to the number of "
+                "records the API returns on a full page (or ask it for pageSize records)"
+            )
+        return page
+
     def read_range(
         self, fetcher: Fetcher, row: Mapping[str, Any], start: int, end: int
     ) -> Iterator[SourcedRecords]:
         firsts = range(self.page_start(start), end, self.page_size)
         specs = (self.request(row, first) for first in firsts)
         for first, page in zip(firsts, fetcher.fetch_ordered(specs)):
+            self.checked(page)
             skip, stop = max(0, start - first), min(len(page.records), end - first)
             if skip < stop:
                 yield page.source, page.records[skip:stop]
@@ -78,7 +96,7 @@ class RecordCountKind(CountedRange):
 
     def step(self, position: int, page: Any, budget: int | None) -> Step:
         skip = position - self.page_start(position)
-        count = len(page.records)
+        count = len(self.checked(page).records)
         if count <= skip:
             return Step(0, 0, position, True)
         take = count - skip if budget is None else min(count - skip, budget)
@@ -90,6 +108,7 @@ class PageOffset(RecordCountKind):
     """Page numbers: page = `initialOffset + position // pageSize`."""
 
     name = "page"
+    oversize_effect = "page numbers would skip the records past pageSize on every page"
 
     def page_start(self, position: int) -> int:
         return position - position % self.page_size
@@ -114,6 +133,7 @@ class RecordOffset(RecordCountKind):
     `pageSize` = the limit the URL asks for. The probe names the total count."""
 
     name = "offset"
+    oversize_effect = "offsets would read the records past pageSize again"
 
     def page_start(self, position: int) -> int:
         return position

@@ -14,9 +14,11 @@ offset the response names.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -199,21 +201,30 @@ class TimestampRange(TimestampOffset, RangeKind):
         self, fetcher: Fetcher, row: Mapping[str, Any], start: Any, end: Any
     ) -> Iterator[SourcedRecords]:
         position, stop = self.micros(start), self.micros(end)
-        while position < stop:
-            page = self.fetch_at(
+        cut: OneTimestamp | None = None  # the last page, when it may be cut inside its one time
+        largest = 0  # the most records a page of this read held: the API serves that many
+
+        def fetch(at: int) -> Any:
+            return self.fetch_at(
                 fetcher,
                 row,
-                self.native(position, like=start),
+                self.native(at, like=start),
                 enough=lambda part: bool(part.records) and max(self.record_times(part)) > stop,
             )
+
+        while position < stop:
+            page = fetch(position)
             found = self.time_array(page)
             times = np.asarray(self.record_times(page), dtype=object) if found is None else found
+            if cut is not None:
+                self.confirm(cut, page)
             fresh = times[times > position]
             if not fresh.size:
                 if times.size and int(times.max()) < position:
                     self.range_stopped(self._backwards(page, int(times.max()), position))
                 return
             complete = self._complete(page, fresh, stop)
+            cut = self._one_timestamp(page, fresh, complete, stop)
             last = min(complete, stop)
             if position < int(times.min()) and int(times.max()) <= last:
                 yield page.source, page.records
@@ -221,8 +232,54 @@ class TimestampRange(TimestampOffset, RangeKind):
                 inside = np.flatnonzero((times > position) & (times <= last)).tolist()
                 yield page.source, select(page.records, inside)
             if complete >= stop:
+                # the next range starts after it: ask now, unless a page of this read held
+                # more records than it (a page shorter than the API serves is not cut)
+                if cut is not None and len(page.records) >= largest:
+                    self.confirm(cut, fetch(complete))
                 return
+            largest = max(largest, len(page.records))
             position = complete
+
+    def _one_timestamp(
+        self, page: Any, fresh: Times, complete: int, stop: int
+    ) -> OneTimestamp | None:
+        """What the next page must confirm when every new record of `page` shares the
+        timestamp it was read to (`complete`, at most `stop`) and nothing says the answer was
+        whole: the API may have cut it inside that timestamp (see `confirm`)."""
+        if not _oldest(fresh) == _newest(fresh) == complete <= stop:
+            return None
+        if self.answers.paginated and not page.more:
+            return None  # every page of the answer was read
+        return OneTimestamp(complete, self.horizon(), page.source, len(fresh), page.more)
+
+    def confirm(self, cut: OneTimestamp, page: Any) -> None:
+        """Fail when `page`, asked for after `cut.at`, shows that the page before it (whose
+        new records were all at `cut.at`) was cut by the API inside `cut.at`: the records at
+        it after the cut cannot be asked for with an exclusive bound, and would be skipped.
+
+        It shows so when it holds a record the page before could have held: one after
+        `cut.at` and no later than the horizon when that page was read (so one the API had
+        then); only a page cut at the API's page size leaves it out. An API whose bound is
+        inclusive answers with the records at `cut.at` again: then more of them than the
+        page before held shows the cut."""
+        times = self.record_times(page) if page.records else []
+        again = sum(1 for t in times if t == cut.at)
+        if again:
+            if again <= cut.records:
+                return
+        elif not any(cut.at < t <= cut.limit for t in times):
+            return
+        at = self.native(cut.at)
+        options = "raise maxPagesPerBatch, or " if cut.more else ""
+        raise RestOffsetError(
+            f"{cut.source} returned {cut.records} new records, every one at {at}, and "
+            f"{page.source} returns records that page could have held: the API "
+            f"cut that page at its page size inside {at}, and the records at {at} after the cut "
+            f"cannot be asked for with {self.field}= (an exclusive bound): they would be "
+            f"skipped. To read them, {options}set pagination (every page of an answer is then "
+            "read), or ask the API for pages that hold every record of one timestamp (a larger "
+            "limit in url)"
+        )
 
     def _backwards(self, page: Any, newest: int, position: int) -> str:
         return (
@@ -232,26 +289,37 @@ class TimestampRange(TimestampOffset, RangeKind):
         )
 
     def step(self, position: Any, page: Any, budget: int | None) -> Step:
+        """The records of `page` with `position < t <= cut`, wherever they are in the page
+        (an API may order a page otherwise, or repeat records at `position`), and `cut`: the
+        newest timestamp the page surely covers, or, under `budget`, an earlier one that
+        never splits equal timestamps. A replay reads the range `(position, cut]` by time,
+        so it takes the same records."""
         if not page.records:
             return Step(0, 0, position, True)
         current = self.micros(position)
         times = self.record_times(page)
-        first = next((i for i, t in enumerate(times) if t > current), len(times))
-        if first == len(times):
+        fresh = sorted(t for t in times if t > current)
+        if not fresh:
             if max(times) < current:
                 with contextlib.suppress(StopChain):
                     self.bad_offset(self._backwards(page, max(times), current))
             return Step(0, 0, position, True)
-        fresh, horizon = times[first:], self.horizon()
+        horizon = self.horizon()
         complete = min(self._complete(page, fresh, horizon), horizon)
         eligible = [t for t in fresh if t <= complete]
         if not eligible:
             return Step(0, 0, position, True)
-        take = _cut_at_distinct(eligible, budget)
-        following = complete if take == len(eligible) else max(eligible[:take])
-        held_back = take == len(eligible) and max(fresh) > horizon
-        example = self._record_values(page)[first]  # the API's own style for the position
-        return Step(first, first + take, self.native(following, like=example), held_back)
+        cut = _cut_time(eligible, budget)
+        whole = cut == eligible[-1]
+        following = complete if whole else cut
+        keep = [k for k, t in enumerate(times) if current < t <= cut]
+        held_back = whole and fresh[-1] > horizon
+        example = self._record_values(page)[keep[0]]  # the API's own style for the position
+        first, stop = keep[0], keep[-1] + 1
+        picked = None if stop - first == len(keep) else tuple(keep)  # a slice when it is one
+        check = self._one_timestamp(page, fresh, complete, horizon) if whole else None
+        native = self.native(following, like=example)
+        return Step(first, stop, native, held_back, picked, check)
 
     def _complete(self, page: Any, fresh: Times, stop: int | None) -> int:
         """How far `page` surely covers: the response's own next offset when it names one
@@ -275,6 +343,22 @@ def _newest(times: Times) -> int:
     return int(times.max()) if isinstance(times, np.ndarray) else max(times)
 
 
+def _oldest(times: Times) -> int:
+    return int(times.min()) if isinstance(times, np.ndarray) else min(times)
+
+
+@dataclass(frozen=True)
+class OneTimestamp:
+    """A page whose new records all share the timestamp `at` it was read to: the page after
+    it must show that the API did not cut it inside `at` (`TimestampRange.confirm`)."""
+
+    at: int
+    limit: int  # the horizon when the page was read: every record up to it existed then
+    source: str
+    records: int
+    more: bool  # the answer was cut at maxPagesPerBatch
+
+
 def _complete_until(times: Times, stop: int | None) -> int:
     """The newest timestamp of a page that is surely complete.
 
@@ -292,18 +376,11 @@ def _complete_until(times: Times, stop: int | None) -> int:
     return max(before) if before else newest
 
 
-def _cut_at_distinct(times: list[int], budget: int | None) -> int:
-    """How many leading records to take: at most `budget`, never splitting equal timestamps."""
+def _cut_time(times: list[int], budget: int | None) -> int:
+    """The newest timestamp of `times` (sorted) to take every record up to: at most `budget`
+    records, never splitting equal timestamps; the oldest timestamp whole when it alone
+    holds more than `budget`."""
     if budget is None or budget >= len(times):
-        return len(times)
-    ordered = sorted(range(len(times)), key=times.__getitem__)
-    if ordered != list(range(len(times))):
-        return len(times)
-    cut = max(budget, 1)
-    while 0 < cut < len(times) and times[cut - 1] == times[cut]:
-        cut -= 1
-    if cut == 0:
-        cut = 1
-        while cut < len(times) and times[cut] == times[0]:
-            cut += 1
-    return cut
+        return times[-1]
+    fits = [t for t in times if bisect.bisect_right(times, t) <= max(budget, 1)]
+    return fits[-1] if fits else times[0]

@@ -1,4 +1,5 @@
-"""Walking a chain of pages (cursor, link, or any kind page by page) from a start position."""
+"""Walking a chain of pages (cursor, link, or any kind page by page) from a start position,
+or a newest-first list from its top down to it (`DescendingWalk`)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rest_stream.decoders.arrow_json import select
 from rest_stream.http.pages import Page
 from rest_stream.positions import OffsetKind, Position, StopChain
+from rest_stream.positions.descending import NewestFirstOffset
 
 
 @dataclass
 class WalkedPage:
-    """A page of a chain and the slice of its records that belongs to the batch."""
+    """A page of a chain and the records of it that belong to the batch: the slice
+    `[first, stop)`, or the records at `keep` (a `timestamp` walk's records by time)."""
 
     page: Page
     first: int
     stop: int
+    keep: tuple[int, ...] | None = None
 
     @property
     def records(self) -> Sequence[Any]:
+        if self.keep is not None:
+            return select(self.page.records, list(self.keep))
         return self.page.records[self.first : self.stop]
 
 
@@ -45,8 +52,15 @@ class Walk:
     records: int = 0
     pages: int = 0
     _seen: set[str] = field(default_factory=set)
+    _check: Any = None  # what the page at `position` must confirm (`OffsetKind.confirm`)
 
     def __iter__(self) -> Iterator[WalkedPage]:
+        yield from self._walk()
+        if self._check is not None:  # it stops where a page asked to be confirmed: ask now
+            check, self._check = self._check, None
+            self.kind.confirm(check, self.kind.fetch_at(self.fetcher, self.row, self.position))
+
+    def _walk(self) -> Iterator[WalkedPage]:
         while not self._done():
             key = json.dumps(self.position, sort_keys=True)
             if key in self._seen:
@@ -60,6 +74,9 @@ class Walk:
                 self.fetcher, self.row, self.position, keep_body=self.keep_body
             )
             self.pages += max(1, len(page.parts))
+            if self._check is not None:
+                check, self._check = self._check, None
+                self.kind.confirm(check, page)
             if self.byte_budget is not None:
                 self.byte_budget.spend(sum(len(p.body) for p in page.parts) or len(page.body))
             room = self._room()
@@ -68,17 +85,26 @@ class Walk:
             except StopChain:
                 self.caught_up = True
                 return
-            stop = step.stop
+            stop, keep = step.stop, step.keep
             if self.expected is not None:  # kinds that take whole pages ignore `room`
-                stop = min(stop, step.first + self.expected - self.records)
-            if stop > step.first:
-                self.records += stop - step.first
-                yield WalkedPage(page, step.first, stop)
+                left = self.expected - self.records
+                stop = min(stop, step.first + left)
+                keep = None if keep is None else keep[:left]
+            taken = len(keep) if keep is not None else stop - step.first
+            if taken > 0:
+                self.records += taken
+                yield WalkedPage(page, step.first, stop, keep)
             self.position = step.next
+            self._check = step.check
             if step.caught_up:
                 self.caught_up = True
                 self._replayed()
                 return
+
+    @property
+    def latest(self) -> Position:
+        """The newest position the walk found: where it stopped."""
+        return self.position
 
     def _room(self) -> int | None:
         """Most records the next page may give: the record budget, the replay's count, or
@@ -111,3 +137,79 @@ class Walk:
         if self.byte_budget is not None and self.byte_budget.exhausted:
             return True
         return self.max_pages is not None and self.pages >= self.max_pages
+
+
+@dataclass
+class DescendingWalk:
+    """A poll of a newest-first list (`NewestFirstOffset`), with `Walk`'s interface: iterate
+    it for the pages that hold the records above `position`, oldest first (each page
+    reversed), then read `position` (the newest record delivered) and `caught_up`.
+
+    The whole walk down happens at the first iteration: the oldest records come last. With
+    `max_records`, only the oldest that many are delivered. A replay (`end` given) takes the
+    records above `position` up to and including `end`'s, and `expected` is only checked by
+    the caller. `max_pages` bounds the walk down (None: to the position or the list's end)."""
+
+    kind: NewestFirstOffset
+    fetcher: Any
+    row: Mapping[str, Any]
+    position: Position
+    end: Position | None = None
+    max_records: int | None = None
+    max_pages: int | None = None
+    keep_body: bool = False
+    byte_budget: Any = None
+    expected: int | None = None
+    caught_up: bool = False
+    records: int = 0
+    pages: int = 0
+    #: The newest record listed (beyond what `max_records` let in), once walked.
+    found: Position | None = None
+
+    @property
+    def latest(self) -> Position:
+        """The newest position the walk found: the newest record listed."""
+        return self.position if self.found is None else self.found
+
+    def __iter__(self) -> Iterator[WalkedPage]:
+        if self.byte_budget is not None and self.byte_budget.exhausted:
+            return  # another stream spent this batch's bytes: this one waits for the next
+        through = None if self.end is None else self.end.get("newest")
+        descent = self.kind.descend(
+            self.fetcher,
+            self.row,
+            self.position,
+            max_pages=self.max_pages,
+            through=through,
+            keep_body=self.keep_body,
+        )
+        self.pages = descent.pages
+        if self.byte_budget is not None:
+            self.byte_budget.spend(descent.size)
+        count = len(descent.ids)
+        if count:
+            self.found = {"newest": descent.ids[-1]}
+        if self.max_records is not None and self.end is None:
+            count = min(count, max(self.max_records, 1))
+        self.caught_up = count == len(descent.ids)
+        if count:
+            self.records = count
+            self.position = {"newest": descent.ids[count - 1]}
+            if self.end is not None:  # the logged end, found (else `descend` failed)
+                self.position = self.end
+        for page, first, stop in descent.first(count):
+            yield WalkedPage(page, first, stop)
+
+
+def walk_of(
+    kind: OffsetKind,
+    fetcher: Any,
+    row: Mapping[str, Any],
+    position: Position,
+    **bounds: Any,
+) -> Walk | DescendingWalk:
+    """The walk that reads `kind` from `position`: down from the top for a newest-first list,
+    else along the chain (`bounds`: `Walk`'s keyword fields)."""
+    if isinstance(kind, NewestFirstOffset):
+        return DescendingWalk(kind, fetcher, row, position, **bounds)
+    return Walk(kind, fetcher, row, position, **bounds)

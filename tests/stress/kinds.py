@@ -39,24 +39,26 @@ class Kind:
             "incremental": "/items",
             "timestamp": "/events",
             "cursor": "/stripe" if variant == "stripe" else "/cursor",
+            "newest": "/stripe",
             "page": "/pages",
             "offset": "/offset",
             "link": "/linked",
             "link-body": "/linked",
         }[self.name]
-        return (data, "/latest") if variant == "probe" else (data,)
+        return (data, "/latest") if variant in ("probe", "lookback") else (data,)
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
         Kind("incremental", ("probe", "search")),
-        Kind("timestamp", ("probe", "clock", "chain")),
+        Kind("timestamp", ("probe", "clock", "chain", "lookback")),
         Kind("cursor", ("opaque", "stripe")),
         Kind("page", ("probe", "search")),
         Kind("offset", ("probe", "search")),
         Kind("link", ("header",)),
         Kind("link-body", ("next_url",)),
+        Kind("newest", ("down", "forward")),  # a newest-first list: offsetType cursor
     )
 }
 DEFAULT_KINDS = tuple(KINDS)
@@ -82,7 +84,7 @@ def reader_options(
 
 
 def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, str]:
-    probe = variant == "probe"
+    probe = variant in ("probe", "lookback")
     if kind == "incremental":
         options = {
             "url": f"{base}/items?since_id={{since_id}}&limit={limit}",
@@ -99,6 +101,8 @@ def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, s
         }
         if variant != "chain":
             options["recordOffsetPath"] = "$.ts"
+        if variant == "lookback":  # every poll reads the last 30 s of stamps again
+            options |= {"lookbackSeconds": "30", "primaryKeyPath": "$.id"}
         return options | (_probe(base, "$.max_ts") if probe else {})
     if kind == "cursor" and variant == "stripe":
         return {
@@ -107,6 +111,30 @@ def _kind_options(kind: str, variant: str, base: str, limit: int) -> dict[str, s
             "offsetField": "last_id",
             "offsetPath": "$.data[-1:].id",
             "recordsPath": "$.data[*]",
+        }
+    if kind == "newest" and variant == "down":  # from the top down to the newest delivered
+        return {
+            "url": f"{base}/stripe?order=desc&limit={limit}",
+            "offsetType": "cursor",
+            "recordOrder": "descending",
+            "recordOffsetPath": "$.id",
+            "recordsPath": "$.data[*]",
+            "pagination": "cursor",
+            "nextPagePath": "$.data[-1:].id",
+            "nextPageParam": "starting_after",
+            "hasMorePath": "$.has_more",
+            "maxPagesPerBatch": "100000",
+        }
+    if kind == "newest":  # forward with ending_before, each page read oldest first
+        return {
+            "url": f"{base}/stripe?order=desc&limit={limit}",
+            "offsetType": "cursor",
+            "recordOrder": "descending",
+            "offsetField": "ending_before",
+            "offsetPath": "$.data[0].id",
+            "recordsPath": "$.data[*]",
+            "hasMorePath": "$.has_more",
+            "initialOffset": "0",
         }
     if kind == "cursor":
         return {

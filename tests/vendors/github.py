@@ -136,7 +136,8 @@ from urllib.parse import urlencode
 
 import orjson
 
-from tests.loopback import Loopback, Reply, Seen
+from tests.loopback import Reply, Seen
+from tests.vendors.base import LoopbackApi
 
 UTC = timezone.utc
 DEFAULT_CLOCK = datetime(2024, 1, 1, tzinfo=UTC)
@@ -311,7 +312,7 @@ class _RequestError(Exception):
 # --- the emulation ----------------------------------------------------------------------------
 
 
-class GitHubApi:
+class GitHubApi(LoopbackApi):
     """GitHub's REST issues/org-repos endpoints and a GraphQL issues query, on 127.0.0.1.
 
     ``token``: if set, requests need ``Authorization: Bearer <token>`` (or ``token <token>``).
@@ -346,22 +347,9 @@ class GitHubApi:
         self._ids = {"repo": 700_000_000, "owner": 9_000_000, "issue": 2_900_000_000, "label": 0}
         self._graphql_failures: list[dict[str, Any] | None] = []
         self._secondary: list[int] = []
-        self._loopback = Loopback(self._handle)
+        super().__init__(self._handle)
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> GitHubApi:
-        self._loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self._loopback.stop()
-
-    def __enter__(self) -> GitHubApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -371,11 +359,6 @@ class GitHubApi:
     @property
     def graphql_url(self) -> str:
         return f"{self.url}/graphql"
-
-    @property
-    def requests(self) -> list[Seen]:
-        """Every request served so far (the loopback's own list)."""
-        return self._loopback.requests
 
     # --- clocks -----------------------------------------------------------------------------
 

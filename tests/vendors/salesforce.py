@@ -54,14 +54,14 @@ import functools
 import re
 import string
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.loopback import Loopback, Reply, Seen
+from tests.loopback import Reply, Seen
+from tests.vendors.base import Clock, LoopbackApi
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q"}
@@ -77,31 +77,6 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<op>>=|<=|!=|<>|=|<|>)|(?P<paren>[(),])"
     r"|(?P<word>[^\s(),=<>!']+))"
 )
-
-
-class Clock:
-    """The emulation's wall clock: frozen at `start` (so many records share one instant)
-    until `set` or `advance`; with `running=True` it also ticks with real time."""
-
-    def __init__(self, start: float | None = None, *, running: bool = False) -> None:
-        self._base = float(int(time.time())) if start is None else float(start)
-        self._running = running
-        self._mono = time.monotonic()
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            if self._running:
-                return self._base + (time.monotonic() - self._mono)
-            return self._base
-
-    def set(self, at: float) -> None:
-        with self._lock:
-            self._base, self._mono = float(at), time.monotonic()
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._base += seconds
 
 
 class SalesforceError(Exception):
@@ -171,7 +146,7 @@ class _Query:
     limit: int | None = None
 
 
-class SalesforceApi:
+class SalesforceApi(LoopbackApi):
     """The REST Query and Query More Results resources of one org, over in-memory records.
 
     `add_record` / `update_record` / `delete_record` change the data; `SystemModstamp`,
@@ -202,32 +177,9 @@ class SalesforceApi:
         self._serial = 0
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._locator_serial = 0
-        self._loopback = Loopback(self._handle)
+        super().__init__(self._handle)
 
     # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> SalesforceApi:
-        self._loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self._loopback.stop()
-
-    def __enter__(self) -> SalesforceApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._loopback.url
-
-    @property
-    def requests(self) -> list[Seen]:
-        """Every request the server answered, in order."""
-        with self._loopback.lock:
-            return list(self._loopback.requests)
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward."""

@@ -59,7 +59,8 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.loopback import Loopback, Reply, Seen
+from tests.loopback import Reply, Seen
+from tests.vendors.base import Clock, LoopbackApi
 
 _ALNUM = string.digits + string.ascii_letters
 _DOC = "https://stripe.com/docs/error-codes/"
@@ -92,31 +93,6 @@ _OBJECT_OF_TYPE = {
 _AUTO: Any = object()
 
 
-class Clock:
-    """The emulation's wall clock: frozen at `start` (so many records share one second) until
-    `set` or `advance`; with `running=True` it also ticks with real time."""
-
-    def __init__(self, start: float | None = None, *, running: bool = False) -> None:
-        self._base = float(int(time.time())) if start is None else float(start)
-        self._running = running
-        self._mono = time.monotonic()
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            if self._running:
-                return self._base + (time.monotonic() - self._mono)
-            return self._base
-
-    def set(self, at: float) -> None:
-        with self._lock:
-            self._base, self._mono = float(at), time.monotonic()
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._base += seconds
-
-
 class StripeError(Exception):
     """A Stripe error object, ready to be sent."""
 
@@ -139,7 +115,7 @@ class StripeError(Exception):
             self.body["param"] = param
 
 
-class StripeApi:
+class StripeApi(LoopbackApi):
     """`GET /v1/events` (list) and `GET /v1/events/{id}` of a Stripe test-mode account.
 
     Events are added with `add_event` / `update`; their `created` is the emulation's clock
@@ -172,32 +148,9 @@ class StripeApi:
         self._seq = 0
         self._recent: deque[float] = deque()
         self._failures: deque[int] = deque()
-        self._loopback = Loopback(self._handle)
+        super().__init__(self._handle)
 
     # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> StripeApi:
-        self._loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self._loopback.stop()
-
-    def __enter__(self) -> StripeApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._loopback.url
-
-    @property
-    def requests(self) -> list[Seen]:
-        """Every request the server answered, in order."""
-        with self._loopback.lock:
-            return list(self._loopback.requests)
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward."""

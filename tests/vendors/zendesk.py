@@ -58,35 +58,11 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.loopback import Loopback, Reply, Seen
+from tests.loopback import Reply, Seen
+from tests.vendors.base import Clock, LoopbackApi
 
 _EXPORT_PATH = re.compile(r"/api/v2/incremental/tickets/cursor(?:\.json)?/?\Z")
 _CURSOR = re.compile(r"(\d+)\.0\|\|(\d+)\|\Z")
-
-
-class Clock:
-    """The emulation's wall clock: frozen at `start` (so many records share one second)
-    until `set` or `advance`; with `running=True` it also ticks with real time."""
-
-    def __init__(self, start: float | None = None, *, running: bool = False) -> None:
-        self._base = float(int(time.time())) if start is None else float(start)
-        self._running = running
-        self._mono = time.monotonic()
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            if self._running:
-                return self._base + (time.monotonic() - self._mono)
-            return self._base
-
-    def set(self, at: float) -> None:
-        with self._lock:
-            self._base, self._mono = float(at), time.monotonic()
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._base += seconds
 
 
 class ZendeskError(Exception):
@@ -116,7 +92,7 @@ def decode_cursor(cursor: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-class ZendeskApi:
+class ZendeskApi(LoopbackApi):
     """The cursor-based Incremental Ticket Export of one Zendesk account.
 
     `add_ticket` / `update_ticket` / `system_update` / `delete_ticket` change the data; their
@@ -153,32 +129,9 @@ class ZendeskApi:
         self._tickets: dict[int, dict[str, Any]] = {}
         self._next_id = 1
         self._recent: deque[float] = deque()
-        self._loopback = Loopback(self._handle)
+        super().__init__(self._handle)
 
     # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> ZendeskApi:
-        self._loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self._loopback.stop()
-
-    def __enter__(self) -> ZendeskApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._loopback.url
-
-    @property
-    def requests(self) -> list[Seen]:
-        """Every request the server answered, in order."""
-        with self._loopback.lock:
-            return list(self._loopback.requests)
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward."""

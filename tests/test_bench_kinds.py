@@ -29,7 +29,7 @@ def test_timestamp_base_is_the_demo_default() -> None:
 
 def test_every_benchmarked_kind_has_a_row() -> None:
     assert set(OFFSET_KINDS) <= set(KINDS)
-    assert [name for name in OFFSET_KINDS if kind(name).chain] == ["cursor"]
+    assert [name for name in OFFSET_KINDS if kind(name).chain] == ["cursor", "link"]
     with pytest.raises(ValueError, match="known"):
         kind("clock")
 
@@ -45,6 +45,8 @@ def test_every_benchmarked_kind_has_a_row() -> None:
         ("offset", {"offset": "1000", "limit": "500"}, (1001, 1500)),
         ("cursor", {"cursor": "", "limit": "500"}, (1, 500)),
         ("cursor", {"cursor": encode_cursor(1000), "limit": "500"}, (1001, 1500)),
+        ("link", {"in": "body", "limit": "500"}, (1, 500)),
+        ("link", {"after": "1000", "limit": "500", "in": "body"}, (1001, 1500)),
     ],
 )
 def test_requested_ids(name: str, query: dict[str, str], ids: tuple[int, int]) -> None:
@@ -195,8 +197,21 @@ def test_baseline_replays_a_timestamp_range(api: BenchServer) -> None:
 
 def test_baseline_replays_a_cursor_range(api: BenchServer) -> None:
     reader = SeedStreamReader({"url": api.url, "pagesize": str(SIZE), "offsetkind": "cursor"})
-    start, end = {"cursor": encode_cursor(200)}, {"cursor": encode_cursor(500)}
+    cursor = f"{api.url}/cursor?limit={SIZE}&cursor="
+    start, end = {"url": cursor + encode_cursor(200)}, {"url": cursor + encode_cursor(500)}
     assert [row[0] for row in reader.readBetweenOffsets(start, end)] == list(range(201, 501))
+
+
+def test_baseline_reads_and_replays_a_link_chain(api: BenchServer) -> None:
+    reader = SeedStreamReader({"url": api.url, "pagesize": str(SIZE), "offsetkind": "link"})
+    start = reader.initialOffset()
+    rows, end = reader.read(start)
+    assert [row[0] for row in rows] == list(range(1, api.records + 1))
+    assert end["url"].startswith(f"{api.url}/linked?after=")  # the last page, past its records
+    assert end["skip"] == api.records % SIZE
+    middle = {"url": f"{api.url}/linked?after=200&limit={SIZE}&in=body"}
+    tail = {"url": f"{api.url}/linked?after=500&limit={SIZE}&in=body"}
+    assert [row[0] for row in reader.readBetweenOffsets(middle, tail)] == list(range(201, 501))
 
 
 def test_many_streams_limit_and_coverage() -> None:

@@ -314,7 +314,7 @@ def test_json_round_trip(rows: list[Summary], tmp_path: Path) -> None:
     data = json.loads(write_json(tmp_path / "b.json", payload).read_text())
     assert {s["variant"] for s in data["summary"]} == {"baseline", "stream", "limit"}
     kinds = {k for s in data["config"]["scenarios"] for k in s["kinds"]}
-    assert kinds == {"page", "offset", "incremental", "timestamp", "cursor"}
+    assert kinds == {"page", "offset", "incremental", "timestamp", "cursor", "link"}
 
 
 class FakeServer:
@@ -463,7 +463,7 @@ def test_plan_counts_and_warm_ups() -> None:
 def test_full_preset_covers_every_kind_both_latencies_and_the_extra_cases() -> None:
     full = {s.name: s for s in PRESETS["full"].scenarios}
     kinds = full["kinds"]
-    assert set(kinds.kinds) == {"page", "offset", "incremental", "timestamp", "cursor"}
+    assert set(kinds.kinds) == {"page", "offset", "incremental", "timestamp", "cursor", "link"}
     assert set(kinds.latencies_ms) == {0.0, 20.0}
     assert kinds.settings == (DEFAULT, (8, None))
     million = full["1M"]

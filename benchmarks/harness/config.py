@@ -31,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 #: limit = the best any client can do with the same requests in flight (no Spark).
 VARIANTS = ("batch", "stream", "baseline", "limit")
 SPARK_VARIANTS = ("batch", "stream")
-OFFSET_KINDS = ("page", "offset", "incremental", "timestamp", "cursor")
+OFFSET_KINDS = ("page", "offset", "incremental", "timestamp", "cursor", "link")
 #: rest_stream's `requestConcurrency` default (`rest_stream.options.parse`).
 DEFAULT_CONCURRENCY = 4
 

@@ -96,6 +96,40 @@ def test_a_decoded_page_equals_the_general_path(path: str | None, document: Any)
     assert batch.equals(general(body, path))
 
 
+def test_api_shaped_records_decode_as_the_general_path_does() -> None:
+    """The demo's nested records (an array, a nested object, nulls, missing fields) with
+    their full schema: every page is decoded, and equals the general path's batch."""
+    from benchmarks.harness.config import SCHEMAS
+    from rest_stream.demo.server import make_record
+
+    schema = SCHEMAS["nested"]
+    records = [make_record(i, ("eu",), 1_700_000_000, shape="nested") for i in range(1, 400)]
+    body = orjson.dumps({"data": records, "count": len(records)})
+    batch = decoder("$.data", schema).decode(body)
+    assert batch is not None
+    assert batch.equals(general(body, "$.data", schema))
+    rows = batch.to_pylist()
+    assert rows[8]["geo"] is None and rows[16]["tags"] is None and rows[6]["category"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "pattern", "found"),
+    [
+        (b'{"a": NaN}', b"NaN", True),
+        (b'{"Name": "New", "NaNa": 1}', b"NaN", True),
+        (b'{"Name": "New York"}', b"NaN", False),
+        (b"N" * 40 + b"aN", b"NaN", True),  # past the anchor tries: the plain search
+        (b"N" * 40, b"NaN", False),
+        (b'{"x": -Infinity}', b"Infinity", True),
+        (b'{"next_since": 1}', b'"since"', False),
+        (b'{"since": 1}', b'"since"', True),
+        (b"", b"NaN", False),
+    ],
+)
+def test_holds_is_in(body: bytes, pattern: bytes, found: bool) -> None:
+    assert arrow_json.holds(body, pattern) is found is (pattern in body)
+
+
 def test_a_pretty_printed_body_decodes_the_same() -> None:
     body = json.dumps({"data": RECORDS}, indent=2).encode()
     batch = decoder().decode(body)

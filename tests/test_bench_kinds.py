@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.comparators.baseline import SeedStreamReader
 from benchmarks.comparators.limit import measure, share_urls
-from benchmarks.harness.config import OFFSET_KINDS
+from benchmarks.harness.config import OFFSET_KINDS, SCHEMAS
 from benchmarks.harness.kinds import KINDS, TIMESTAMP_BASE, kind, page_address
 from benchmarks.harness.server import BenchServer, uncovered_ids
 from rest_stream.demo import DemoApi
@@ -29,7 +29,7 @@ def test_timestamp_base_is_the_demo_default() -> None:
 
 def test_every_benchmarked_kind_has_a_row() -> None:
     assert set(OFFSET_KINDS) <= set(KINDS)
-    assert [name for name in OFFSET_KINDS if kind(name).chain] == ["cursor"]
+    assert [name for name in OFFSET_KINDS if kind(name).chain] == ["cursor", "link"]
     with pytest.raises(ValueError, match="known"):
         kind("clock")
 
@@ -45,6 +45,8 @@ def test_every_benchmarked_kind_has_a_row() -> None:
         ("offset", {"offset": "1000", "limit": "500"}, (1001, 1500)),
         ("cursor", {"cursor": "", "limit": "500"}, (1, 500)),
         ("cursor", {"cursor": encode_cursor(1000), "limit": "500"}, (1001, 1500)),
+        ("link", {"in": "body", "limit": "500"}, (1, 500)),
+        ("link", {"after": "1000", "limit": "500", "in": "body"}, (1001, 1500)),
     ],
 )
 def test_requested_ids(name: str, query: dict[str, str], ids: tuple[int, int]) -> None:
@@ -91,6 +93,31 @@ def test_rest_options_leave_defaults_unset() -> None:
     assert (cursor["offsetType"], cursor["offsetPath"]) == ("cursor", "$.next_cursor")
     server.offset_kind = "incremental"
     assert "latestOffsetUrl" not in server.rest_options()  # the end search, by default
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "path"),
+    [
+        ("incremental", "http://h/latest", "$.max_id"),
+        ("page", "http://h/latest?per_page=5", "$.last_page"),
+        ("offset", "http://h/latest", "$.total"),
+        ("timestamp", "http://h/latest", "$.max_ts"),
+    ],
+)
+def test_probe_options(name: str, url: str, path: str) -> None:
+    server = BenchServer(10, 5, offset_kind=name, probe=True)
+    server._url = "http://h"
+    options = server.rest_options()
+    assert (options["latestOffsetUrl"], options["latestOffsetPath"]) == (url, path)
+
+
+def test_shapes_have_their_schemas() -> None:
+    nested, flat = BenchServer(10, 5), BenchServer(10, 5, shape="flat")
+    assert nested.shape == "nested" and nested.schema == SCHEMAS["nested"]
+    assert flat.schema.fieldNames() == nested.schema.fieldNames()[:7]
+    assert flat.api.shape == "flat"
+    with pytest.raises(ValueError, match="shape"):
+        BenchServer(10, 5, shape="wide")
 
 
 def test_many_streams_options() -> None:
@@ -149,6 +176,18 @@ def test_baseline_reads_every_record_in_order(api: BenchServer, name: str) -> No
     assert list(again) == [] and same == end
 
 
+def test_baseline_rows_follow_the_schema_of_the_shape() -> None:
+    with BenchServer(40, 20, shape="nested") as server:
+        options = {"url": server.url, "pagesize": "20", "offsetkind": "page", "shape": "nested"}
+        rows, _ = SeedStreamReader(options).read({"position": 0})
+    fields = SCHEMAS["nested"].fieldNames()
+    by_id = {row[0]: dict(zip(fields, row)) for row in rows}
+    assert len(by_id) == 40
+    assert by_id[1]["geo"] == (-89.63, -179.47) and by_id[9]["geo"] is None
+    assert by_id[7]["category"] is None and by_id[17]["tags"] is None
+    assert by_id[3]["tags"] == ["t3", "t4", "t5"]
+
+
 def test_baseline_replays_a_timestamp_range(api: BenchServer) -> None:
     reader = SeedStreamReader({"url": api.url, "pagesize": str(SIZE), "offsetkind": "timestamp"})
     middle = {"since": TIMESTAMP_BASE + 150}
@@ -158,8 +197,21 @@ def test_baseline_replays_a_timestamp_range(api: BenchServer) -> None:
 
 def test_baseline_replays_a_cursor_range(api: BenchServer) -> None:
     reader = SeedStreamReader({"url": api.url, "pagesize": str(SIZE), "offsetkind": "cursor"})
-    start, end = {"cursor": encode_cursor(200)}, {"cursor": encode_cursor(500)}
+    cursor = f"{api.url}/cursor?limit={SIZE}&cursor="
+    start, end = {"url": cursor + encode_cursor(200)}, {"url": cursor + encode_cursor(500)}
     assert [row[0] for row in reader.readBetweenOffsets(start, end)] == list(range(201, 501))
+
+
+def test_baseline_reads_and_replays_a_link_chain(api: BenchServer) -> None:
+    reader = SeedStreamReader({"url": api.url, "pagesize": str(SIZE), "offsetkind": "link"})
+    start = reader.initialOffset()
+    rows, end = reader.read(start)
+    assert [row[0] for row in rows] == list(range(1, api.records + 1))
+    assert end["url"].startswith(f"{api.url}/linked?after=")  # the last page, past its records
+    assert end["skip"] == api.records % SIZE
+    middle = {"url": f"{api.url}/linked?after=200&limit={SIZE}&in=body"}
+    tail = {"url": f"{api.url}/linked?after=500&limit={SIZE}&in=body"}
+    assert [row[0] for row in reader.readBetweenOffsets(middle, tail)] == list(range(201, 501))
 
 
 def test_many_streams_limit_and_coverage() -> None:

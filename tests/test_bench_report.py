@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.comparators.limit import in_flight, split
 from benchmarks.harness.config import DEFAULT, PRESETS, Scenario, setting_label
+from benchmarks.harness.load import cpu_by_kind
 from benchmarks.harness.report import (
     Summary,
     describe_streams,
@@ -42,8 +43,11 @@ def run(
     scenario: str = "kinds",
     error: str | None = None,
     batches: list[int] | None = None,
+    shape: str = "nested",
+    cpu: float | None = None,
 ) -> RunResult:
-    """A run of `RECORDS` records over `PAGES` pages; `e2e_s` = start-up + wall."""
+    """A run of `RECORDS` records over `PAGES` pages; `e2e_s` = start-up + wall; `cpu` CPU
+    seconds (None: not measured)."""
     baseline = variant == "baseline"
     return RunResult(
         variant=variant,
@@ -66,6 +70,8 @@ def run(
         kind=kind,
         scenario=scenario,
         batch_partitions=batches,
+        shape=shape,
+        cpu_s=cpu,
     )
 
 
@@ -155,6 +161,54 @@ def test_no_limit_at_that_number_in_flight_means_no_ratio() -> None:
     assert row(rows, "stream").vs_limit is None
 
 
+def test_shapes_are_rows_of_their_own_each_with_its_limit() -> None:
+    rows = summarize(
+        [
+            run("stream", 2.0, 1.0, shape="nested"),
+            run("stream", 1.0, 1.0, shape="flat"),
+            run("limit", 1.5, shape="nested"),
+            run("limit", 0.5, shape="flat"),
+        ]
+    )
+    assert row(rows, "stream", shape="nested").vs_limit == pytest.approx(1.5 / 3.0)
+    assert row(rows, "stream", shape="flat").vs_limit == pytest.approx(0.5 / 2.0)
+    assert [r.shape for r in rows] == ["nested", "nested", "flat", "flat"]
+
+
+def test_stream_against_batch_and_cpu_per_million_records() -> None:
+    rows = summarize(
+        [
+            *[run("batch", w, 0.2, cpu=c, repeat=i) for i, (w, c) in enumerate([(2, 1), (3, 2)])],
+            *[run("stream", w, 1.0, cpu=c, repeat=i) for i, (w, c) in enumerate([(3, 2), (4, 3)])],
+            run("stream", 3.0, 1.0, partitions=8, cpu=2.0),
+            run("limit", 1.0, cpu=0.5),
+            run("limit", 1.0, cpu=0.5, repeat=1),
+        ]
+    )
+    batch, stream = row(rows, "batch"), row(rows, "stream", partitions=None)
+    assert batch.cpu_per_million == pytest.approx(1.5 * 1_000_000 / RECORDS)
+    assert stream.cpu_per_million == pytest.approx(2.5 * 1_000_000 / RECORDS)
+    assert stream.vs_batch == pytest.approx(2.7 / 4.5)  # e2e medians: batch 2.7 s, stream 4.5 s
+    assert row(rows, "stream", partitions=8).vs_batch is None  # no batch at that setting
+    assert batch.vs_batch is None
+    assert stream.cpu_vs_limit == pytest.approx(2.5 / 0.5)
+    assert row(rows, "limit").cpu_vs_limit is None
+    table = format_table(rows)
+    assert "| 60 % |" in table and "| 5.0× |" in table
+
+
+def test_cpu_of_a_spark_run_split_between_python_and_the_jvm() -> None:
+    runs = [run("batch", 1.0, cpu=3.0, repeat=i) for i in range(3)]
+    for result, (python, jvm) in zip(runs, [(2.0, 1.0), (2.2, 0.8), (1.8, 1.2)]):
+        result.python_cpu_s, result.jvm_cpu_s = python, jvm
+    (batch,) = summarize(runs)
+    assert batch.python_cpu_per_million == pytest.approx(2.0 * 1_000_000 / RECORDS)
+    assert batch.jvm_cpu_per_million == pytest.approx(1.0 * 1_000_000 / RECORDS)
+    assert "| 100.00 / 50.00 |" in format_table([batch])
+    split = cpu_by_kind()
+    assert set(split) == {"jvm", "python", "other"} and min(split.values()) >= 0
+
+
 def test_paired_in_flight() -> None:
     # numPartitions 8 on 2 slots with the default requestConcurrency 4 → 8 in flight
     assert paired_in_flight(Job("stream", 8), "page", SLOTS) == 8
@@ -241,7 +295,7 @@ def test_table_cells(rows: list[Summary]) -> None:
     assert cells["in flight (paired / seen)"] == "8 / 1"
     limit = next(line for line in table if "| limit |" in line)
     assert "| 8 in flight |" in limit
-    assert [line.split("|")[4].strip() for line in table[2:]] == [
+    assert [line.split("|")[5].strip() for line in table[2:]] == [
         "baseline",
         "stream",
         "stream",
@@ -260,19 +314,23 @@ def test_json_round_trip(rows: list[Summary], tmp_path: Path) -> None:
     data = json.loads(write_json(tmp_path / "b.json", payload).read_text())
     assert {s["variant"] for s in data["summary"]} == {"baseline", "stream", "limit"}
     kinds = {k for s in data["config"]["scenarios"] for k in s["kinds"]}
-    assert kinds == {"page", "offset", "incremental", "timestamp", "cursor"}
+    assert kinds == {"page", "offset", "incremental", "timestamp", "cursor", "link"}
 
 
 class FakeServer:
     """What `Runner.run` reads of a `BenchServer`; `first` is the first request's time."""
 
     records, pages, latency_ms, offset_kind, streams = RECORDS, PAGES, 20.0, "page", 1
+    shape = "nested"
     first: float | None = None
 
     def reset(self) -> None:
         self.first = None
 
     def first_request_at(self) -> float | None:
+        return self.first
+
+    def first_data_request_at(self) -> float | None:
         return self.first
 
     def uncovered(self) -> list[tuple[int, int]]:
@@ -308,13 +366,13 @@ def test_runner_times_from_start_and_splits_at_the_first_request(
     server = FakeServer()
     bench = runner(server)
 
-    def stream(job: Job, check: bool) -> tuple[int, None, None]:
+    def stream(job: Job, check: bool) -> tuple[int, None, None, None]:
         time.sleep(0.05)  # building the query: not timed
-        bench._t0 = time.perf_counter()  # query.start()
+        bench._start_clock()  # query.start()
         time.sleep(0.03)  # "Spark start-up"
         server.first = time.perf_counter()
         time.sleep(0.02)  # "reading"
-        return RECORDS, None, None
+        return RECORDS, None, None, None
 
     monkeypatch.setattr(bench, "_stream", stream)
     result = bench.run(Job("stream"), 0)
@@ -322,20 +380,25 @@ def test_runner_times_from_start_and_splits_at_the_first_request(
     assert result.startup_s >= 0.03 and result.wall_s >= 0.02
     assert result.e2e_s < 0.05 + 0.03 + 0.02
     assert result.startup_s + result.wall_s == pytest.approx(result.e2e_s)
+    assert result.first_data_s == pytest.approx(result.startup_s)
     assert result.concurrency == 8  # default numPartitions (≥ 2) on 2 slots × 4
+    assert result.cpu_s is not None and result.cpu_s >= 0  # this process's children
+    assert result.api_cpu_s is not None and result.api_cpu_s >= 0  # this process
 
 
 def test_runner_gives_limit_no_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     bench = runner(FakeServer())
-    monkeypatch.setattr(bench, "_limit", lambda job, check: (RECORDS, 1.5, 50.0))
+    monkeypatch.setattr(bench, "_limit", lambda job, check: (RECORDS, 1.5, 50.0, 0.8))
     result = bench.run(Job("limit", in_flight=4), 0)
     assert (result.startup_s, result.wall_s, result.e2e_s) == (0.0, 1.5, 1.5)
     assert (result.rss_mb, result.concurrency) == (50.0, 4)
+    assert result.cpu_s == 0.8  # the limit's processes' own
+    assert result.cpu_per_million == pytest.approx(0.8 * 1_000_000 / RECORDS)
 
 
 def test_runner_reports_lost_records(monkeypatch: pytest.MonkeyPatch) -> None:
     bench = runner(FakeServer())
-    monkeypatch.setattr(bench, "_batch", lambda job, check: (RECORDS - 1, None, None))
+    monkeypatch.setattr(bench, "_batch", lambda job, check: (RECORDS - 1, None, None, None))
     assert "expected 20000" in (bench.run(Job("batch", 8), 0).error or "")
 
 
@@ -390,7 +453,8 @@ def test_plan_counts_and_warm_ups() -> None:
     timed = Counter(repeat for _, repeat in page_jobs if repeat >= 0)
     assert timed == {r: 1 + 6 + 2 for r in range(4)}
     text = describe_plan(PRESETS["smoke"].replace(scenarios=(SCENARIO,)), SLOTS)
-    total = sum(len(jobs) for _, _, jobs in blocks)
+    total = sum(len(jobs) for _, _, jobs in blocks) * len(SCENARIO.shapes)  # an API per shape
+    assert SCENARIO.shapes == ("nested", "flat")
     assert text.startswith(f"Planned: {total} runs")
     later = [[j.variant for j, r in jobs if r < 0] for _, _, jobs in blocks[1:]]
     assert later == [[], ["batch", "stream", "limit"], []]  # per kind; the baseline once
@@ -399,10 +463,14 @@ def test_plan_counts_and_warm_ups() -> None:
 def test_full_preset_covers_every_kind_both_latencies_and_the_extra_cases() -> None:
     full = {s.name: s for s in PRESETS["full"].scenarios}
     kinds = full["kinds"]
-    assert set(kinds.kinds) == {"page", "offset", "incremental", "timestamp", "cursor"}
+    assert set(kinds.kinds) == {"page", "offset", "incremental", "timestamp", "cursor", "link"}
     assert set(kinds.latencies_ms) == {0.0, 20.0}
     assert kinds.settings == (DEFAULT, (8, None))
-    assert full["1M"].records == 1_000_000
+    million = full["1M"]
+    assert million.records == 1_000_000 and million.probe
+    assert set(million.variants) == {"batch", "stream", "limit"}
+    assert "incremental" in million.kinds and million.settings == ((8, None),)
+    assert kinds.shapes == million.shapes == ("nested", "flat")
     assert {n for n, _ in full["sweep"].settings} == {1, 2, 4, 8}
     many, one = full["1000 streams"], full["1 stream"]
     assert (many.streams, many.records) == (1000, 20_000) and one.records == 20_000
@@ -432,3 +500,6 @@ def test_cli_overrides() -> None:
         parse_args(["--offset-kind", "clock"])
     with pytest.raises(SystemExit):
         parse_args(["--scenarios", "nope"])
+    assert {s.shapes for s in parse_args(["--shapes", "flat"]).scenarios} == {("flat",)}
+    with pytest.raises(SystemExit):
+        parse_args(["--shapes", "wide"])

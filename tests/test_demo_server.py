@@ -63,6 +63,41 @@ def test_records_are_deterministic(client: httpx.Client) -> None:
     assert first[1]["region"] == "us" and first[1]["value"] == 3.0
 
 
+def test_nested_records_have_arrays_objects_nulls_and_missing_fields() -> None:
+    with DemoApi(40, shape="nested", regions=("a", "b")) as demo:
+        body = httpx.get(f"{demo.url}/items", params={"limit": 40}).json()["data"]
+        assert body[0] == {
+            "id": 1,
+            "ts": BASE_TS + 1,
+            "name": "item-1",
+            "value": 1.5,
+            "active": False,
+            "category": "music",
+            "score": 1,
+            "tags": ["t1"],
+            "geo": {"lat": -89.63, "lon": -179.47},
+        }
+        by_id = {r["id"]: r for r in body}
+        assert by_id[11]["value"] is None and by_id[13]["score"] is None
+        assert "category" not in by_id[7] and "tags" not in by_id[17]
+        assert by_id[9]["geo"] is None and "geo" not in by_id[19]
+        assert by_id[4]["tags"] == [] and len(by_id[3]["tags"]) == 3
+        assert all("region" not in r for r in body)
+        b = httpx.get(f"{demo.url}/items", params={"region": "b", "limit": 3}).json()["data"]
+        assert ids(b) == [2, 4, 6]
+        assert demo.record_count("a") == 20
+
+
+def test_flat_records_are_scalars_never_null() -> None:
+    with DemoApi(30, shape="flat") as demo:
+        body = httpx.get(f"{demo.url}/pages", params={"per_page": 30}).json()["data"]
+    assert body[1] == make_record(2, ("eu", "us"), BASE_TS, shape="flat")
+    assert set(body[1]) == {"id", "ts", "name", "value", "active", "category", "score"}
+    assert all(v is not None for r in body for v in r.values())
+    with pytest.raises(ValueError, match="shape"):
+        DemoApi(1, shape="wide")  # type: ignore[arg-type]
+
+
 def test_url_lifecycle_and_record_count() -> None:
     demo = DemoApi(10, regions=("a", "b", "c"))
     with pytest.raises(RuntimeError):

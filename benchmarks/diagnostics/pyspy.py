@@ -1,13 +1,19 @@
-"""Spark's view of a 0 ms read: py-spy samples of the executor's Python workers.
+"""Spark's view of a read: py-spy samples of the executors' Python workers.
 
-Used by `python -m benchmarks.diagnostics.profile --spark` (needs the `py-spy` binary next to the
-interpreter or on PATH, and ptrace rights). Reads every record with `spark.read`,
-`numPartitions=1`, to the noop sink, while py-spy samples the worker daemon and the workers
-it forks; each sample goes to the category of its innermost recognised frame.
+`python -m benchmarks.diagnostics.pyspy [--records 1000000] [--shape nested] [--kind incremental]
+[--latency-ms 20] [--partitions 8] [--variant batch|stream] [--gil]` (also used by
+`python -m benchmarks.diagnostics.profile --spark`, at 0 ms with `numPartitions=1`). Needs the
+`py-spy` binary next to the interpreter or on PATH, and ptrace rights. Reads every record
+`runs` times to the noop sink while py-spy samples the worker daemon and the workers it forks
+(every task's Python, across processes); each sample goes to the category of its innermost
+recognised frame. `--gil` keeps only samples of threads holding the GIL: Python's own CPU,
+not threads waiting on sockets. The stream's driver-side source process is not sampled (it
+starts with each query).
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import signal
 import statistics
@@ -16,11 +22,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 
-from benchmarks.harness.config import SCHEMA
+from benchmarks.harness.config import OFFSET_KINDS, SHAPES
 from benchmarks.harness.server import BenchServer
 
 IDLE = "idle (pool threads waiting for work, the daemon's select)"
@@ -88,26 +95,47 @@ def _worker_daemon() -> psutil.Process | None:
     return None
 
 
-def profile_spark(server: BenchServer, concurrency: int, runs: int = 3) -> None:
-    """Time `runs` Spark batch reads (numPartitions=1) and print py-spy's categories."""
+def profile_spark(
+    server: BenchServer,
+    concurrency: int | None,
+    runs: int = 3,
+    *,
+    partitions: int = 1,
+    variant: str = "batch",
+    gil: bool = False,
+) -> None:
+    """Time `runs` Spark reads of `server` (`variant`: "batch" or an availableNow "stream")
+    and print py-spy's categories over them."""
     from benchmarks.harness.session import create_session
 
     spark = create_session()
-    options = server.rest_options(1, concurrency)
+    options = server.rest_options(partitions, concurrency)
 
     def read() -> float:
         started = time.perf_counter()
-        frame = spark.read.format("rest").schema(SCHEMA).options(**options).load()
-        frame.write.format("noop").mode("overwrite").save()
+        if variant == "stream":
+            with tempfile.TemporaryDirectory() as checkpoint:
+                frame = spark.readStream.format("rest").schema(server.schema).options(**options)
+                query = (
+                    frame.load()
+                    .writeStream.format("noop")
+                    .option("checkpointLocation", checkpoint)
+                    .trigger(availableNow=True)
+                    .start()
+                )
+                query.awaitTermination()
+        else:
+            frame = spark.read.format("rest").schema(server.schema).options(**options).load()
+            frame.write.format("noop").mode("overwrite").save()
         return time.perf_counter() - started
 
     try:
         read()  # starts the workers
         walls = [read() for _ in range(runs)]
         print(
-            f"\nSpark batch read, numPartitions 1, requestConcurrency {concurrency}: median "
-            f"{statistics.median(walls):.3f} s over {runs} runs "
-            f"({server.records / statistics.median(walls):,.0f} records/s)"
+            f"\nSpark {variant} read, numPartitions {partitions}, requestConcurrency "
+            f"{concurrency or 'default'}: median {statistics.median(walls):.3f} s over {runs} "
+            f"runs ({server.records / statistics.median(walls):,.0f} records/s)"
         )
         binary, daemon = py_spy(), _worker_daemon()
         if binary is None or daemon is None:
@@ -117,6 +145,7 @@ def profile_spark(server: BenchServer, concurrency: int, runs: int = 3) -> None:
             out = Path(work) / "samples.txt"
             command = [binary, "record", "--pid", str(daemon.pid), "--subprocesses"]
             command += ["--format", "raw", "--rate", "200", "--nonblocking", "--full-filenames"]
+            command += ["--gil"] if gil else []
             command += ["-o", str(out)]
             spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1.0)
@@ -130,8 +159,44 @@ def profile_spark(server: BenchServer, concurrency: int, runs: int = 3) -> None:
             counts = shares(out.read_text())
         idle = counts.pop(IDLE, 0)
         total = sum(counts.values()) or 1
-        print(f"py-spy over {runs} reads: {total} busy samples ({idle} idle ones left out):")
+        kept = "samples holding the GIL" if gil else "busy samples"
+        print(f"py-spy over {runs} reads: {total} {kept} ({idle} idle ones left out):")
         for category, number in counts.most_common():
             print(f"  {category:58} {number:6}  {100 * number / total:5.1f} %")
     finally:
         spark.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the records in this process and profile Spark's reads of them."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.diagnostics.pyspy")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--shape", choices=SHAPES, default=SHAPES[0])
+    parser.add_argument("--kind", choices=[k for k in OFFSET_KINDS if k != "cursor"])
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--variant", choices=("batch", "stream"), default="batch")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
+    parser.set_defaults(kind="incremental")
+    args = parser.parse_args(argv)
+    server = BenchServer(
+        args.records, args.page_size, offset_kind=args.kind, probe=True, shape=args.shape
+    )
+    with server:
+        server.warm()
+        server.latency_ms = args.latency_ms
+        profile_spark(
+            server,
+            args.concurrency,
+            args.runs,
+            partitions=args.partitions,
+            variant=args.variant,
+            gil=args.gil,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,11 @@
 """SVG charts of a run's summary rows, written next to its JSON (matplotlib, Agg backend).
 
 - `<stem>-kinds.svg`: end-to-end records/s per offset kind (x) of each variant and setting
-  (bars), against the baseline and the limit it pairs with, one panel per latency; log scale,
-  the limit bars labelled with their requests in flight.
+  (bars), against the baseline and the limit it pairs with, one panel per record shape (rows)
+  and latency (columns); log scale, the limit bars labelled with their requests in flight.
 - `<stem>-partitions.svg`: end-to-end records/s (and excluding start-up, dotted) of the Spark
   variants against `numPartitions` (default = rest_stream's, i.e. max(2, CPUs)), with the
-  paired limit dashed, per latency, for the first kind of the scenario that varies
+  paired limit dashed, per latency, for the first kind and shape of the scenario that varies
   `numPartitions` the most (the `sweep` of `full`: page numbers at 20 ms).
 
 Text stays text (`svg.fonttype` none), so a chart can be searched for its kinds.
@@ -61,20 +61,28 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
     plt = _pyplot()
     mine = [r for r in rows if r.scenario == scenario and r.e2e_records_per_s]
     latencies = list(dict.fromkeys(r.latency_ms for r in mine))
+    shapes = list(dict.fromkeys(r.shape for r in mine))
     kinds = list(dict.fromkeys(r.kind for r in mine))
     series = list(dict.fromkeys(_series(r) for r in mine if r.variant != "limit"))
     series.append("limit")
     panels = max(1, len(latencies))
-    figure, axes = plt.subplots(1, panels, figsize=(max(10.0, 6.5 * panels), 5.5), squeeze=False)
+    figure, axes = plt.subplots(
+        max(1, len(shapes)),
+        panels,
+        figsize=(max(10.0, 6.5 * panels), 5.5 * max(1, len(shapes))),
+        squeeze=False,
+    )
     width = 0.8 / len(series)
-    for axis, latency in zip(axes[0], latencies):
+    cells = [
+        (axis, shape, latency)
+        for line, shape in zip(axes, shapes)
+        for axis, latency in zip(line, latencies)
+    ]
+    for axis, shape, latency in cells:
+        here = [r for r in mine if r.shape == shape and r.latency_ms == latency]
         for i, name in enumerate(series):
             for k, kind in enumerate(kinds):
-                found = [
-                    r
-                    for r in mine
-                    if r.latency_ms == latency and r.kind == kind and _series(r) == name
-                ]
+                found = [r for r in here if r.kind == kind and _series(r) == name]
                 if name == "limit":  # several limits (one per N): the bar of the largest
                     found = sorted(found, key=lambda r: r.concurrency)[-1:]
                 if not found:
@@ -99,10 +107,10 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
                     )
         axis.set_xticks(range(len(kinds)), kinds)
         axis.set_yscale("log")
-        lowest = min((r.e2e_records_per_s or 1.0) for r in mine if r.latency_ms == latency)
+        lowest = min(((r.e2e_records_per_s or 1.0) for r in here), default=1.0)
         axis.set_ylim(bottom=lowest / 2)
         axis.set_ylabel("records/s, end to end (log)")
-        axis.set_title(f"{scenario}: {latency:g} ms per request")
+        axis.set_title(f"{scenario}, {shape} records: {latency:g} ms per request")
         axis.grid(axis="y", which="both", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))
@@ -111,7 +119,7 @@ def kinds_chart(rows: Sequence[Summary], path: Path, scenario: str) -> Path:
     figure.suptitle(
         "rest_stream, the seed-style baseline and the limit (number: requests in flight)"
     )
-    figure.tight_layout(rect=(0, 0.1, 1, 1))
+    figure.tight_layout(rect=(0, 0.1 / max(1, len(shapes)), 1, 1))
     figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
     return path
@@ -122,8 +130,8 @@ def partitions_chart(
 ) -> Path:
     """Records/s against numPartitions for `scenario`'s rows."""
     plt = _pyplot()
-    kind = next(r.kind for r in rows if r.scenario == scenario)
-    mine = [r for r in rows if r.scenario == scenario and r.kind == kind]
+    kind, shape = next((r.kind, r.shape) for r in rows if r.scenario == scenario)
+    mine = [r for r in rows if r.scenario == scenario and r.kind == kind and r.shape == shape]
     figure, axis = plt.subplots(figsize=(8, 5.5))
     latencies = list(dict.fromkeys(r.latency_ms for r in mine))
     limits = {(r.latency_ms, r.concurrency): r for r in mine if r.variant == "limit"}
@@ -188,7 +196,10 @@ def partitions_chart(
     axis.set_xlabel("numPartitions")
     axis.set_ylabel("records/s")
     axis.set_ylim(bottom=0)
-    axis.set_title(f"{scenario}, {kind}: records/s against numPartitions (limit: number in flight)")
+    axis.set_title(
+        f"{scenario}, {kind}, {shape} records: records/s against numPartitions "
+        "(limit: number in flight)"
+    )
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()

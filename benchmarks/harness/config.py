@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DoubleType,
     LongType,
     StringType,
@@ -30,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 #: limit = the best any client can do with the same requests in flight (no Spark).
 VARIANTS = ("batch", "stream", "baseline", "limit")
 SPARK_VARIANTS = ("batch", "stream")
-OFFSET_KINDS = ("page", "offset", "incremental", "timestamp", "cursor")
+OFFSET_KINDS = ("page", "offset", "incremental", "timestamp", "cursor", "link")
 #: rest_stream's `requestConcurrency` default (`rest_stream.options.parse`).
 DEFAULT_CONCURRENCY = 4
 
@@ -38,21 +39,50 @@ Setting = tuple[int | None, int | None]
 """(numPartitions, requestConcurrency) of a Spark run; None = the option is not set."""
 DEFAULT: Setting = (None, None)
 
-#: The records of `rest_stream.demo.DemoApi`, given explicitly so no variant samples a schema.
-SCHEMA = StructType(
-    [
-        StructField("id", LongType()),
-        StructField("ts", LongType()),
-        StructField("region", StringType()),
-        StructField("name", StringType()),
-        StructField("value", DoubleType()),
-        StructField("tags", ArrayType(StringType())),
-        StructField(
-            "meta",
-            StructType([StructField("source", StringType()), StructField("score", LongType())]),
-        ),
-    ]
-)
+#: Record shapes of `rest_stream.demo.DemoApi` the scenarios read: "nested" (shaped like a
+#: real API's records: an array of strings, a nested object, nulls and missing fields; the
+#: default) and "flat" (the same scalar fields, never null).
+SHAPES = ("nested", "flat")
+
+_SCALARS = [
+    StructField("id", LongType()),
+    StructField("ts", LongType()),
+    StructField("name", StringType()),
+    StructField("value", DoubleType()),
+    StructField("active", BooleanType()),
+    StructField("category", StringType()),
+    StructField("score", LongType()),
+]
+#: Each shape's full schema, given explicitly so no variant samples one.
+SCHEMAS: dict[str, StructType] = {
+    "nested": StructType(
+        [
+            *_SCALARS,
+            StructField("tags", ArrayType(StringType())),
+            StructField(
+                "geo",
+                StructType([StructField("lat", DoubleType()), StructField("lon", DoubleType())]),
+            ),
+        ]
+    ),
+    "flat": StructType(_SCALARS),
+    "demo": StructType(
+        [
+            StructField("id", LongType()),
+            StructField("ts", LongType()),
+            StructField("region", StringType()),
+            StructField("name", StringType()),
+            StructField("value", DoubleType()),
+            StructField("tags", ArrayType(StringType())),
+            StructField(
+                "meta",
+                StructType([StructField("source", StringType()), StructField("score", LongType())]),
+            ),
+        ]
+    ),
+}
+#: The schema of the default records (`SCHEMAS["nested"]`).
+SCHEMA = SCHEMAS[SHAPES[0]]
 
 
 def setting_label(setting: Setting) -> str:
@@ -69,7 +99,7 @@ class Scenario:
     `records / streams` records each (incremental ids; `harness.server`). `partition_counts`
     records each micro-batch's input partitions (a `foreachBatch` sink instead of noop);
     `probe` finds an incremental stream's end with `/latest` instead of an end search (always
-    so with several streams)."""
+    so with several streams). `shapes`: the record shapes read, one API each (`SHAPES`)."""
 
     name: str
     records: int
@@ -82,6 +112,7 @@ class Scenario:
     warmup: bool = True
     partition_counts: bool = False
     probe: bool = False
+    shapes: tuple[str, ...] = SHAPES
 
     def replace(self, **changes: object) -> Scenario:
         """A copy with `changes` (None values are ignored)."""
@@ -130,12 +161,12 @@ PRESETS: dict[str, BenchConfig] = {
             Scenario(
                 "1M",
                 records=1_000_000,
-                kinds=("page",),
-                latencies_ms=(0.0, 20.0),
-                settings=(DEFAULT, N8),
-                variants=("stream", "limit"),
+                kinds=("incremental", "page"),
+                latencies_ms=(20.0,),
+                settings=(N8,),
+                variants=("batch", "stream", "limit"),
                 repeats=3,
-                warmup=False,
+                probe=True,
             ),
             Scenario(
                 "sweep",
@@ -146,6 +177,7 @@ PRESETS: dict[str, BenchConfig] = {
                 variants=("stream", "limit"),
                 repeats=3,
                 warmup=False,
+                shapes=("nested",),
             ),
             Scenario(
                 "1 stream",
@@ -157,6 +189,7 @@ PRESETS: dict[str, BenchConfig] = {
                 repeats=3,
                 partition_counts=True,
                 probe=True,
+                shapes=("nested",),
             ),
             Scenario(
                 "1000 streams",
@@ -169,6 +202,7 @@ PRESETS: dict[str, BenchConfig] = {
                 streams=1000,
                 partition_counts=True,
                 warmup=False,  # "1 stream" just warmed the same path
+                shapes=("nested",),
             ),
         ),
         memory=True,
@@ -196,6 +230,7 @@ PRESETS: dict[str, BenchConfig] = {
                 streams=100,
                 partition_counts=True,
                 warmup=False,
+                shapes=("nested",),
             ),
         ),
         floor_runs=3,

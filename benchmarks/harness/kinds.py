@@ -77,6 +77,11 @@ def _cursor_next(base: str, size: int, body: dict[str, Any]) -> str | None:
     return f"{base}/cursor?limit={size}&cursor={cursor}" if cursor else None
 
 
+def _link_next(base: str, size: int, body: dict[str, Any]) -> str | None:
+    following = body.get("next_url")  # relative, null at the end
+    return f"{base}{following}" if following else None
+
+
 KINDS: dict[str, Kind] = {
     "page": Kind(
         "page",
@@ -148,6 +153,18 @@ KINDS: dict[str, Kind] = {
         first_id=_cursor_first,
         first_url=lambda base, size: f"{base}/cursor?limit={size}&cursor=",
         next_url=_cursor_next,
+    ),
+    "link": Kind(  # next links in the body (`next_url`), as datasette and many others
+        "link",
+        "/linked",
+        options=lambda base, size: {
+            "url": f"{base}/linked?limit={size}&in=body",
+            "offsetType": "link",
+            "offsetPath": "$.next_url",
+        },
+        first_id=lambda query, size: int(query.get("after", "0")) + 1,
+        first_url=lambda base, size: f"{base}/linked?limit={size}&in=body",
+        next_url=_link_next,
     ),
 }
 

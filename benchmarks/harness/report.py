@@ -6,9 +6,15 @@ Spark's start-up (first request → done) and its ratio to the limit are the sec
 Every ratio compares medians of runs interleaved in the SAME invocation:
 
 - ÷ baseline: the seed-style baseline of the same scenario, kind and latency;
-- ÷ limit: the limit of the same scenario, kind and latency at the number of requests in
-  flight the Spark run is paired with (`requestConcurrency` × task slots used; 1 for a
-  cursor chain), shown in the column's header cell as `@ N`.
+- ÷ limit: the limit of the same scenario, shape, kind and latency at the number of
+  requests in flight the Spark run is paired with (`requestConcurrency` × task slots used; 1
+  for a cursor chain), shown in the column's header cell as `@ N`;
+- ÷ batch (stream rows): the batch read of the same range with the same setting;
+- CPU ÷ limit: CPU seconds per record over the paired limit's.
+
+CPU per 1M records is the median over repeats of each run's CPU seconds (user + system of
+every process of the contender: JVM and Python workers, or the limit's processes) scaled to
+1 000 000 records; the API server's own CPU is shown apart (`measurements.variants`).
 """
 
 from __future__ import annotations
@@ -35,8 +41,16 @@ LEGEND = (
     "requestConcurrency left to rest_stream: max(2, CPUs) and 4).\n"
     "in flight: paired = requestConcurrency × task slots the run uses (1 for a cursor chain; "
     "limit: its own), seen = most requests the API had open at once.\n"
-    "÷ limit @ N: over the limit at N requests in flight, same scenario, kind and latency; "
-    "÷ baseline: over the seed-style baseline, same scenario, kind and latency.\n"
+    "÷ limit @ N: over the limit at N requests in flight, same scenario, shape, kind and "
+    "latency; ÷ baseline: over the seed-style baseline, same scenario, shape, kind and "
+    "latency; ÷ batch: a stream over the batch read of the same range and setting.\n"
+    "first data s: start() → the first data request (past the probe or end search, the "
+    "offset log, planning and task launch).\n"
+    "CPU s/1M: CPU seconds (user + system, every process of the contender: the JVM and "
+    "Spark's Python workers, or the limit's processes) per 1,000,000 records; Python / JVM: "
+    "a Spark run's split between the Python processes under the JVM and the JVM's own; "
+    "CPU ÷ limit: over the paired limit's; API CPU s/1M: the demo API's (the harness "
+    "process).\n"
     "batch partitions: input partitions of each micro-batch (foreachBatch + "
     "df.rdd.getNumPartitions()), checked ≤ numPartitions; those runs use that foreachBatch "
     "sink instead of noop: compare them with each other."
@@ -51,6 +65,7 @@ class Summary:
     scenario: str
     kind: str
     streams: int
+    shape: str
     records: int
     latency_ms: float
     variant: str
@@ -75,6 +90,14 @@ class Summary:
     vs_limit: float | None = None
     vs_limit_wall: float | None = None
     errors: int = 0
+    first_data_s: float | None = None
+    cpu_per_million: float | None = None
+    api_cpu_per_million: float | None = None
+    python_cpu_per_million: float | None = None
+    jvm_cpu_per_million: float | None = None
+    vs_batch: float | None = None
+    cpu_vs_limit: float | None = None
+    durations_ms: dict[str, float] | None = None
 
     @property
     def setting(self) -> str:
@@ -91,12 +114,13 @@ def _median(values: Iterable[float]) -> float | None:
     return statistics.median(found) if found else None
 
 
-Key = tuple[str, str, float, str, int | None, int | None, int]
+Key = tuple[str, str, str, float, str, int | None, int | None, int]
 
 
 def _key(r: RunResult) -> Key:
     return (
         r.scenario,
+        r.shape,
         r.kind,
         r.latency_ms,
         r.variant,
@@ -117,7 +141,7 @@ def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list
             groups.setdefault(_key(result), []).append(result)
     rows = []
     for key, runs in groups.items():
-        scenario, kind, latency, variant, partitions, level, concurrency = key
+        scenario, shape, kind, latency, variant, partitions, level, concurrency = key
         good = [r for r in runs if r.error is None]
         wall = _median(r.wall_s for r in good)
         e2e = _median(r.e2e_s for r in good)
@@ -129,6 +153,7 @@ def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list
             Summary(
                 scenario=scenario,
                 kind=kind,
+                shape=shape,
                 streams=runs[0].streams,
                 records=max((r.records for r in runs), default=0),
                 latency_ms=latency,
@@ -153,15 +178,27 @@ def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list
                 batch_partitions=sorted(set(counts)) if counts else None,
                 partitions_ok=max(counts) <= bound if counts else None,
                 errors=len(runs) - len(good),
+                first_data_s=_median(r.first_data_s for r in good if r.first_data_s is not None),
+                cpu_per_million=_median(
+                    r.cpu_per_million for r in good if r.cpu_per_million is not None
+                ),
+                api_cpu_per_million=_median(
+                    r.api_cpu_s * 1_000_000 / r.records
+                    for r in good
+                    if r.api_cpu_s is not None and r.records > 0
+                ),
+                durations_ms=_median_durations(good),
+                python_cpu_per_million=_per_million(good, "python_cpu_s"),
+                jvm_cpu_per_million=_per_million(good, "jvm_cpu_s"),
             )
         )
     _add_ratios(rows)
     order = {v: i for i, v in enumerate(TABLE_ORDER)}
-    blocks = list(dict.fromkeys((r.scenario, r.kind, r.latency_ms) for r in results))
+    blocks = list(dict.fromkeys((r.scenario, r.shape, r.kind, r.latency_ms) for r in results))
     settings = list(dict.fromkeys((r.partitions, r.request_concurrency) for r in results))
     rows.sort(
         key=lambda r: (
-            blocks.index((r.scenario, r.kind, r.latency_ms)),
+            blocks.index((r.scenario, r.shape, r.kind, r.latency_ms)),
             order[r.variant],
             settings.index((r.partitions, r.request_concurrency)),
             r.concurrency,
@@ -170,23 +207,46 @@ def summarize(results: Sequence[RunResult], default_partitions: int = 2) -> list
     return rows
 
 
+def _per_million(runs: Sequence[RunResult], name: str) -> float | None:
+    """Median over `runs` of the CPU seconds `name` per 1 000 000 records."""
+    found = [(getattr(r, name), r.records) for r in runs]
+    return _median(v * 1_000_000 / n for v, n in found if v is not None and n > 0)
+
+
+def _median_durations(runs: Sequence[RunResult]) -> dict[str, float] | None:
+    """Median of each of Spark's `durationMs` phases over the runs that have them."""
+    found = [r.durations_ms for r in runs if r.durations_ms]
+    if not found:
+        return None
+    names = dict.fromkeys(name for d in found for name in d)
+    return {name: statistics.median(d.get(name, 0) for d in found) for name in names}
+
+
 def _add_ratios(rows: list[Summary]) -> None:
-    """Batch and stream rows against the baseline and the paired limit (module docstring)."""
-    baselines = {(r.scenario, r.kind, r.latency_ms): r for r in rows if r.variant == "baseline"}
-    limits = {
-        (r.scenario, r.kind, r.latency_ms, r.concurrency): r for r in rows if r.variant == "limit"
+    """Batch and stream rows against the baseline, the paired limit and (streams) the batch
+    read (module docstring)."""
+    block = lambda r: (r.scenario, r.shape, r.kind, r.latency_ms)  # noqa: E731
+    baselines = {block(r): r for r in rows if r.variant == "baseline"}
+    limits = {(*block(r), r.concurrency): r for r in rows if r.variant == "limit"}
+    batches = {
+        (*block(r), r.partitions, r.request_concurrency): r for r in rows if r.variant == "batch"
     }
     for row in rows:
         if row.variant not in ("batch", "stream") or not row.e2e_records_per_s:
             continue
-        baseline = baselines.get((row.scenario, row.kind, row.latency_ms))
-        limit = limits.get((row.scenario, row.kind, row.latency_ms, row.concurrency))
+        baseline = baselines.get(block(row))
+        limit = limits.get((*block(row), row.concurrency))
         if baseline and baseline.e2e_records_per_s:
             row.vs_baseline = row.e2e_records_per_s / baseline.e2e_records_per_s
         if limit and limit.e2e_records_per_s:
             row.vs_limit = row.e2e_records_per_s / limit.e2e_records_per_s
         if limit and limit.records_per_s and row.records_per_s:
             row.vs_limit_wall = row.records_per_s / limit.records_per_s
+        if limit and limit.cpu_per_million and row.cpu_per_million is not None:
+            row.cpu_vs_limit = row.cpu_per_million / limit.cpu_per_million
+        batch = batches.get((*block(row), row.partitions, row.request_concurrency))
+        if row.variant == "stream" and batch and batch.e2e_records_per_s:
+            row.vs_batch = row.e2e_records_per_s / batch.e2e_records_per_s
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -208,6 +268,12 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
+def _split(row: Summary) -> str:
+    if row.python_cpu_per_million is None or row.jvm_cpu_per_million is None:
+        return "–"
+    return f"{row.python_cpu_per_million:.2f} / {row.jvm_cpu_per_million:.2f}"
+
+
 def _limit_ratio(row: Summary, value: float | None) -> str:
     if value is None:
         return "–"
@@ -222,8 +288,9 @@ def _batches(row: Summary) -> str:
 
 
 HEADER = (
-    "| scenario | kind | latency | variant | setting | in flight (paired / seen) | "
-    "e2e s (min–max) | records/s e2e | ÷ baseline | ÷ limit @ N | start-up s | "
+    "| scenario | kind | shape | latency | variant | setting | in flight (paired / seen) | "
+    "e2e s (min–max) | records/s e2e | ÷ baseline | ÷ limit @ N | ÷ batch | CPU s/1M | "
+    "Python / JVM CPU s/1M | CPU ÷ limit | API CPU s/1M | start-up s | first data s | "
     "s excl. start-up | records/s excl. start-up | ÷ limit excl. start-up | "
     "batch partitions | peak RSS MB | other load | runs |"
 )
@@ -236,10 +303,14 @@ def format_table(rows: Sequence[Summary]) -> str:
         runs = f"{r.runs}" + (f" ({r.errors} failed)" if r.errors else "")
         scenario = f"{r.scenario} ({r.records:,} rec.)"
         lines.append(
-            f"| {scenario} | {r.kind} | {r.latency_ms:g} ms | {r.variant} | {r.setting} | "
+            f"| {scenario} | {r.kind} | {r.shape} | {r.latency_ms:g} ms | {r.variant} | "
+            f"{r.setting} | "
             f"{r.concurrency} / {r.peak_in_flight} | {_spread(r.e2e_s, r.e2e_range, r.runs)} | "
             f"{_num(r.e2e_records_per_s, ',.0f')} | {_times(r.vs_baseline)} | "
-            f"{_limit_ratio(r, r.vs_limit)} | {_num(r.startup_s, '.2f')} | "
+            f"{_limit_ratio(r, r.vs_limit)} | {_pct(r.vs_batch)} | "
+            f"{_num(r.cpu_per_million, '.2f')} | {_split(r)} | {_times(r.cpu_vs_limit)} | "
+            f"{_num(r.api_cpu_per_million, '.2f')} | {_num(r.startup_s, '.2f')} | "
+            f"{_num(r.first_data_s, '.2f')} | "
             f"{_num(r.wall_s, '.2f')} | {_num(r.records_per_s, ',.0f')} | "
             f"{_limit_ratio(r, r.vs_limit_wall)} | {_batches(r)} | {_num(r.rss_mb, '.0f')} | "
             f"{_pct(r.other_load)} | {runs} |"
@@ -251,7 +322,15 @@ def describe_streams(rows: Sequence[Summary]) -> list[str]:
     """One line per many-streams row: its end-to-end time against the single stream of as
     many records (same kind, latency and setting; the streams comparison)."""
     single = {
-        (r.records, r.kind, r.latency_ms, r.variant, r.partitions, r.request_concurrency): r
+        (
+            r.records,
+            r.shape,
+            r.kind,
+            r.latency_ms,
+            r.variant,
+            r.partitions,
+            r.request_concurrency,
+        ): r
         for r in rows
         if r.streams == 1 and r.batch_partitions is not None
     }
@@ -259,7 +338,7 @@ def describe_streams(rows: Sequence[Summary]) -> list[str]:
     for row in rows:
         if row.streams <= 1 or row.variant not in ("batch", "stream") or row.e2e_s is None:
             continue
-        key = (row.records, row.kind, row.latency_ms, row.variant, row.partitions)
+        key = (row.records, row.shape, row.kind, row.latency_ms, row.variant, row.partitions)
         one = single.get((*key, row.request_concurrency))
         if one is None or one.e2e_s is None:
             continue

@@ -29,6 +29,7 @@ from benchmarks.diagnostics.memory import memory_check
 from benchmarks.harness.config import (
     OFFSET_KINDS,
     PRESETS,
+    SHAPES,
     SPARK_VARIANTS,
     VARIANTS,
     BenchConfig,
@@ -91,6 +92,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         help=f"kinds of the single-stream scenarios, some of {','.join(OFFSET_KINDS)}",
     )
     parser.add_argument(
+        "--shapes",
+        type=lambda t: _names(t, SHAPES, "record shapes"),
+        help=f"record shapes of every scenario, some of {','.join(SHAPES)}",
+    )
+    parser.add_argument(
         "--partitions", type=_optional_ints, help="numPartitions values, e.g. default,8"
     )
     parser.add_argument(
@@ -141,6 +147,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
                 repeats=args.repeats,
                 variants=variants or None,
                 warmup=False if args.warmup is False else None,
+                shapes=args.shapes,
             )
         )
     return config.replace(
@@ -203,9 +210,11 @@ def plan(scenario: Scenario, slots: int) -> list[tuple[str, float, list[tuple[Jo
 
 def _log(result: RunResult) -> None:
     label = "warm-up" if result.repeat < 0 else f"repeat {result.repeat + 1}"
+    cpu = result.cpu_per_million
     status = result.error or (
         f"e2e {result.e2e_s:6.2f} s (start-up {result.startup_s:.2f} s)  "
         f"{result.e2e_records_per_s:10,.0f} rec/s e2e  "
+        f"CPU {'–' if cpu is None else f'{cpu:.2f}'} s/1M  "
         f"in flight {result.concurrency}/{result.peak_in_flight}  RSS {result.rss_mb or 0:.0f} MB"
     )
     if result.batch_partitions:
@@ -216,7 +225,8 @@ def _log(result: RunResult) -> None:
     elif result.variant != "baseline":
         setting = f"P={result.partitions or 'dflt'},c={result.request_concurrency or 'dflt'}"
     print(
-        f"  [{result.scenario} {result.kind} {result.latency_ms:g} ms] {result.variant:8} "
+        f"  [{result.scenario} {result.shape} {result.kind} {result.latency_ms:g} ms] "
+        f"{result.variant:8} "
         f"{setting:14} {label:9} {status}",
         flush=True,
     )
@@ -245,13 +255,14 @@ def describe_plan(config: BenchConfig, slots: int) -> str:
     lines, total = [], 0
     for scenario in config.scenarios:
         blocks = plan(scenario, slots)
-        runs = sum(len(jobs) for _, _, jobs in blocks)
-        warm = sum(1 for _, _, jobs in blocks for _, r in jobs if r < 0)
+        shapes = len(scenario.shapes)
+        runs = shapes * sum(len(jobs) for _, _, jobs in blocks)
+        warm = shapes * sum(1 for _, _, jobs in blocks for _, r in jobs if r < 0)
         total += runs
         streams = f", {scenario.streams} streams" if scenario.streams > 1 else ""
         lines.append(
             f"  {scenario.name}: {scenario.records:,} records{streams}, "
-            f"kinds {'/'.join(scenario.kinds)}, "
+            f"{'/'.join(scenario.shapes)} records, kinds {'/'.join(scenario.kinds)}, "
             f"latency {'/'.join(f'{x:g}' for x in scenario.latencies_ms)} ms, "
             f"{scenario.repeats} repeat(s): {runs} runs ({warm} warm-ups)"
         )
@@ -277,23 +288,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = floor = None
     try:
         for scenario in config.scenarios:
-            server = BenchServer(
-                scenario.records,
-                config.page_size,
-                offset_kind=scenario.kinds[0],
-                streams=scenario.streams,
-                probe=scenario.probe,
-            )
-            with server:
-                runner = Runner(
-                    spark,
-                    server,
-                    sampler,
-                    slots=slots,
-                    scenario=scenario.name,
-                    partition_counts=scenario.partition_counts,
+            for shape in scenario.shapes:  # one API per shape
+                server = BenchServer(
+                    scenario.records,
+                    config.page_size,
+                    offset_kind=scenario.kinds[0],
+                    streams=scenario.streams,
+                    probe=scenario.probe,
+                    shape=shape,
                 )
-                results += run_scenario(scenario, runner)
+                with server:
+                    runner = Runner(
+                        spark,
+                        server,
+                        sampler,
+                        slots=slots,
+                        scenario=scenario.name,
+                        partition_counts=scenario.partition_counts,
+                    )
+                    results += run_scenario(scenario, runner)
         if config.floor_runs > 0:
             floor = measure_floor(spark, config.floor_runs, warmup=True)
         if config.memory:

@@ -1,6 +1,7 @@
 """The benchmark API: `rest_stream.demo.DemoApi` on loopback, with the addresses of its pages.
 
-Records are deterministic (`id` 1..N, `ts = TIMESTAMP_BASE + id`) and pages are served from
+Records are deterministic (`id` 1..N, `ts = TIMESTAMP_BASE + id`; `shape` says what else they
+hold: `harness.config.SHAPES`, read with `SCHEMAS[shape]`) and pages are served from
 pre-encoded cached bytes, so the server costs little next to the client under test. Every
 offset kind of `harness.kinds` addresses the same records; `offset_kind` picks the one the
 next runs read (one server serves every kind of a scenario).
@@ -8,8 +9,8 @@ next runs read (one server serves every kind of a scenario).
 With `streams > 1` the records are spread over that many regions `r0, r1, …` (the demo
 assigns record `id` to region `(id - 1) % streams`), and the options read them as that many
 `inputData` streams `{"region": "rK"}` of `/items` (incremental ids): the many-streams case.
-There (and with `probe=True`) incremental reads find each stream's end with one `/latest`
-probe (`latestOffsetUrl`), not with an end search per stream.
+There (and with `probe=True`) `incremental`, `page` and `offset` reads find each stream's end
+with one `/latest` probe (`latestOffsetUrl`, `PROBES`), not with an end search per stream.
 """
 
 from __future__ import annotations
@@ -23,12 +24,24 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
 import httpx
+from pyspark.sql.types import StructType
 
+from benchmarks.harness.config import SCHEMAS, SHAPES
 from benchmarks.harness.kinds import KINDS, TIMESTAMP_BASE, Kind, kind, page_address
 from rest_stream.demo import DemoApi
 from rest_stream.demo.server import RequestLog
 
 __all__ = ["KINDS", "TIMESTAMP_BASE", "BenchServer", "page_address", "uncovered_ids"]
+
+
+#: With `probe`: the `/latest` query and the `latestOffsetPath` that end a stream of each kind
+#: (`page`: the last page number, which rest_stream then measures; `offset`: the count;
+#: `incremental`: the newest id). `timestamp` reads `/latest` always (`harness.kinds`).
+PROBES = {
+    "page": ("?per_page={size}", "$.last_page"),
+    "offset": ("", "$.total"),
+    "incremental": ("", "$.max_id"),
+}
 
 
 def region(index: int) -> str:
@@ -54,8 +67,12 @@ class BenchServer:
         own_process: bool = False,
         streams: int = 1,
         probe: bool = False,
+        shape: str = SHAPES[0],
     ) -> None:
+        if shape not in SCHEMAS:
+            raise ValueError(f"unknown record shape {shape!r}; known: {', '.join(SCHEMAS)}")
         self.kind: Kind = kind(offset_kind)
+        self.shape = shape
         if streams > 1 and records // streams > page_size:
             raise ValueError("the many-streams case needs records / streams <= page_size")
         self.records = records
@@ -68,6 +85,7 @@ class BenchServer:
             latency_ms=latency_ms,
             base_ts=TIMESTAMP_BASE,
             regions=regions,
+            shape=shape,  # type: ignore[arg-type]
         )
         self._process: subprocess.Popen[str] | None = None
         self._own_process = own_process
@@ -84,6 +102,7 @@ class BenchServer:
             return self
         command = [sys.executable, "-m", "rest_stream.demo.server", "--port", "0"]
         command += ["--records", str(self.records), "--latency-ms", str(self.api.latency_ms)]
+        command += ["--shape", self.shape]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
@@ -108,6 +127,11 @@ class BenchServer:
     def url(self) -> str:
         """Base URL of the API."""
         return self._url
+
+    @property
+    def schema(self) -> StructType:
+        """The full schema of the served records (`harness.config.SCHEMAS`)."""
+        return SCHEMAS[self.shape]
 
     def __enter__(self) -> BenchServer:
         return self.start()
@@ -177,11 +201,14 @@ class BenchServer:
                 raise ValueError("the many-streams case reads incremental ids")
             rows = [{"region": region(i)} for i in range(self.streams)]
             options["inputData"] = json.dumps(rows)
-        if self.probe and options["offsetType"] == "incremental":
+        if self.probe and options["offsetType"] in PROBES:
             # one probe per stream instead of an end search per stream
-            query = "?region={region}" if self.streams > 1 else ""
+            query, path = PROBES[options["offsetType"]]
+            query = query.format(size=self.page_size)
+            if self.streams > 1:  # the `{region}` of each input row
+                query += "&region={region}" if query else "?region={region}"
             options["latestOffsetUrl"] = f"{self.url}/latest{query}"
-            options["latestOffsetPath"] = "$.max_id"
+            options["latestOffsetPath"] = path
         if partitions is not None:
             options["numPartitions"] = str(partitions)
         if concurrency is not None:
@@ -234,6 +261,15 @@ class BenchServer:
         status), or None if none was logged. The log is stamped with `perf_counter` in this
         process, so the value compares with this process's `perf_counter` readings."""
         return min((entry.start for entry in list(self.api.requests)), default=None)
+
+    def first_data_request_at(self) -> float | None:
+        """`time.perf_counter()` at which the first read of the data since `reset` arrived:
+        of the requests to the kind's path answered 200, the first of the last `pages` (the
+        ones before them searched for the end; a probe has a path of its own)."""
+        starts = sorted(entry.start for entry in self._data_entries())
+        if not starts:
+            return None
+        return starts[max(0, len(starts) - self.pages)]
 
     def last_answer_at(self) -> float | None:
         """`time.perf_counter()` at which the last data request was answered."""

@@ -6,7 +6,17 @@ returning); the Spark session and its workers already exist. `startup_s` is the 
 the first request the API logged (Spark's query start, plus whatever the source does before
 it asks for anything) and `wall_s` the rest: the secondary, start-up-excluded view. For
 `limit` (no Spark) `e2e_s` = `wall_s` is its child processes' own span, from the first
-request to the last parse (`comparators.limit`), and `startup_s` is 0.
+request to the last parse (`comparators.limit`), and `startup_s` is 0. `first_data_s` runs
+from the start to the first data request (past the probe or end search, the offset log and
+the planning: the time before any record can be read).
+
+**CPU** (`cpu_s`, user + system over the same span as `e2e_s`): for Spark runs every process
+under this one (the JVM, Spark's Python workers, the driver-side source runner); for the
+limit its child processes' own; a Spark run's is also split into the JVM's own threads
+(`jvm_cpu_s`) and the Python processes under it (`python_cpu_s`). `api_cpu_s` is this
+process's own: the API server (and the harness, idle while a run waits), which serves every
+variant alike. A stream run also keeps
+Spark's `durationMs` of its micro-batches, summed (`latestOffset`, `addBatch`, …).
 
 `partitions` / `request_concurrency` are the `numPartitions` / `requestConcurrency` options
 of the run, None when not set (rest_stream's default). `concurrency` is the number of
@@ -27,8 +37,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from benchmarks.comparators.limit import in_flight, run_processes, split
 from benchmarks.diagnostics.rss import WorkerRssSampler
-from benchmarks.harness.config import DEFAULT_CONCURRENCY, SCHEMA
-from benchmarks.harness.load import CpuWatch
+from benchmarks.harness.config import DEFAULT_CONCURRENCY
+from benchmarks.harness.load import CpuWatch, cpu_by_kind, own_cpu_s
 from benchmarks.harness.server import BenchServer
 from rest_stream.driver.planner import default_parallelism
 
@@ -82,6 +92,13 @@ class RunResult:
     rss_total_mb: float | None
     other_load: float = 0.0
     error: str | None = None
+    cpu_s: float | None = None
+    api_cpu_s: float | None = None
+    first_data_s: float | None = None
+    jvm_cpu_s: float | None = None
+    python_cpu_s: float | None = None
+    shape: str = "nested"
+    durations_ms: dict[str, int] | None = field(default=None)
     kind: str = "page"
     scenario: str = ""
     streams: int = 1
@@ -97,9 +114,16 @@ class RunResult:
         """Records per second end to end (start-up included): the headline."""
         return self.records / self.e2e_s if self.e2e_s > 0 else 0.0
 
+    @property
+    def cpu_per_million(self) -> float | None:
+        """CPU seconds per 1 000 000 records (`cpu_s`)."""
+        if self.cpu_s is None or self.records <= 0:
+            return None
+        return self.cpu_s * 1_000_000 / self.records
 
-Outcome = tuple[int, float | None, float | None]
-"""(records read, own wall or None, own RSS or None) of one variant."""
+
+Outcome = tuple[int, float | None, float | None, float | None]
+"""(records read, own wall or None, own RSS or None, own CPU or None) of one variant."""
 
 
 class Runner:
@@ -124,6 +148,7 @@ class Runner:
         self.partition_counts = partition_counts
         self._t0: float | None = None
         self._batches: list[int] | None = None
+        self._durations: dict[str, int] | None = None
 
     def total_concurrency(self, job: Job) -> int:
         """Requests in flight the run is paired with (`paired_in_flight`)."""
@@ -139,16 +164,26 @@ class Runner:
         }[job.variant]
         self.server.reset()
         self.sampler.reset()
-        self._t0, self._batches = None, None
+        self._t0, self._batches, self._durations = None, None, None
+        self._cpu0: tuple[dict[str, float], float] | None = None
         error = None
-        records, own_wall, own_rss = 0, None, None
+        records, own_wall, own_rss, own_cpu = 0, None, None, None
         watch = CpuWatch()
         started = time.perf_counter()
         try:
-            records, own_wall, own_rss = action(job, repeat < 0)
+            records, own_wall, own_rss, own_cpu = action(job, repeat < 0)
         except Exception as exc:  # a broken variant is reported, the others still run
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         finished = time.perf_counter()
+        cpu_now = (cpu_by_kind(), own_cpu_s())
+        cpu_s, api_cpu_s, first_data = own_cpu, None, None
+        jvm_cpu_s = python_cpu_s = None
+        if self._cpu0 is not None:
+            api_cpu_s = cpu_now[1] - self._cpu0[1]
+            spent = {k: cpu_now[0][k] - self._cpu0[0].get(k, 0.0) for k in cpu_now[0]}
+            if own_cpu is None:  # a Spark run: everything under this process
+                cpu_s = sum(spent.values())
+                jvm_cpu_s, python_cpu_s = spent["jvm"], spent["python"]
         if own_wall is not None:  # limit: its own span; no Spark, so no start-up
             startup, e2e = 0.0, own_wall
         else:  # the server's log is stamped with this process's perf_counter, as `t0` is
@@ -156,6 +191,8 @@ class Runner:
             e2e = finished - t0
             first = self.server.first_request_at()
             startup = 0.0 if first is None else min(max(0.0, first - t0), e2e)
+            data = self.server.first_data_request_at()
+            first_data = None if data is None else min(max(0.0, data - t0), e2e)
         other = watch.other_share(finished - started)
         peak = self.sampler.read()
         gaps = self.server.uncovered()
@@ -187,36 +224,49 @@ class Runner:
             scenario=self.scenario,
             streams=self.server.streams,
             batch_partitions=self._batches,
+            cpu_s=cpu_s,
+            api_cpu_s=api_cpu_s,
+            jvm_cpu_s=jvm_cpu_s,
+            python_cpu_s=python_cpu_s,
+            first_data_s=first_data,
+            shape=self.server.shape,
+            durations_ms=self._durations,
         )
+
+    def _start_clock(self) -> None:
+        """Mark the start of the timed span: `t0` and the CPU counters."""
+        self._cpu0 = (cpu_by_kind(), own_cpu_s())
+        self._t0 = time.perf_counter()
 
     # -- the variants (job, warm-up?) → (records read, own wall or None, own RSS or None) --
     def _rest(self, job: Job, reader: Any) -> Any:
         options = self.server.rest_options(job.partitions, job.concurrency)
-        return reader.format("rest").schema(SCHEMA).options(**options).load()
+        return reader.format("rest").schema(self.server.schema).options(**options).load()
 
     def _batch(self, job: Job, check: bool) -> Outcome:
         frame: DataFrame = self._rest(job, self.spark.read)
         writer = frame.write.format("noop").mode("overwrite")
-        self._t0 = time.perf_counter()
+        self._start_clock()
         writer.save()
         if check:  # exact count, outside the timed runs
-            return frame.count(), None, None
-        return self.server.records, None, None
+            return frame.count(), None, None, None
+        return self.server.records, None, None, None
 
     def _stream(self, job: Job, check: bool) -> Outcome:
         frame = self._rest(job, self.spark.readStream)
-        return self._until_done(frame), None, None
+        return self._until_done(frame), None, None, None
 
     def _baseline(self, job: Job, check: bool) -> Outcome:
         frame = (
             self.spark.readStream.format("bench_seed")
-            .schema(SCHEMA)
+            .schema(self.server.schema)
             .option("url", self.server.url)
             .option("pageSize", str(self.server.page_size))
             .option("offsetKind", self.server.offset_kind)
+            .option("shape", self.server.shape)
             .load()
         )
-        return self._until_done(frame), None, None
+        return self._until_done(frame), None, None, None
 
     def _until_done(self, frame: DataFrame) -> int:
         """Run `frame` to the noop sink (or a `foreachBatch` that notes each micro-batch's
@@ -236,18 +286,25 @@ class Runner:
             else:
                 writer = writer.format("noop")
             writer = writer.trigger(availableNow=True)
-            self._t0 = time.perf_counter()
+            self._start_clock()
             query = writer.start()
             query.awaitTermination()
             if query.exception() is not None:
                 raise RuntimeError(str(query.exception()))
-            return sum(int(p["numInputRows"]) for p in query.recentProgress)
+            progress = query.recentProgress
+            durations: dict[str, int] = {}
+            for update in progress:
+                for name, ms in (update["durationMs"] or {}).items():
+                    durations[name] = durations.get(name, 0) + int(ms)
+            self._durations = durations
+            return sum(int(p["numInputRows"]) for p in progress)
         finally:
             shutil.rmtree(checkpoint, ignore_errors=True)
 
     def _limit(self, job: Job, check: bool) -> Outcome:
         total = self.total_concurrency(job)
         processes, concurrency = split(total, self.slots)
+        self._start_clock()  # the API's CPU; the limit's own comes from its children
         result = run_processes(
             self.server.url,
             self.server.offset_kind,
@@ -256,4 +313,4 @@ class Runner:
             concurrency=concurrency,
             streams=self.server.streams,
         )
-        return result.records, result.seconds, result.peak_rss_mb
+        return result.records, result.seconds, result.peak_rss_mb, result.cpu_s

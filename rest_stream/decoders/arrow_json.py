@@ -132,7 +132,7 @@ class ArrowPageDecoder:
                 return None
         else:
             return None
-        if any(pattern in body for pattern in self.guards) or not _utf8(body):
+        if any(holds(body, pattern) for pattern in self.guards) or not _utf8(body):
             return None
         parse = self._parse.get(steps)
         if parse is None:
@@ -161,6 +161,29 @@ class ArrowPageDecoder:
         if self.exact_fields and records.type != self._struct:  # a field the schema lacks
             return None
         return pa.RecordBatch.from_struct_array(records)
+
+
+#: Past this many places of a pattern's anchor byte, `holds` searches the whole pattern.
+_ANCHOR_TRIES = 16
+
+
+def holds(body: bytes, pattern: bytes) -> bool:
+    """`pattern in body`, found from its first capital letter where it has one (`N` of
+    `NaN`): `bytes.find` of a single byte (memchr) skips ahead far faster than a search
+    for the whole pattern (about 5 against 60 µs for a 75 KB page), and capitals are rare
+    in JSON. Bodies with many of them are searched the plain way."""
+    anchor = next((k for k, byte in enumerate(pattern) if 65 <= byte <= 90), None)
+    if anchor is None:
+        return pattern in body
+    letter, start = pattern[anchor : anchor + 1], anchor
+    for _ in range(_ANCHOR_TRIES):
+        found = body.find(letter, start)
+        if found < 0:
+            return False
+        if body.startswith(pattern, found - anchor):
+            return True
+        start = found + 1
+    return pattern in body[start - anchor :]
 
 
 def _utf8(body: bytes) -> bool:
@@ -211,7 +234,10 @@ class ArrowRecords(Sequence[dict[str, Any]]):
 
 
 def select(records: Sequence[Any], indices: list[int]) -> Sequence[Any]:
-    """The records at `indices`, in that order; Arrow records stay Arrow."""
+    """The records at `indices`, in that order; Arrow records stay Arrow (a run of adjacent
+    records as a slice of the batch, no copy)."""
     if isinstance(records, ArrowRecords):
+        if indices and indices == list(range(indices[0], indices[0] + len(indices))):
+            return records[indices[0] : indices[0] + len(indices)]
         return ArrowRecords(records.batch.take(pa.array(indices, type=pa.int64())))
     return [records[k] for k in indices]

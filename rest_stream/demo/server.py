@@ -17,6 +17,8 @@ endpoint); ``append(n)`` deals new records round-robin over the regions,
 ``append(n, region=r)`` gives them all to one region, ``add_stream(r)`` adds a
 region at runtime.  ``alter(id, **fields)`` changes a record's fields (a value of another
 type, a field more) and ``replace(id, value)`` serves any JSON value in its place.
+``DemoApi(shape="nested")`` serves records shaped like a real API's (an array, a nested
+object, nulls, missing fields), ``shape="flat"`` only scalars (``make_record``).
 
 Only the standard library (plus ``orjson``) is used so it starts in
 milliseconds.  Page bodies are cached as encoded bytes until the next
@@ -53,7 +55,16 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import orjson
 
-__all__ = ["DemoApi", "Fault", "FaultKind", "Headers", "RequestLog", "main"]
+__all__ = [
+    "RECORD_SHAPES",
+    "DemoApi",
+    "Fault",
+    "FaultKind",
+    "Headers",
+    "RecordShape",
+    "RequestLog",
+    "main",
+]
 
 JSON = "application/json"
 DEFAULT_LIMIT = 100
@@ -175,19 +186,73 @@ class _BadRequest(Exception):
 # --------------------------------------------------------------------------- small pure helpers
 
 
+#: What records look like (``DemoApi(shape=...)``): ``"demo"`` (the default) as tests and the
+#: demo know them; ``"nested"`` shaped like a real API's records, with an array, a nested
+#: object, nulls and missing fields; ``"flat"`` the scalar fields of ``"nested"``, always set.
+RecordShape = Literal["demo", "nested", "flat"]
+RECORD_SHAPES: tuple[str, ...] = ("demo", "nested", "flat")
+_CATEGORIES = ("books", "music", "garden", "toys", "tools")
+
+
 def make_record(
-    i: int, regions: Sequence[str], base_ts: int, region: str | None = None
+    i: int,
+    regions: Sequence[str],
+    base_ts: int,
+    region: str | None = None,
+    shape: RecordShape = "demo",
 ) -> dict[str, Any]:
-    """The deterministic record with 1-based id ``i`` (in ``region``, else round-robin)."""
-    return {
+    """The deterministic record with 1-based id ``i`` (in ``region``, else round-robin).
+
+    ``shape="nested"`` (9 fields, no ``region``): ``value`` null for every 11th id,
+    ``category`` missing for every 7th, ``score`` null for every 13th, ``tags`` (0 to 3
+    strings) missing for every 17th, ``geo`` (``{"lat", "lon"}``) null for every 9th and
+    missing for every 19th. ``shape="flat"``: ``id``, ``ts``, ``name``, ``value``, ``active``,
+    ``category`` and ``score``, never null.
+    """
+    if shape == "demo":
+        return {
+            "id": i,
+            "ts": base_ts + i,
+            "region": region if region is not None else regions[(i - 1) % len(regions)],
+            "name": f"item-{i}",
+            "value": round(i * 1.5, 2),
+            "tags": [f"t{i % 3}", f"t{i % 5}"],
+            "meta": {"source": "demo", "score": i % 7},
+        }
+    if shape == "flat":
+        return {
+            "id": i,
+            "ts": base_ts + i,
+            "name": f"item-{i}",
+            "value": round(i * 1.5, 2),
+            "active": i % 2 == 0,
+            "category": _CATEGORIES[i % 5],
+            "score": i % 100,
+        }
+    if shape != "nested":
+        raise ValueError(f"shape must be one of {RECORD_SHAPES}, got {shape!r}")
+    record: dict[str, Any] = {
         "id": i,
         "ts": base_ts + i,
-        "region": region if region is not None else regions[(i - 1) % len(regions)],
         "name": f"item-{i}",
-        "value": round(i * 1.5, 2),
-        "tags": [f"t{i % 3}", f"t{i % 5}"],
-        "meta": {"source": "demo", "score": i % 7},
+        "value": None if i % 11 == 0 else round(i * 1.5, 2),
+        "active": i % 2 == 0,
     }
+    if i % 7:
+        record["category"] = _CATEGORIES[i % 5]
+    record["score"] = None if i % 13 == 0 else i % 100
+    if i % 17:
+        record["tags"] = [f"t{(i + k) % 10}" for k in range(i % 4)]
+    if i % 19:
+        record["geo"] = (
+            None
+            if i % 9 == 0
+            else {
+                "lat": round((i * 37) % 18000 / 100 - 90, 2),
+                "lon": round((i * 53) % 36000 / 100 - 180, 2),
+            }
+        )
+    return record
 
 
 def csv_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,8 +260,8 @@ def csv_row(record: Mapping[str, Any]) -> dict[str, Any]:
     record a note with a quote, a comma and a line break (an empty note otherwise)."""
     note = f'say "hi", {record["name"]}\nsecond line' if record["id"] % 5 == 0 else ""
     return {
-        **{k: record[k] for k in CSV_COLUMNS[:5]},
-        "tags": ",".join(record["tags"]),
+        **{k: record.get(k) for k in CSV_COLUMNS[:5]},
+        "tags": ",".join(record.get("tags") or ()),
         "note": note,
     }
 
@@ -411,9 +476,16 @@ class DemoApi:
     A record's ``ts`` is ``base_ts + id``; with ``clock_stamps`` it is the time the record
     was appended (epoch seconds, to the millisecond, 1 ms apart within an append), as a live
     API stamps them, so that a ``timestamp`` stream that ends at the clock finds records
-    appended later. ``hold(ids)`` leaves records out of ``/events`` until ``release(ids)``,
-    as an API shows a transaction's records when it commits, stamped when it began: they
-    then appear late, with timestamps older than records already listed.
+    appended later.
+
+    ``shape`` says what the records look like (``make_record``): ``"demo"`` (the default),
+    ``"nested"`` (an API's records: an array, a nested object, nulls, missing fields) or
+    ``"flat"`` (scalars only). Every shape has ``id`` and ``ts``; only ``"demo"`` records name
+    their ``region`` (``?region=`` filters every shape).
+
+    ``hold(ids)`` leaves records out of ``/events`` until ``release(ids)``, as an API shows a
+    transaction's records when it commits, stamped when it began: they then appear late, with
+    timestamps older than records already listed.
     """
 
     def __init__(
@@ -424,6 +496,7 @@ class DemoApi:
         latency_ms: float = 0.0,
         base_ts: int = 1_700_000_000,
         clock_stamps: bool = False,
+        shape: RecordShape = "demo",
         bearer_token: str | None = None,
         basic_auth: tuple[str, str] | None = None,
         api_key: str | None = None,
@@ -440,6 +513,9 @@ class DemoApi:
         self.latency_ms = latency_ms
         self.base_ts = base_ts
         self.clock_stamps = clock_stamps
+        if shape not in RECORD_SHAPES:
+            raise ValueError(f"shape must be one of {RECORD_SHAPES}, got {shape!r}")
+        self.shape: RecordShape = shape
         self.bearer_token = bearer_token
         self.basic_auth = basic_auth
         self.api_key = api_key
@@ -563,8 +639,14 @@ class DemoApi:
             raise ValueError(f"unknown region {region!r}; add it with add_stream first")
         with self._data_lock, _gc_paused(n > 10_000):
             first = len(self._records) + 1
+            ids = range(first, first + n)
+            homes = [
+                region if region is not None else self.regions[(i - 1) % len(self.regions)]
+                for i in ids
+            ]
             new = [
-                make_record(i, self.regions, self.base_ts, region) for i in range(first, first + n)
+                make_record(i, self.regions, self.base_ts, home, self.shape)
+                for i, home in zip(ids, homes)
             ]
             if self.clock_stamps:  # stamped when they arrive, as a live API does (1 ms apart)
                 last = self._stamps[-1] if self._stamps else 0.0
@@ -572,8 +654,8 @@ class DemoApi:
                 new = [{**rec, "ts": round(now + k * 0.001, 3)} for k, rec in enumerate(new)]
             self._stamps.extend(rec["ts"] for rec in new)
             self._records.extend(new)
-            for rec in new:
-                self._by_region[rec["region"]].append(rec["id"])
+            for i, home in zip(ids, homes):
+                self._by_region[home].append(i)
             self._version += 1
             self._cache.clear()
 
@@ -1231,9 +1313,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--regions", default="eu,us", help="comma-separated region names (default eu,us)"
     )
+    parser.add_argument(
+        "--shape", default="demo", choices=RECORD_SHAPES, help="what records look like (demo)"
+    )
     args = parser.parse_args(argv)
     regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
-    api = DemoApi(args.records, regions=regions, latency_ms=args.latency_ms, port=args.port).start()
+    api = DemoApi(
+        args.records,
+        regions=regions,
+        latency_ms=args.latency_ms,
+        port=args.port,
+        shape=args.shape,
+    ).start()
     print(f"Demo API with {args.records} records serving at {api.url} (Ctrl-C to stop)", flush=True)
     try:
         while True:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -86,6 +88,7 @@ class PartitionReader:
             yield from self._read(partition)
         finally:
             self._log_tally(partition)
+            freeze_worker_heap()
 
     def _read(self, partition: Any) -> Iterator[pa.RecordBatch]:
         if isinstance(partition, WorkPartition) and not any(
@@ -259,6 +262,38 @@ class PartitionReader:
             self.options.mode,
             tally.first,
         )
+
+
+_FROZEN = False
+_FROZEN_LOCK = threading.Lock()
+
+
+def freeze_worker_heap() -> bool:
+    """At the end of the first task a Python worker runs: collect its garbage once, then move
+    everything it still holds (modules imported on the way, the shared HTTP session) out of
+    reach of the cyclic garbage collector (`gc.freeze`). PySpark's daemon runs a full
+    `gc.collect()` after every task of a reused worker, and Python runs full collections
+    while a task reads; both walk the whole heap (about 90 000 objects after a read: 60–110 ms
+    on a busy 2-core machine) unless it is frozen. Frozen objects are still freed when nothing
+    refers to them. Outside a Spark task (the driver, tests) nothing happens; True once the
+    heap is frozen."""
+    global _FROZEN
+    if _FROZEN:
+        return True
+    try:
+        from pyspark import TaskContext
+
+        in_task = TaskContext.get() is not None
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        in_task = False
+    if not in_task:
+        return False
+    with _FROZEN_LOCK:
+        if not _FROZEN:
+            gc.collect()
+            gc.freeze()
+            _FROZEN = True
+    return True
 
 
 def _task(partition: Any) -> str:

@@ -374,6 +374,7 @@ class HttpSession:
         self._lock = threading.Lock()
         self._warned_origins: set[str] = set()
         self._local = threading.local()
+        self._home: frozenset[str] | None = None
 
     @property
     def client(self) -> httpx.Client:
@@ -552,7 +553,9 @@ class HttpSession:
         """Whether `url` is on none of the origins the options name (`url`,
         `latestOffsetUrl`, `inputDataUrl`, `oauthTokenUrl`): a next link elsewhere gets no
         credential. Unknown when `url`'s host is a placeholder."""
-        home = self._home_origins()
+        home = self._home
+        if home is None:  # the options do not change: once per session
+            home = self._home = self._home_origins()
         return bool(home) and origin_of(url) not in home
 
     def _home_origins(self) -> frozenset[str]:

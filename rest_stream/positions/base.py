@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import pyarrow as pa
+
 from rest_stream.decoders.arrow_json import ArrowRecords
 from rest_stream.decoders.jsonpath import CompiledPath, compile_path
 from rest_stream.errors import RestOffsetError
@@ -166,12 +168,20 @@ class OffsetKind:
         """The `recordOffsetPath` value of every record of `page`: a decoded page's column
         when it has one without nulls, else looked up record by record."""
         assert self.record_path is not None
+        column = self._record_column(page)
+        if column is not None:
+            return column.to_pylist()
+        return [self.record_path.first(record) for record in page.records]
+
+    def _record_column(self, page: Any) -> pa.Array | None:
+        """The `recordOffsetPath` column of a decoded page (a plain field of the schema), when
+        it has no nulls; else None."""
         records, name = page.records, self._record_field()
         if isinstance(records, ArrowRecords) and name in records.batch.schema.names:
             column = records.batch.column(name)
             if column.null_count == 0:
-                return column.to_pylist()
-        return [self.record_path.first(record) for record in records]
+                return column
+        return None
 
 
 class ChainKind(OffsetKind):

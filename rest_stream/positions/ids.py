@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from rest_stream.decoders.arrow_json import select
@@ -49,6 +50,14 @@ class IncrementalOffset(CountedRange):
                 ) from None
         return ids
 
+    def id_array(self, page: Any) -> np.ndarray[Any, Any] | None:
+        """The ids of a decoded page whose id column holds whole numbers and no nulls, as
+        an array (no Python int per record); None where `record_ids` must read them."""
+        column = self._record_column(page)
+        if column is None or not pa.types.is_integer(column.type):
+            return None
+        return column.to_numpy()
+
     def split(self, start: int, end: int, parts: int) -> list[tuple[int, int]]:
         return even_cuts(start, end, parts)
 
@@ -70,13 +79,15 @@ class IncrementalOffset(CountedRange):
             )
             if not page.records:
                 return
-            ids = self.record_ids(page)
-            if position <= min(ids) and max(ids) < end:
+            found = self.id_array(page)
+            ids = np.asarray(self.record_ids(page), dtype=object) if found is None else found
+            lowest, highest = int(ids.min()), int(ids.max())
+            if position <= lowest and highest < end:
                 yield page.source, page.records
             else:
-                inside = [k for k, i in enumerate(ids) if position <= i < end]
+                inside = np.flatnonzero((ids >= position) & (ids < end)).tolist()
                 yield page.source, select(page.records, inside)
-            following = max(ids) + 1
+            following = highest + 1
             if following <= position:
                 self.range_stopped(
                     f"Offset does not advance: {page.source} returned ids up to "

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from rest_stream.decoders.arrow_json import select
@@ -155,6 +156,29 @@ class TimestampRange(TimestampOffset, RangeKind):
                 ) from None
         return times
 
+    def time_array(self, page: Any) -> np.ndarray[Any, Any] | None:
+        """The timestamps of a decoded page in microseconds, as an array, where its column
+        holds epoch seconds or milliseconds (whole or decimal numbers, no nulls) small enough
+        to be converted exactly as `parse_timestamp` converts each (`round(float(value) *
+        unit)`); None where `record_times` must read them (ISO-8601 strings, say)."""
+        if self.format not in ("seconds", "millis"):
+            return None
+        column = self._record_column(page)
+        if column is None or len(column) == 0:
+            return None
+        values = column.to_numpy()
+        if pa.types.is_integer(column.type):
+            bound = _EXACT // self.unit  # float(value) * unit is exact below 2**53
+            if int(values.max()) >= bound or int(values.min()) <= -bound:
+                return None
+            return values.astype(np.int64) * self.unit
+        if pa.types.is_float64(column.type):
+            scaled = values * float(self.unit)
+            if not np.isfinite(scaled).all() or float(np.abs(scaled).max()) >= _EXACT:
+                return None
+            return np.round(scaled).astype(np.int64)  # half to even, as round() does
+        return None
+
     def split(self, start: Any, end: Any, parts: int) -> list[tuple[Any, Any]]:
         """Cut points on whole seconds (milliseconds with `millis`): an API comparing ISO
         strings orders `...:15Z` after `...:15.75Z`, so a cut inside a second would not
@@ -190,21 +214,22 @@ class TimestampRange(TimestampOffset, RangeKind):
 
         while position < stop:
             page = fetch(position)
-            times = self.record_times(page)
+            found = self.time_array(page)
+            times = np.asarray(self.record_times(page), dtype=object) if found is None else found
             if cut is not None:
                 self.confirm(cut, page)
-            fresh = [t for t in times if t > position]
-            if not fresh:
-                if times and max(times) < position:
-                    self.range_stopped(self._backwards(page, max(times), position))
+            fresh = times[times > position]
+            if not fresh.size:
+                if times.size and int(times.max()) < position:
+                    self.range_stopped(self._backwards(page, int(times.max()), position))
                 return
             complete = self._complete(page, fresh, stop)
             cut = self._one_timestamp(page, fresh, complete, stop)
             last = min(complete, stop)
-            if position < min(times) and max(times) <= last:
+            if position < int(times.min()) and int(times.max()) <= last:
                 yield page.source, page.records
             else:
-                inside = [k for k, t in enumerate(times) if position < t <= last]
+                inside = np.flatnonzero((times > position) & (times <= last)).tolist()
                 yield page.source, select(page.records, inside)
             if complete >= stop:
                 # the next range starts after it: ask now, unless a page of this read held
@@ -216,12 +241,12 @@ class TimestampRange(TimestampOffset, RangeKind):
             position = complete
 
     def _one_timestamp(
-        self, page: Any, fresh: list[int], complete: int, stop: int
+        self, page: Any, fresh: Times, complete: int, stop: int
     ) -> OneTimestamp | None:
         """What the next page must confirm when every new record of `page` shares the
         timestamp it was read to (`complete`, at most `stop`) and nothing says the answer was
         whole: the API may have cut it inside that timestamp (see `confirm`)."""
-        if not min(fresh) == max(fresh) == complete <= stop:
+        if not _oldest(fresh) == _newest(fresh) == complete <= stop:
             return None
         if self.answers.paginated and not page.more:
             return None  # every page of the answer was read
@@ -296,15 +321,30 @@ class TimestampRange(TimestampOffset, RangeKind):
         native = self.native(following, like=example)
         return Step(first, stop, native, held_back, picked, check)
 
-    def _complete(self, page: Any, fresh: list[int], stop: int | None) -> int:
+    def _complete(self, page: Any, fresh: Times, stop: int | None) -> int:
         """How far `page` surely covers: the response's own next offset when it names one
         past the page's newest record, else `_complete_until`."""
         named = self.next_from_body(page)
-        if named is not None and named > max(fresh):
+        newest = _newest(fresh)
+        if named is not None and named > newest:
             return named
         if self.answers.paginated and not page.more:
-            return max(fresh)  # every page of the answer was read: nothing of it is cut
+            return newest  # every page of the answer was read: nothing of it is cut
         return _complete_until(fresh, stop)
+
+
+#: Timestamps in microseconds: a list, or an array (int64, or Python ints as objects).
+Times = list[int] | np.ndarray[Any, Any]
+#: Below 2**53 a float holds every whole number exactly.
+_EXACT = 2**53
+
+
+def _newest(times: Times) -> int:
+    return int(times.max()) if isinstance(times, np.ndarray) else max(times)
+
+
+def _oldest(times: Times) -> int:
+    return int(times.min()) if isinstance(times, np.ndarray) else min(times)
 
 
 @dataclass(frozen=True)
@@ -319,18 +359,21 @@ class OneTimestamp:
     more: bool  # the answer was cut at maxPagesPerBatch
 
 
-def _complete_until(times: list[int], stop: int | None) -> int:
+def _complete_until(times: Times, stop: int | None) -> int:
     """The newest timestamp of a page that is surely complete.
 
     A page cut by the API's page size may hold only part of the records that share its newest
     timestamp: the next request (`since` = an exclusive bound) must start before it. When every
     record shares one timestamp, or the newest is past `stop`, the page's newest is taken.
     """
-    newest = max(times)
+    newest = _newest(times)
     if stop is not None and newest > stop:
         return newest
-    older = [t for t in times if t < newest]
-    return max(older) if older else newest
+    if isinstance(times, np.ndarray):
+        older = times[times < newest]
+        return int(older.max()) if older.size else newest
+    before = [t for t in times if t < newest]
+    return max(before) if before else newest
 
 
 def _cut_time(times: list[int], budget: int | None) -> int:

@@ -501,5 +501,6 @@ def test_cli_overrides() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--scenarios", "nope"])
     assert {s.shapes for s in parse_args(["--shapes", "flat"]).scenarios} == {("flat",)}
+    assert {s.shapes for s in parse_args(["--shapes", "demo"]).scenarios} == {("demo",)}
     with pytest.raises(SystemExit):
         parse_args(["--shapes", "wide"])

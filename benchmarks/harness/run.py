@@ -29,7 +29,7 @@ from benchmarks.diagnostics.memory import memory_check
 from benchmarks.harness.config import (
     OFFSET_KINDS,
     PRESETS,
-    SHAPES,
+    SCHEMAS,
     SPARK_VARIANTS,
     VARIANTS,
     BenchConfig,
@@ -93,8 +93,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
     parser.add_argument(
         "--shapes",
-        type=lambda t: _names(t, SHAPES, "record shapes"),
-        help=f"record shapes of every scenario, some of {','.join(SHAPES)}",
+        type=lambda t: _names(t, tuple(SCHEMAS), "record shapes"),
+        help=f"record shapes of every scenario, some of {','.join(SCHEMAS)} (default "
+        "nested,flat; demo: the demo API's default records)",
     )
     parser.add_argument(
         "--partitions", type=_optional_ints, help="numPartitions values, e.g. default,8"

@@ -224,6 +224,8 @@ def test_many_streams_limit_and_coverage() -> None:
             for s in range(2)
         )
         assert records == 2_000 and server.requests() == 100
+        probes = [e for e in server.api.requests if e.path == "/latest"]
+        assert sorted(e.query["region"] for e in probes) == sorted(f"r{i}" for i in range(100))
         assert server.uncovered() == []
         server.reset()
         httpx.get(server.stream_url(3))

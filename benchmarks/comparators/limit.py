@@ -7,7 +7,8 @@ starts, `timestamp` `since` windows; `harness.kinds`), it asks `/latest` once fo
 the data, then fetches every page start concurrently. A `cursor` chain is inherently
 sequential: each next cursor is in the last answer, so the limit of one cursor stream is one
 request in flight, whatever the client. The many-streams case (`streams` regions of one page
-each) fetches every stream's page concurrently; a short page says the stream has no more.
+each) sends the requests rest_stream sends for them: each stream's `/latest?region=` probe
+and its one page, every stream concurrently; a short page says the stream has no more.
 
 `N` requests in flight are `processes` × `concurrency`: as many child processes as the Spark
 read it is compared with runs tasks at once (the same CPU parallelism; the children also stay
@@ -99,8 +100,10 @@ async def _fetch_all(
         for url in pending:  # one event loop: the shared iterator needs no lock
             response = await client.get(url)
             response.raise_for_status()
-            records += len(orjson.loads(response.content)["data"])
-            pages += 1
+            data = orjson.loads(response.content).get("data")
+            if data is not None:  # a page, not a probe
+                records += len(data)
+                pages += 1
         return records, pages
 
     sizes = [min(POOL_SIZE, concurrency - start) for start in range(0, concurrency, POOL_SIZE)]
@@ -159,11 +162,16 @@ def share_urls(
     total: int = 0,
 ) -> list[str]:
     """The page URLs of share `share` of `shares` (contiguous) of `total` records, or of
-    `streams` one-page streams."""
+    `streams` one-page streams, each after its stream's probe."""
     if streams > 1:
         first, stop = streams * share // shares, streams * (share + 1) // shares
         return [
-            f"{base}/items?limit={page_size}&since_id=1&region=r{i}" for i in range(first, stop)
+            url
+            for i in range(first, stop)
+            for url in (
+                f"{base}/latest?region=r{i}",
+                f"{base}/items?limit={page_size}&since_id=1&region=r{i}",
+            )
         ]
     address = kind(kind_name).address
     assert address is not None

@@ -15,10 +15,15 @@ Facts relied on, with their sources:
   maximum is 2,000. There is no guarantee that the requested batch size is the actual batch
   size." https://developer.salesforce.com/docs/platform/api-rest/guide/headers-queryoptions.html
 - Query locators: server-side cursors; they "expire automatically after 15 minutes of
-  inactivity"; "a user can have up to 10 query cursors open at a time ... the oldest of the 10
-  cursors is released"; using an invalid or expired locator "throws an INVALID_QUERY_LOCATOR
-  error". SOAP API guide, QueryLocator; Salesforce help article 000384958 (which also says a
+  inactivity"; "a user can have up to 10 query cursors open at a time. If 10 QueryLocator
+  cursors are open when a client application, logged in as the same user, attempts to open a
+  new one, then the oldest of the 10 cursors is released. If the client application attempts
+  to open the released query cursor, an error results"; using an invalid or expired locator
+  "throws an INVALID_QUERY_LOCATOR error" (a `nextRecordsUrl` request is such a call). SOAP
+  API guide, QueryLocator; Salesforce help articles 000384958 and 000004410 (which also say a
   locator's results stay available for two days -- the TTL is a constructor argument).
+  `crowd_cursors` emulates another client of the same user opening its ten cursors right
+  after each of ours, so every locator is released before its second page is fetched.
 - SOQL dateTime literals in WHERE, unquoted: `YYYY-MM-DDThh:mm:ss+hh:mm`,
   `YYYY-MM-DDThh:mm:ss-hh:mm`, `YYYY-MM-DDThh:mm:ssZ`; a date (`YYYY-MM-DD`) only filters date
   fields. https://developer.salesforce.com/docs/platform/salesforce-soql-sosl/guide/sforce-api-calls-soql-select-dateformats.html
@@ -177,6 +182,7 @@ class SalesforceApi(LoopbackApi):
         self._serial = 0
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._locator_serial = 0
+        self.crowd_cursors = False  # another client of the user opens 10 cursors after ours
         super().__init__(self._handle)
 
     # ------------------------------------------------------------------ lifecycle
@@ -310,7 +316,11 @@ class SalesforceApi(LoopbackApi):
         if len(shown) <= batch:
             return {"totalSize": len(shown), "done": True, "records": shown}
         locator = self._open_cursor(_Cursor(shown, batch, self.clock.now()))
-        return self._page(version, locator, 0, batch)
+        page = self._page(version, locator, 0, batch)
+        if self.crowd_cursors:  # the same user's other client: ours is the oldest, released
+            for _ in range(self.max_open_cursors):
+                self._open_cursor(_Cursor([], batch, self.clock.now()))
+        return page
 
     def _open_cursor(self, cursor: _Cursor) -> str:
         while len(self._cursors) >= self.max_open_cursors:

@@ -238,3 +238,18 @@ def test_deleted_records_only_in_query_all(api: SalesforceApi, client: httpx.Cli
         (keep["Id"], False),
         (gone["Id"], True),
     ]
+
+
+def test_a_crowd_of_cursors_releases_a_locator_before_its_second_page(
+    api: SalesforceApi, client: httpx.Client
+) -> None:
+    for i in range(7):
+        api.add_record("Account", Name=str(i))
+    api.crowd_cursors = True  # the same user's other client opens ten cursors after ours
+    url = query(client, ORDERED.format("")).json()["nextRecordsUrl"]
+    reply = client.get(url)
+    assert reply.status_code == 400
+    assert reply.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    api.crowd_cursors = False
+    url = query(client, ORDERED.format("")).json()["nextRecordsUrl"]
+    assert client.get(url).status_code == 200

@@ -1,0 +1,43 @@
+"""The scale benchmarks (`benchmarks.many_streams`, `benchmarks.freshness`) at tiny sizes: their
+numbers agree with each other (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import many_streams
+
+
+def test_many_streams_plans_every_stream_once_per_poll(tmp_path: Path) -> None:
+    output = tmp_path / "many_streams.json"
+    argv = ["--streams", "4,9", "--records", "2", "--polls", "3", "--new", "1"]
+    assert many_streams.main([*argv, "--read", "--no-spark", "--output", str(output)]) == 0
+    payload = json.loads(output.read_text())
+    assert payload["spark"] is None
+    for planning, streams in zip(payload["planning"], (4, 9)):
+        polls = planning["polls"]
+        assert planning["streams"] == streams and len(polls) == 3
+        assert planning["initial_requests"] == 0  # inputData: no list to fetch
+        assert planning["exactly_once"] is True
+        for poll in polls:
+            assert poll["requests"] == streams  # one /latest probe per stream
+            assert poll["streams_advanced"] == streams
+            assert 1 <= poll["partitions"] <= max(2, streams)
+            assert poll["units"] >= streams  # a sub-range (or more) per stream, packed
+        assert [p["records_read"] for p in polls] == [streams * 2, streams, streams]
+        summary = planning["summary"]
+        assert summary["first_requests"] == streams
+        assert summary["requests_per_poll"] == streams
+        assert summary["offset_bytes"] == polls[-1]["offset_bytes"]
+        assert summary["offset_bytes_per_stream"] == pytest.approx(
+            polls[-1]["offset_bytes"] / streams
+        )
+        first = polls[0]["latest_s"] + polls[0]["partitions_s"]
+        assert summary["first_planning_s"] == pytest.approx(first)
+        later = sorted(p["latest_s"] + p["partitions_s"] for p in polls[1:])
+        assert later[0] <= summary["planning_s"] <= later[-1]
+        # every stream's key is in the offset
+        assert polls[-1]["offset_bytes"] > streams * len('"{\\"region\\":\\"r0\\"}": 1')

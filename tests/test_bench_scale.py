@@ -41,3 +41,26 @@ def test_many_streams_plans_every_stream_once_per_poll(tmp_path: Path) -> None:
         assert later[0] <= summary["planning_s"] <= later[-1]
         # every stream's key is in the offset
         assert polls[-1]["offset_bytes"] > streams * len('"{\\"region\\":\\"r0\\"}": 1')
+
+
+def test_freshness_delivers_every_appended_record_once(spark, tmp_path):
+    from benchmarks import freshness
+
+    run = freshness.measure(spark, 2000, 1.5, trigger_s=0.25, interval_s=0.25, warm_records=50)
+    assert run.error == ""
+    assert run.appended == 3000  # rate × duration, the last tick appends what is due
+    assert run.warm_records == 50
+    assert run.delivered == run.distinct == 3050 and run.lost == run.duplicated == 0
+    assert run.exactly_once
+    assert sum(rows for _, _, rows in run.batch_lags) == run.delivered
+    lag = run.lag
+    assert 0 <= lag["min"] <= lag["p50"] <= lag["p95"] <= lag["max"]
+    assert run.first_append < run.last_delivery
+    assert run.delivered_per_s > 0 and run.appended_per_s > 0
+    assert run.progress["micro_batches"] >= 1
+    args = freshness.parse_args(["--rates", "2000", "--duration", "1.5"])
+    path = freshness.write_json(tmp_path / "freshness.json", args, [run])
+    saved = json.loads(path.read_text())["runs"][0]
+    assert saved["appended"] == 3000 and saved["exactly_once"] is True
+    assert saved["lag"]["p95"] == lag["p95"]
+    assert "| 2,000 |" in freshness.table([run])

@@ -64,6 +64,8 @@ from benchmarks.harness.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "freshness.json"
 PAGE_SIZE = 1000  # DemoApi's largest page
+RATE = 100_000.0  # records appended per second
+DURATION = 30.0  # seconds of appending
 
 
 class Appender(threading.Thread):
@@ -389,9 +391,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks.freshness", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--rates", "--rate", type=_floats, default=[100_000.0], help="records/s, comma-separated"
+        "--rates", "--rate", type=_floats, default=[RATE], help="records/s, comma-separated"
     )
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of appending")
+    parser.add_argument("--duration", type=float, default=DURATION, help="seconds of appending")
     parser.add_argument("--trigger", type=float, default=0.5, help="processingTime trigger, s")
     parser.add_argument("--interval", type=float, default=0.5, help="streamingInterval, s")
     parser.add_argument("--tick", type=float, default=0.01, help="seconds between appends")

@@ -59,6 +59,11 @@ from benchmarks.idle_hour import SimulatedClock, simulated_time
 
 RESULTS = ROOT / "benchmarks" / "results" / "many_streams.json"
 PAGE_SIZE = 100  # records per page; every stream's backlog fits one page
+STREAMS = (1000, 10_000)  # N of the planning measurement
+RECORDS = 3  # records per stream
+POLLS = 6  # polls (the first shown apart)
+NEW = 1  # records per stream appended before each later poll
+SPARK_STREAMS = 10_000  # N of the Spark run
 
 
 @dataclass
@@ -251,13 +256,12 @@ class SparkRun:
         return not self.error and self.missing == 0 and self.duplicated == 0
 
 
-def spark_run(streams: int, records: int, partitions: int | None = None) -> SparkRun:
+def spark_run(spark: Any, streams: int, records: int, partitions: int | None = None) -> SparkRun:
     """Every record of `streams` streams × `records` through `readStream` availableNow into
-    a `foreachBatch` sink that collects the ids; wall time from `start()` to the end."""
+    a `foreachBatch` sink that collects the ids, on `spark` (with the `rest` format
+    registered); wall time from `start()` to the end."""
     from benchmarks.harness.server import BenchServer
-    from benchmarks.harness.session import create_session
 
-    spark = create_session()
     server = BenchServer(
         streams * records,
         PAGE_SIZE,
@@ -276,27 +280,24 @@ def spark_run(streams: int, records: int, partitions: int | None = None) -> Spar
 
     error = ""
     wall = 0.0
-    try:
-        with server, tempfile.TemporaryDirectory(prefix="many_streams-") as checkpoint:
-            options = server.rest_options(partitions=partitions)
-            frame = spark.readStream.format("rest").options(**options)
-            frame = frame.schema(server.schema).load()
-            server.reset()
-            started = time.perf_counter()
-            query = (
-                frame.writeStream.foreachBatch(sink)
-                .trigger(availableNow=True)
-                .option("checkpointLocation", checkpoint)
-                .start()
-            )
-            try:
-                query.awaitTermination()
-            except Exception as exc:  # reported, not raised: the table still prints
-                error = f"{type(exc).__name__}: {str(exc)[:300]}"
-            wall = time.perf_counter() - started
-            requests = server.requests()
-    finally:
-        spark.stop()
+    with server, tempfile.TemporaryDirectory(prefix="many_streams-") as checkpoint:
+        options = server.rest_options(partitions=partitions)
+        frame = spark.readStream.format("rest").options(**options)
+        frame = frame.schema(server.schema).load()
+        server.reset()
+        started = time.perf_counter()
+        query = (
+            frame.writeStream.foreachBatch(sink)
+            .trigger(availableNow=True)
+            .option("checkpointLocation", checkpoint)
+            .start()
+        )
+        try:
+            query.awaitTermination()
+        except Exception as exc:  # reported, not raised: the table still prints
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        wall = time.perf_counter() - started
+        requests = server.requests()
     counts = Counter(ids)
     expected = set(range(1, streams * records + 1))
     return SparkRun(
@@ -354,10 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.many_streams", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--streams", type=_ints, default=[1000, 10_000], help="N, comma-separated")
-    parser.add_argument("--records", type=int, default=3, help="records per stream")
-    parser.add_argument("--polls", type=int, default=6, help="polls (the first apart)")
-    parser.add_argument("--new", type=int, default=1, help="records per stream between polls")
+    parser.add_argument("--streams", type=_ints, default=list(STREAMS), help="N, comma-separated")
+    parser.add_argument("--records", type=int, default=RECORDS, help="records per stream")
+    parser.add_argument("--polls", type=int, default=POLLS, help="polls (the first apart)")
+    parser.add_argument("--new", type=int, default=NEW, help="records per stream between polls")
     parser.add_argument("--partitions", type=int, help="numPartitions (default: rest_stream's)")
     parser.add_argument("--read", action="store_true", help="read the partitions, check ids")
     parser.add_argument(
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the end-to-end Spark run (--no-spark skips it)",
     )
     parser.add_argument(
-        "--spark-streams", type=int, default=10_000, help="streams of the Spark run"
+        "--spark-streams", type=int, default=SPARK_STREAMS, help="streams of the Spark run"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON path")
     args = parser.parse_args(argv)
@@ -396,7 +397,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     run = None
     if args.spark:
-        run = spark_run(args.spark_streams, args.records, args.partitions)
+        from benchmarks.harness.session import create_session
+
+        spark = create_session()
+        try:
+            run = spark_run(spark, args.spark_streams, args.records, args.partitions)
+        finally:
+            spark.stop()
         print(describe_spark(run))
         failed = failed or not run.exactly_once
     payload = {

@@ -64,3 +64,46 @@ def test_freshness_delivers_every_appended_record_once(spark, tmp_path):
     assert saved["appended"] == 3000 and saved["exactly_once"] is True
     assert saved["lag"]["p95"] == lag["p95"]
     assert "| 2,000 |" in freshness.table([run])
+
+
+def test_many_streams_spark_run_and_the_full_preset_wiring(spark):
+    from benchmarks import freshness
+    from benchmarks.harness.run import Scale, parse_args
+
+    run = many_streams.spark_run(spark, 6, 2)
+    assert run.error == "" and run.exactly_once
+    assert run.received == run.distinct == 12 and run.missing == run.duplicated == 0
+    assert run.requests >= 6  # a read of each stream's page
+    assert parse_args(["--preset", "full"]).scale is True
+    assert parse_args(["--preset", "smoke"]).scale is False
+    assert parse_args(["--preset", "full", "--no-scale"]).scale is False
+    planning = many_streams.plan_polls(3, 2, 2, 1)
+    fresh = freshness.Freshness(
+        rate=10.0,
+        duration=1.0,
+        trigger="0.5 seconds",
+        warm_records=1,
+        appended=10,
+        append_s=1.0,
+        appender_cpu_s=0.0,
+        appender_behind=1,
+        delivered=11,
+        distinct=11,
+        lost=0,
+        duplicated=0,
+        first_append=0.0,
+        last_delivery=2.0,
+        lag={"p50": 1.0, "p95": 1.5, "max": 2.0, "first_quarter_p50": 1.0},
+        batches=2,
+        progress={},
+        cpu={},
+    )
+    scale = Scale([planning], run, fresh)
+    assert scale.error == ""
+    assert fresh.delivered_per_s == 5.0 and not fresh.keeps_up  # no last-quarter lag
+    saved = json.loads(json.dumps(scale.to_json()))
+    assert saved["many_streams"]["spark"]["exactly_once"] is True
+    assert saved["many_streams"]["planning"][0]["summary"]["streams"] == 3
+    assert saved["freshness"]["appended_per_s"] == 10.0
+    text = scale.describe()
+    assert "| 3 |" in text and "| 10 |" in text and "every record exactly once" in text

@@ -41,7 +41,10 @@ Printed per rate (`--rates` runs several, one after the other, each on a fresh A
   process) and `addBatch` (reading the batch and the sink) per micro-batch;
 - CPU seconds over the run (`harness.load`): this process (the API, the appender, the sink),
   the JVM, the Python processes under it (the stream's source runner and the readers), and
-  the share of the cores other processes on the machine used.
+  the share of the cores other processes on the machine used; under the table the same per
+  record appended (the appender's own CPU, `time.thread_time`, apart), the share of the
+  cores the run used, and Spark's own time per micro-batch (`triggerExecution` −
+  `addBatch`): together, what limits the rate.
 
 JSON: `benchmarks/results/freshness.json` (`--output`).
 """
@@ -149,8 +152,22 @@ class Freshness:
         steady = first is not None and last is not None and last <= first + 1.0
         return self.exactly_once and self.appended_per_s >= 0.95 * self.rate and steady
 
+    def cpu_us_per_record(self) -> dict[str, float]:
+        """CPU microseconds per record appended, by part (`cpu`; the appender apart from
+        the rest of this process: serving the API and the sink)."""
+        n = self.appended
+        if not n or not self.cpu:
+            return {}
+        return {
+            "appender": self.appender_cpu_s / n * 1e6,
+            "api_serving_and_sink": (self.cpu["this_process"] - self.appender_cpu_s) / n * 1e6,
+            "jvm": self.cpu["jvm"] / n * 1e6,
+            "python_workers": self.cpu["python_workers"] / n * 1e6,
+        }
+
     def to_json(self) -> dict[str, Any]:
         extra = {"appended_per_s": self.appended_per_s, "delivered_per_s": self.delivered_per_s}
+        extra["cpu_us_per_record"] = self.cpu_us_per_record()
         return asdict(self) | extra | {"exactly_once": self.exactly_once, "keeps_up": self.keeps_up}
 
 
@@ -367,9 +384,41 @@ def table(runs: list[Freshness]) -> str:
             f"{_s(c.get('other_share'), '.0%')}) |"
         )
     for r in runs:
+        lines.append(describe_limits(r))
         if r.error:
-            lines.append(f"\n{r.rate:,.0f}/s: {r.error}")
+            lines.append(f"{r.rate:,.0f}/s: {r.error}")
     return "\n".join(lines)
+
+
+def describe_limits(r: Freshness) -> str:
+    """Where the CPU went, per record, and how busy the machine was: what limits the rate."""
+    per = r.cpu_us_per_record()
+    if not per:
+        return f"{r.rate:,.0f}/s: no CPU figures"
+    wall, cores = r.cpu["wall"], psutil_cores()
+    ours = (r.cpu["this_process"] + r.cpu["jvm"] + r.cpu["python_workers"]) / (wall * cores)
+    overhead = [
+        r.progress.get("trigger_execution_s_p50"),
+        r.progress.get("add_batch_s_p50"),
+    ]
+    spark = (
+        f"; per micro-batch, triggerExecution − addBatch (Spark's own: offset log, commit, "
+        f"planning) {overhead[0] - overhead[1]:.2f} s"
+        if overhead[0] is not None and overhead[1] is not None
+        else ""
+    )
+    return (
+        f"{r.rate:,.0f}/s: CPU µs per record: appender {per['appender']:.1f}, API serving + "
+        f"sink {per['api_serving_and_sink']:.1f}, JVM {per['jvm']:.1f}, Python workers "
+        f"(reader) {per['python_workers']:.1f}; of {cores} cores this run used "
+        f"{ours:.0%}, other processes {r.cpu['other_share']:.0%}{spark}"
+    )
+
+
+def psutil_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count() or 1
 
 
 def write_json(path: Path, args: argparse.Namespace, runs: list[Freshness]) -> Path:

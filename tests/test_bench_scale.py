@@ -66,44 +66,35 @@ def test_freshness_delivers_every_appended_record_once(spark, tmp_path):
     assert "| 2,000 |" in freshness.table([run])
 
 
-def test_many_streams_spark_run_and_the_full_preset_wiring(spark):
+def test_the_full_preset_runs_both_at_their_defaults(spark, monkeypatch):
     from benchmarks import freshness
-    from benchmarks.harness.run import Scale, parse_args
+    from benchmarks.harness.run import parse_args, run_scale
 
-    run = many_streams.spark_run(spark, 6, 2)
-    assert run.error == "" and run.exactly_once
-    assert run.received == run.distinct == 12 and run.missing == run.duplicated == 0
-    assert run.requests >= 6  # a read of each stream's page
     assert parse_args(["--preset", "full"]).scale is True
     assert parse_args(["--preset", "smoke"]).scale is False
     assert parse_args(["--preset", "full", "--no-scale"]).scale is False
-    planning = many_streams.plan_polls(3, 2, 2, 1)
-    fresh = freshness.Freshness(
-        rate=10.0,
-        duration=1.0,
-        trigger="0.5 seconds",
-        warm_records=1,
-        appended=10,
-        append_s=1.0,
-        appender_cpu_s=0.0,
-        appender_behind=1,
-        delivered=11,
-        distinct=11,
-        lost=0,
-        duplicated=0,
-        first_append=0.0,
-        last_delivery=2.0,
-        lag={"p50": 1.0, "p95": 1.5, "max": 2.0, "first_quarter_p50": 1.0},
-        batches=2,
-        progress={},
-        cpu={},
-    )
-    scale = Scale([planning], run, fresh)
+    # the defaults, made tiny
+    monkeypatch.setattr(many_streams, "STREAMS", (3,))
+    monkeypatch.setattr(many_streams, "SPARK_STREAMS", 6)
+    monkeypatch.setattr(many_streams, "RECORDS", 2)
+    monkeypatch.setattr(many_streams, "POLLS", 2)
+    monkeypatch.setattr(freshness, "RATE", 1000.0)
+    monkeypatch.setattr(freshness, "DURATION", 1.0)
+    scale = run_scale(spark)
     assert scale.error == ""
-    assert fresh.delivered_per_s == 5.0 and not fresh.keeps_up  # no last-quarter lag
+    run = scale.spark
+    assert run.exactly_once and run.received == run.distinct == 12
+    assert run.requests >= 6  # a read of each stream's page
+    assert scale.freshness.appended == 1000 and scale.freshness.exactly_once
     saved = json.loads(json.dumps(scale.to_json()))
     assert saved["many_streams"]["spark"]["exactly_once"] is True
     assert saved["many_streams"]["planning"][0]["summary"]["streams"] == 3
-    assert saved["freshness"]["appended_per_s"] == 10.0
+    assert saved["freshness"]["appended"] == 1000
+    assert set(saved["freshness"]["cpu_us_per_record"]) == {
+        "appender",
+        "api_serving_and_sink",
+        "jvm",
+        "python_workers",
+    }
     text = scale.describe()
-    assert "| 3 |" in text and "| 10 |" in text and "every record exactly once" in text
+    assert "| 3 |" in text and "| 1,000 |" in text and "every record exactly once" in text

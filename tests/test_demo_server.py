@@ -336,6 +336,15 @@ def test_append_is_thread_safe() -> None:
     assert ids(demo.records("us")) == list(range(2, 801, 2))
 
 
+def test_append_sets_extra_fields_on_the_new_records_only() -> None:
+    demo = DemoApi(2, shape="nested")
+    demo.append(3, fields={"appended": 12.5})
+    records = demo.records()
+    assert ["appended" in r for r in records] == [False, False, True, True, True]
+    assert records[2] == {**make_record(3, demo.regions, BASE_TS, shape="nested"), "appended": 12.5}
+    assert records[4]["appended"] == 12.5
+
+
 # --------------------------------------------------------------------------- body & echo endpoints
 
 

@@ -132,6 +132,9 @@ class BenchConfig:
     floor_runs: int = 5
     output: Path = RESULTS
     charts: bool = True
+    #: the scale benchmarks after the scenarios: `many_streams` (planning at 1,000 and
+    #: 10,000 streams, a Spark run of 10,000) and `freshness` (100,000 records/s for 30 s)
+    scale: bool = False
 
     def replace(self, **changes: object) -> BenchConfig:
         """A copy with `changes` (None values are ignored)."""
@@ -144,6 +147,7 @@ N8: Setting = (8, None)
 # The full preset aims at 15–20 minutes on 2 idle cores (3 repeats; the 1M run without
 # warm-up and without the baseline, which would hold a million tuples on the driver; the
 # streams comparison at 20 ms only: a 1000-stream run took 89 s on a heavily loaded machine).
+# The scale benchmarks add about 3 minutes.
 
 PRESETS: dict[str, BenchConfig] = {
     "full": BenchConfig(
@@ -206,6 +210,7 @@ PRESETS: dict[str, BenchConfig] = {
             ),
         ),
         memory=True,
+        scale=True,
     ),
     "smoke": BenchConfig(
         preset="smoke",

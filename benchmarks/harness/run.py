@@ -9,9 +9,11 @@ number of requests in flight comes up, the limit they pair with, in an order rot
 repeat; the baseline once, first on even repeats and last on odd ones. So drift on a shared
 machine hits every variant alike, and every ratio compares runs of the same invocation. The
 table shows medians; the headline is end to end (`harness.report`). Under it, the floor
-(Spark's own per-query cost) and, in `full`, the memory check; next to the JSON, SVG charts
-(`harness.charts`). Nothing about timing is asserted: the exit status is 1 only when a
-variant, the floor or the memory check failed or lost records.
+(Spark's own per-query cost) and, in `full`, the memory check and the scale benchmarks
+(`benchmarks.many_streams`, `benchmarks.freshness`, at their defaults, on the same session);
+next to the JSON, SVG charts (`harness.charts`). Nothing about timing is asserted: the exit
+status is 1 only when a variant, the floor or the memory check failed or lost records, or a
+scale benchmark lost or duplicated one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.comparators.floor import describe as describe_floor
 from benchmarks.comparators.floor import measure as measure_floor
@@ -111,6 +115,14 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     memory.add_argument("--memory", action="store_true", default=None, help="run the memory check")
     memory.add_argument("--no-memory", dest="memory", action="store_false", help="skip it")
     parser.add_argument("--memory-records", type=int, help="records of the memory check (1M)")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--scale",
+        action="store_true",
+        default=None,
+        help="run the scale benchmarks (many_streams, freshness; in full)",
+    )
+    scale.add_argument("--no-scale", dest="scale", action="store_false", help="skip them")
     parser.add_argument(
         "--no-warmup", dest="warmup", action="store_false", default=None, help="skip warm-ups"
     )
@@ -156,6 +168,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         page_size=args.page_size,
         memory=args.memory,
         memory_records=args.memory_records,
+        scale=args.scale,
         floor_runs=args.floor_runs,
         charts=args.charts,
         output=Path(args.output) if args.output else None,
@@ -270,6 +283,61 @@ def describe_plan(config: BenchConfig, slots: int) -> str:
     return f"Planned: {total} runs\n" + "\n".join(lines)
 
 
+@dataclass
+class Scale:
+    """The scale benchmarks at their defaults (`benchmarks.many_streams`,
+    `benchmarks.freshness`), run on the harness's session after the scenarios."""
+
+    planning: list[Any]  # many_streams.Planning per N
+    spark: Any  # many_streams.SparkRun
+    freshness: Any  # freshness.Freshness
+
+    @property
+    def error(self) -> str:
+        if not self.spark.exactly_once:
+            return "many_streams: not every record exactly once"
+        if not self.freshness.exactly_once:
+            return "freshness: not every record exactly once"
+        return ""
+
+    def describe(self) -> str:
+        from benchmarks import freshness, many_streams
+
+        return "\n".join(
+            [
+                "\nmany streams (benchmarks.many_streams): driver planning per poll, medians "
+                "over the later polls",
+                many_streams.table(self.planning),
+                many_streams.describe_spark(self.spark),
+                "\nfreshness (benchmarks.freshness): lag from append to the sink",
+                freshness.table([self.freshness]),
+            ]
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "many_streams": {
+                "planning": [asdict(p) for p in self.planning],
+                "spark": asdict(self.spark) | {"exactly_once": self.spark.exactly_once},
+            },
+            "freshness": self.freshness.to_json(),
+        }
+
+
+def run_scale(spark: Any) -> Scale:
+    """`many_streams` and `freshness` at their defaults on `spark`."""
+    from benchmarks import freshness, many_streams
+
+    ms = many_streams
+    planning = [ms.plan_polls(n, ms.RECORDS, ms.POLLS, ms.NEW) for n in ms.STREAMS]
+    print("  many streams: planning measured", flush=True)
+    run = ms.spark_run(spark, ms.SPARK_STREAMS, ms.RECORDS)
+    print(f"  many streams: {ms.describe_spark(run)}", flush=True)
+    fresh = freshness.measure(spark, freshness.RATE, freshness.DURATION)
+    print("  freshness measured", flush=True)
+    return Scale(planning, run, fresh)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table and the JSON path; 1 if a run failed."""
     config = parse_args(argv)
@@ -287,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sampler = WorkerRssSampler().start()
     results: list[RunResult] = []
     check = floor = None
+    scale: Scale | None = None
     try:
         for scenario in config.scenarios:
             for shape in scenario.shapes:  # one API per shape
@@ -314,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check = memory_check(
                 spark, sampler, records=config.memory_records, page_size=config.page_size
             )
+        if config.scale:
+            scale = run_scale(spark)
     finally:
         sampler.stop()
         spark.stop()
@@ -330,8 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_floor(floor))
     if check is not None:
         print(describe_memory(check))
+    if scale is not None:
+        print(scale.describe())
     payload = {"config": config, "machine": machine, "summary": rows, "floor": floor}
-    payload |= {"memory": check}
+    payload |= {"memory": check, "scale": None if scale is None else scale.to_json()}
     payload |= {"runs": results, "total_seconds": time.perf_counter() - started}
     path = write_json(config.output, payload)
     print(f"\nJSON: {path}")
@@ -344,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for chart in charts:
             print(f"chart: {chart}")
     print(f"Total {time.perf_counter() - started:.0f} s")
-    failed = [r for r in results if r.error] + [x for x in (check, floor) if x and x.error]
+    failed = [r for r in results if r.error] + [x for x in (check, floor, scale) if x and x.error]
     return 1 if failed else 0
 
 

@@ -629,11 +629,14 @@ class DemoApi:
 
     # ----------------------------------------------------------------- data
 
-    def append(self, n: int, region: str | None = None) -> None:
+    def append(
+        self, n: int, region: str | None = None, *, fields: Mapping[str, Any] | None = None
+    ) -> None:
         """Add ``n`` records (ids continue from the current maximum); drops cached pages.
 
         Records are dealt round-robin over the regions by id, or all go to ``region``
-        (which must be served: see :meth:`add_stream`).
+        (which must be served: see :meth:`add_stream`). ``fields`` are set on every new
+        record besides its shape's (``fields={"appended": time.time()}``: when it arrived).
         """
         if region is not None and region not in self._by_region:
             raise ValueError(f"unknown region {region!r}; add it with add_stream first")
@@ -652,6 +655,9 @@ class DemoApi:
                 last = self._stamps[-1] if self._stamps else 0.0
                 now = max(time.time(), last + 0.001)
                 new = [{**rec, "ts": round(now + k * 0.001, 3)} for k, rec in enumerate(new)]
+            if fields:
+                for rec in new:
+                    rec.update(fields)
             self._stamps.extend(rec["ts"] for rec in new)
             self._records.extend(new)
             for i, home in zip(ids, homes):

@@ -31,6 +31,7 @@ from rest_stream.driver.planner import (
     TAKEN,
     WINDOW,
     Keep,
+    driver_width,
     make_offset,
     plan_batch,
     share,
@@ -109,6 +110,12 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return offset_kind(self.options)
 
     @property
+    def driver_width(self) -> int:
+        """Requests the driver sends at once across its streams: as many as one batch's
+        tasks send together (`numPartitions × requestConcurrency`)."""
+        return driver_width(self.options.num_partitions, self.options.request_concurrency)
+
+    @property
     def fetcher(self) -> PageFetcher:
         """The driver's one HTTP session (created on first use, under a lock; never
         pickled)."""
@@ -116,13 +123,18 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if self._fetcher is None:
                 rate = self.options.max_requests_per_second
                 fields = record_field_names(self.schema, self.options)
-                self._fetcher = PageFetcher(self.options, rate_limit=rate, record_fields=fields)
+                self._fetcher = PageFetcher(
+                    self.options,
+                    rate_limit=rate,
+                    record_fields=fields,
+                    connections=max(self.driver_width, 8),
+                )
             return self._fetcher
 
     # -- offsets ----------------------------------------------------------------------------
     def initialOffset(self) -> dict[str, Any]:
         """Every stream at `initialOffset`."""
-        kind, width = self.kind, self.options.request_concurrency
+        kind, width = self.kind, self.driver_width
         keys = list(self.streams.current(self.fetcher))
         if self.options.stream.start_latest:
             latest = self.stream_ends.latest
@@ -141,7 +153,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         """Each stream's end for the next batch, within `limit` and `streamingInterval`."""
-        kind, fetcher, width = self.kind, self.fetcher, self.options.request_concurrency
+        kind, fetcher, width = self.kind, self.fetcher, self.driver_width
         requests_before, unchanged_before = fetcher.requests, fetcher.session.kept.served
         streams = self.streams.current(fetcher)
         positions = dict(start.get(STREAMS, {}))
@@ -256,7 +268,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         def walked_pages(key: str) -> list[CarriedPage] | None:
             return self.batch_pages.pages(kind, key, *bounds[key], taken.get(key))
 
-        walked = concurrently(walked_pages, changed, self.options.request_concurrency)
+        walked = concurrently(walked_pages, changed, self.driver_width)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
         pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]
         range_kind = kind if isinstance(kind, RangeKind) else None

@@ -7,6 +7,7 @@ import pickle
 from typing import Any
 
 import pytest
+from pyspark.sql.streaming.datasource import ReadAllAvailable
 from pyspark.sql.types import LongType, StructField, StructType
 
 from rest_stream.options.parse import parse_options
@@ -298,3 +299,36 @@ def test_a_probe_that_misses_its_path_fails_the_poll_for_a_timestamp_stream(
     )
     with pytest.raises(RestOffsetError, match=r"no value at latestOffsetPath=\$\.max_ts"):
         stream.latestOffset(stream.initialOffset(), ReadAllAvailable())
+
+
+@pytest.mark.parametrize(("partitions", "width"), [("2", "4"), ("1", "3")])
+def test_the_driver_probes_its_streams_as_many_at_once_as_a_batch_reads(
+    partitions: str, width: str
+) -> None:
+    """Each stream's probe goes out `numPartitions × requestConcurrency` at a time: a poll
+    of many small streams is not held to one task's width."""
+    from rest_stream.demo.server import DemoApi
+
+    regions = tuple(f"r{i}" for i in range(24))
+    with DemoApi(48, regions=regions, latency_ms=60) as api:
+        stream = RestStreamReader(
+            parse_options(
+                {
+                    "url": api.url + "/items?region={region}&since_id={since_id}",
+                    "inputData": json.dumps([{"region": r} for r in regions]),
+                    "offsetType": "incremental",
+                    "offsetField": "since_id",
+                    "latestOffsetUrl": api.url + "/latest?region={region}",
+                    "latestOffsetPath": "$.max_id",
+                    "numPartitions": partitions,
+                    "requestConcurrency": width,
+                }
+            ),
+            SCHEMA,
+        )
+        try:
+            end = stream.latestOffset(stream.initialOffset(), ReadAllAvailable())
+        finally:
+            stream.stop()
+        assert len(end["streams"]) == len(regions)
+        assert api.max_concurrency("/latest") == int(partitions) * int(width)

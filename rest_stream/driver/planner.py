@@ -113,6 +113,16 @@ def task_count(num_partitions: int | None) -> int:
     return num_partitions or default_parallelism()
 
 
+def driver_width(num_partitions: int | None, request_concurrency: int) -> int:
+    """Requests the driver sends at once across its streams (probes, end searches, chain
+    walks): as many as one batch's tasks send together, `tasks × requestConcurrency`.
+
+    >>> driver_width(2, 4)
+    8
+    """
+    return task_count(num_partitions) * max(1, request_concurrency)
+
+
 def share(total: int, streams: int) -> int:
     """Each stream's share of a record budget (at least one)."""
     return max(1, total // max(1, streams))

@@ -195,6 +195,7 @@ class PageFetcher:
         decoder: PageDecoder | None = None,
         malformed_bodies: bool = False,
         record_fields: frozenset[str] | None = None,
+        connections: int | None = None,
     ) -> None:
         self.options = options
         self.record_fields = record_fields
@@ -205,7 +206,9 @@ class PageFetcher:
         )
         self.malformed_bodies = malformed_bodies
         self._owns_session = session is None
-        self.session = session or HttpSession(options, rate_limit=rate_limit)
+        self.session = session or HttpSession(
+            options, rate_limit=rate_limit, connections=connections
+        )
         self.records_path = (
             compile_path(options.records_path) if options.records_path is not None else None
         )

@@ -342,7 +342,8 @@ class HttpSession:
     Every request it puts on the wire — data requests, OAuth 2 token requests, redirect
     hops — first passes `before_send`: the budget of the request's origin (the API's
     rate-limit headers, shared by the whole process) and `limiter` (`rate_limit` requests
-    per second for this session, if given). A GET it sent before goes with the validators
+    per second for this session, if given). It keeps up to `connections` connections open
+    (default: twice `requestConcurrency`, at least 8). A GET it sent before goes with the validators
     of the answer it kept (`kept`, at most `keep_bytes` of responses; 0 keeps none), and a
     304 is answered with that response. `sleep` and `clock` are for tests.
 
@@ -359,8 +360,10 @@ class HttpSession:
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         keep_bytes: int = DEFAULT_MAX_BYTES,
+        connections: int | None = None,
     ) -> None:
         self.options = options
+        self.connections = connections or max(options.request_concurrency, 4) * 2
         #: The responses kept for conditional GETs (`rest_stream.http.conditional`).
         self.kept = KeptResponses(keep_bytes)
         self._sleep = sleep
@@ -381,7 +384,9 @@ class HttpSession:
         """The shared `httpx.Client`, created on first use."""
         with self._lock:
             if self._client is None:
-                self._client = _build_client(self.options, self.before_send, self.after_send)
+                self._client = _build_client(
+                    self.options, self.before_send, self.after_send, self.connections
+                )
                 _install_log_redactor()
                 _LOG_REDACTOR.add(self)
             return self._client
@@ -669,6 +674,7 @@ def _build_client(
     options: RestOptions,
     before_send: Callable[[httpx.Request], None],
     after_send: Callable[[httpx.Response], None],
+    connections: int,
 ) -> httpx.Client:
     """The client of `options`: auth, plain headers, timeouts, TLS and proxy; it follows no
     redirect (`HttpSession` does) and runs the hooks around every request it sends. The
@@ -677,7 +683,7 @@ def _build_client(
         auth=build_auth(options.auth),
         headers=plain_headers(options),
         timeout=httpx.Timeout(options.read_timeout, connect=options.connection_timeout),
-        limits=httpx.Limits(max_connections=max(options.request_concurrency, 4) * 2),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         follow_redirects=False,
         verify=ssl_context(options),
         proxy=options.proxy.reveal() if options.proxy is not None else None,

@@ -215,9 +215,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "requestConcurrency", "integer", REQUEST,
         "Requests in flight at once inside one task where requests are independent (input "
-        "rows, `page` numbers), and probes per round of the driver's end search. On a slow API "
-        "a backfill's rate grows with it: at 20 ms per request, 8 reads about 1.6× as fast as "
-        "4 ([performance](performance.md)).",
+        "rows, `page` numbers), and probes per round of the driver's end search. The driver "
+        "polls its streams (probes, chain walks) `numPartitions` × this many at once, as many "
+        "as one batch's tasks read together. On a slow API a backfill's rate grows with it: at "
+        "20 ms per request, 8 reads about 1.6× as fast as 4 ([performance](performance.md)).",
         "`8`", default=4, minimum=1, maximum=MAX_INT,
     ),
     # -- connection --------------------------------------------------------------------------

@@ -486,25 +486,39 @@ def report(args: argparse.Namespace, plain: Outcome, conditional: Outcome) -> st
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repos", type=int, default=50, help="repositories (streams)")
     parser.add_argument("--issues", type=int, default=250, help="issues per repository")
     parser.add_argument("--minutes", type=int, default=60, help="simulated minutes of polling")
     parser.add_argument("--interval", type=float, default=60.0, help="streamingInterval, s")
     parser.add_argument("--new-issues", type=int, default=0, help="issues opened in the hour")
-    args = parser.parse_args(argv)
-    outcomes = {}
-    for conditional in (False, True):
-        outcomes[conditional] = run(
+    return parser
+
+
+#: The defaults, as `python -m benchmarks.idle_hour` runs (and `make bench` reports).
+DEFAULTS = parser().parse_args([])
+
+
+def measure(args: argparse.Namespace) -> tuple[Outcome, Outcome]:
+    """The hour of `args` with plain GETs, then with conditional GETs, each on a fresh API."""
+    plain, conditional = (
+        run(
             args.repos,
             args.issues,
             args.minutes,
             args.interval,
-            conditional=conditional,
+            conditional=kept,
             new_issues=args.new_issues,
         )
-    print(report(args, outcomes[False], outcomes[True]))
+        for kept in (False, True)
+    )
+    return plain, conditional
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    print(report(args, *measure(args)))
     return 0
 
 

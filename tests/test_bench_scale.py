@@ -67,7 +67,7 @@ def test_freshness_delivers_every_appended_record_once(spark, tmp_path):
 
 
 def test_the_full_preset_runs_both_at_their_defaults(spark, monkeypatch):
-    from benchmarks import freshness
+    from benchmarks import freshness, idle_hour
     from benchmarks.harness.run import parse_args, run_scale
 
     assert parse_args(["--preset", "full"]).scale is True
@@ -80,6 +80,8 @@ def test_the_full_preset_runs_both_at_their_defaults(spark, monkeypatch):
     monkeypatch.setattr(many_streams, "POLLS", 2)
     monkeypatch.setattr(freshness, "RATE", 1000.0)
     monkeypatch.setattr(freshness, "DURATION", 1.0)
+    tiny = idle_hour.parser().parse_args(["--repos", "2", "--issues", "150", "--minutes", "3"])
+    monkeypatch.setattr(idle_hour, "DEFAULTS", tiny)
     scale = run_scale(spark)
     assert scale.error == ""
     run = scale.spark
@@ -90,6 +92,10 @@ def test_the_full_preset_runs_both_at_their_defaults(spark, monkeypatch):
     assert saved["many_streams"]["spark"]["exactly_once"] is True
     assert saved["many_streams"]["planning"][0]["summary"]["streams"] == 3
     assert saved["freshness"]["appended"] == 1000
+    plain, conditional = saved["idle_hour"]["plain"], saved["idle_hour"]["conditional"]
+    assert plain["catch_up_records"] == conditional["catch_up_records"] == 300
+    # each poll: the repository list and each repository's last page, answered 200 or 304
+    assert plain["hour"]["statuses"] == {"200": 9} and conditional["hour"]["statuses"] == {"304": 9}
     assert set(saved["freshness"]["cpu_us_per_record"]) == {
         "appender",
         "api_serving_and_sink",
@@ -98,3 +104,4 @@ def test_the_full_preset_runs_both_at_their_defaults(spark, monkeypatch):
     }
     text = scale.describe()
     assert "| 3 |" in text and "| 1,000 |" in text and "every record exactly once" in text
+    assert "| conditional | 9 | 0 | 9 |" in text

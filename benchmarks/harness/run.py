@@ -10,7 +10,8 @@ repeat; the baseline once, first on even repeats and last on odd ones. So drift 
 machine hits every variant alike, and every ratio compares runs of the same invocation. The
 table shows medians; the headline is end to end (`harness.report`). Under it, the floor
 (Spark's own per-query cost) and, in `full`, the memory check and the scale benchmarks
-(`benchmarks.many_streams`, `benchmarks.freshness`, at their defaults, on the same session);
+(`benchmarks.many_streams`, `benchmarks.freshness`, at their defaults, on the same session,
+and `benchmarks.idle_hour`);
 next to the JSON, SVG charts (`harness.charts`). Nothing about timing is asserted: the exit
 status is 1 only when a variant, the floor or the memory check failed or lost records, or a
 scale benchmark lost or duplicated one.
@@ -291,6 +292,7 @@ class Scale:
     planning: list[Any]  # many_streams.Planning per N
     spark: Any  # many_streams.SparkRun
     freshness: Any  # freshness.Freshness
+    idle: tuple[Any, Any] | None = None  # idle_hour.Outcome: plain GETs, conditional GETs
 
     @property
     def error(self) -> str:
@@ -298,21 +300,24 @@ class Scale:
             return "many_streams: not every record exactly once"
         if not self.freshness.exactly_once:
             return "freshness: not every record exactly once"
+        if self.idle is not None and any(o.error for o in self.idle):
+            return "idle_hour: " + "; ".join(o.error for o in self.idle if o.error)
         return ""
 
     def describe(self) -> str:
-        from benchmarks import freshness, many_streams
+        from benchmarks import freshness, idle_hour, many_streams
 
-        return "\n".join(
-            [
-                "\nmany streams (benchmarks.many_streams): driver planning per poll, medians "
-                "over the later polls",
-                many_streams.table(self.planning),
-                many_streams.describe_spark(self.spark),
-                "\nfreshness (benchmarks.freshness): lag from append to the sink",
-                freshness.table([self.freshness]),
-            ]
-        )
+        parts = [
+            "\nmany streams (benchmarks.many_streams): driver planning per poll, medians "
+            "over the later polls",
+            many_streams.table(self.planning),
+            many_streams.describe_spark(self.spark),
+            "\nfreshness (benchmarks.freshness): lag from append to the sink",
+            freshness.table([self.freshness]),
+        ]
+        if self.idle is not None:
+            parts += ["\n(benchmarks.idle_hour)", idle_hour.report(idle_hour.DEFAULTS, *self.idle)]
+        return "\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -321,12 +326,17 @@ class Scale:
                 "spark": asdict(self.spark) | {"exactly_once": self.spark.exactly_once},
             },
             "freshness": self.freshness.to_json(),
+            "idle_hour": (
+                {name: asdict(o) for name, o in zip(("plain", "conditional"), self.idle)}
+                if self.idle is not None
+                else None
+            ),
         }
 
 
 def run_scale(spark: Any) -> Scale:
-    """`many_streams` and `freshness` at their defaults on `spark`."""
-    from benchmarks import freshness, many_streams
+    """`many_streams` and `freshness` at their defaults on `spark`, and `idle_hour`."""
+    from benchmarks import freshness, idle_hour, many_streams
 
     ms = many_streams
     planning = [ms.plan_polls(n, ms.RECORDS, ms.POLLS, ms.NEW) for n in ms.STREAMS]
@@ -335,7 +345,9 @@ def run_scale(spark: Any) -> Scale:
     print(f"  many streams: {ms.describe_spark(run)}", flush=True)
     fresh = freshness.measure(spark, freshness.RATE, freshness.DURATION)
     print("  freshness measured", flush=True)
-    return Scale(planning, run, fresh)
+    idle = idle_hour.measure(idle_hour.DEFAULTS)
+    print("  idle hour measured", flush=True)
+    return Scale(planning, run, fresh, idle)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

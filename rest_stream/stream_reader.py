@@ -112,7 +112,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     @property
     def driver_width(self) -> int:
         """Requests the driver sends at once across its streams: as many as one batch's
-        tasks send together (`numPartitions × requestConcurrency`)."""
+        tasks send together (`numPartitions × requestConcurrency`, at most 64)."""
         return driver_width(self.options.num_partitions, self.options.request_concurrency)
 
     @property
@@ -128,6 +128,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                     rate_limit=rate,
                     record_fields=fields,
                     connections=max(self.driver_width, 8),
+                    pool_width=self.driver_width,
                 )
             return self._fetcher
 
@@ -268,7 +269,10 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         def walked_pages(key: str) -> list[CarriedPage] | None:
             return self.batch_pages.pages(kind, key, *bounds[key], taken.get(key))
 
-        walked = concurrently(walked_pages, changed, self.driver_width)
+        if isinstance(kind, RangeKind):  # cached walks only: nothing to fetch
+            walked = {key: walked_pages(key) for key in changed}
+        else:
+            walked = concurrently(walked_pages, changed, self.driver_width)
         ranges = [(k, self.streams.row(k), *bounds[k]) for k in changed if walked[k] is None]
         pages = [(k, self.streams.row(k), walked[k]) for k in changed if walked[k] is not None]
         range_kind = kind if isinstance(kind, RangeKind) else None

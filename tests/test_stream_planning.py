@@ -301,34 +301,37 @@ def test_a_probe_that_misses_its_path_fails_the_poll_for_a_timestamp_stream(
         stream.latestOffset(stream.initialOffset(), ReadAllAvailable())
 
 
+@pytest.mark.parametrize("probe", [True, False], ids=["probe", "end search"])
 @pytest.mark.parametrize(("partitions", "width"), [("2", "4"), ("1", "3")])
-def test_the_driver_probes_its_streams_as_many_at_once_as_a_batch_reads(
-    partitions: str, width: str
+def test_the_driver_polls_its_streams_as_many_at_once_as_a_batch_reads(
+    partitions: str, width: str, probe: bool
 ) -> None:
-    """Each stream's probe goes out `numPartitions × requestConcurrency` at a time: a poll
-    of many small streams is not held to one task's width."""
+    """Each stream's probe, or its end search, goes out `numPartitions × requestConcurrency`
+    requests at a time: a poll of many small streams is not held to one task's width."""
     from rest_stream.demo.server import DemoApi
 
     regions = tuple(f"r{i}" for i in range(24))
-    with DemoApi(48, regions=regions, latency_ms=60) as api:
-        stream = RestStreamReader(
-            parse_options(
-                {
-                    "url": api.url + "/items?region={region}&since_id={since_id}",
-                    "inputData": json.dumps([{"region": r} for r in regions]),
-                    "offsetType": "incremental",
-                    "offsetField": "since_id",
-                    "latestOffsetUrl": api.url + "/latest?region={region}",
-                    "latestOffsetPath": "$.max_id",
-                    "numPartitions": partitions,
-                    "requestConcurrency": width,
-                }
-            ),
-            SCHEMA,
-        )
+    probe_options = {
+        "latestOffsetUrl": "{base}/latest?region={region}",
+        "latestOffsetPath": "$.max_id",
+    }
+    with DemoApi(48 * 25, regions=regions, latency_ms=60) as api:
+        options = {
+            "url": api.url + "/items?region={region}&since_id={since_id}&limit=5",
+            "inputData": json.dumps([{"region": r} for r in regions]),
+            "offsetType": "incremental",
+            "offsetField": "since_id",
+            "numPartitions": partitions,
+            "requestConcurrency": width,
+        }
+        if probe:
+            options |= {k: v.replace("{base}", api.url) for k, v in probe_options.items()}
+        stream = RestStreamReader(parse_options(options), SCHEMA)
         try:
             end = stream.latestOffset(stream.initialOffset(), ReadAllAvailable())
         finally:
             stream.stop()
         assert len(end["streams"]) == len(regions)
-        assert api.max_concurrency("/latest") == int(partitions) * int(width)
+        assert api.max_concurrency("/latest" if probe else "/items") == int(partitions) * int(
+            width
+        )

@@ -121,7 +121,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         "--scale",
         action="store_true",
         default=None,
-        help="run the scale benchmarks (many_streams, freshness; in full)",
+        help="run the scale benchmarks (many_streams, freshness, idle_hour; in full)",
     )
     scale.add_argument("--no-scale", dest="scale", action="store_false", help="skip them")
     parser.add_argument(
@@ -287,7 +287,8 @@ def describe_plan(config: BenchConfig, slots: int) -> str:
 @dataclass
 class Scale:
     """The scale benchmarks at their defaults (`benchmarks.many_streams`,
-    `benchmarks.freshness`), run on the harness's session after the scenarios."""
+    `benchmarks.freshness` on the harness's session, `benchmarks.idle_hour`), run after the
+    scenarios."""
 
     planning: list[Any]  # many_streams.Planning per N
     spark: Any  # many_streams.SparkRun

@@ -34,7 +34,7 @@ class Poll:
 
 
 def concurrently(work: Callable[[str], Any], keys: list[str], width: int) -> dict[str, Any]:
-    """`work` over `keys`, `width` (`requestConcurrency`) at a time: the driver's requests."""
+    """`work` over `keys`, `width` at a time: the driver's requests (`driver_width`)."""
     if len(keys) <= 1:
         return {key: work(key) for key in keys}
     width = max(1, min(width, len(keys)))
@@ -150,11 +150,13 @@ def log_poll(
     unchanged: int = 0,
 ) -> None:
     """One `INFO` line per poll: streams due, requests sent, and the first streams that
-    moved (keys redacted)."""
+    moved (keys and positions redacted)."""
     moved = {k: v for k, v in ends.items() if position_key(v) != position_key(current[k])}
-    shown = ", ".join(
-        f"{options.redact(k)}: {position_key(current[k])} → {position_key(v)}"
-        for k, v in list(moved.items())[:5]
+    shown = options.redact(  # a `link` position is a URL that may echo a secret
+        ", ".join(
+            f"{k}: {position_key(current[k])} → {position_key(v)}"
+            for k, v in list(moved.items())[:5]
+        )
     )
     more = f" (+{len(moved) - 5} more)" if len(moved) > 5 else ""
     log.info(

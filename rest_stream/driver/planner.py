@@ -113,14 +113,19 @@ def task_count(num_partitions: int | None) -> int:
     return num_partitions or default_parallelism()
 
 
+#: Most requests the driver sends at once, whatever `numPartitions × requestConcurrency`.
+MAX_DRIVER_WIDTH = 64
+
+
 def driver_width(num_partitions: int | None, request_concurrency: int) -> int:
     """Requests the driver sends at once across its streams (probes, end searches, chain
-    walks): as many as one batch's tasks send together, `tasks × requestConcurrency`.
+    walks): as many as one batch's tasks send together, `tasks × requestConcurrency`, at
+    most `MAX_DRIVER_WIDTH` (one process, one connection each).
 
-    >>> driver_width(2, 4)
-    8
+    >>> driver_width(2, 4), driver_width(200, 8)
+    (8, 64)
     """
-    return task_count(num_partitions) * max(1, request_concurrency)
+    return min(task_count(num_partitions) * max(1, request_concurrency), MAX_DRIVER_WIDTH)
 
 
 def share(total: int, streams: int) -> int:

@@ -50,8 +50,10 @@ class BatchPages:
         if short or position_key(walk.position) != position_key(hi):
             counts = f" after {walk.records} of its {taken} records" if taken is not None else ""
             raise RestOffsetError(
-                f"Replaying stream {self.options.redact(key)} from {position_key(lo)} ended at "
-                f"{position_key(walk.position)}{counts}, not at the logged end "
-                f"{position_key(hi)}: the API no longer serves the same pages."
+                self.options.redact(
+                    f"Replaying stream {key} from {position_key(lo)} ended at "
+                    f"{position_key(walk.position)}{counts}, not at the logged end "
+                    f"{position_key(hi)}: the API no longer serves the same pages."
+                )
             )
         return pages

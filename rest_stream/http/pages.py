@@ -196,8 +196,13 @@ class PageFetcher:
         malformed_bodies: bool = False,
         record_fields: frozenset[str] | None = None,
         connections: int | None = None,
+        pool_width: int | None = None,
     ) -> None:
         self.options = options
+        #: Threads of the pool that sends ordered requests ahead (`fetch_ordered`,
+        #: `stream_ordered`): `requestConcurrency`, or more where several callers share it
+        #: (the driver's streams, `numPartitions × requestConcurrency`).
+        self.pool_width = max(pool_width or 0, options.request_concurrency)
         self.record_fields = record_fields
         # an error object must be seen, so bodies are parsed whole when `errorPath` is set
         self.decoder = decoder if options.error_path is None else None
@@ -214,6 +219,7 @@ class PageFetcher:
         )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self.requests = 0
 
     def fetch(
@@ -233,6 +239,11 @@ class PageFetcher:
             response, keep_body=keep_body, decode=decode, as_json=spec.as_json, records=records
         )
 
+    def count_request(self) -> None:
+        """One more response read (`requests`; fetches run on several threads)."""
+        with self._count_lock:
+            self.requests += 1
+
     def parse(
         self,
         response: httpx.Response,
@@ -245,7 +256,7 @@ class PageFetcher:
         """The `Page` of a response: its body read once in `responseFormat` (or as JSON with
         `as_json`), its records extracted; a body that does not parse is one malformed record
         when `malformed_bodies`; an error at `errorPath` fails."""
-        self.requests += 1
+        self.count_request()
         raw_url = str(response.request.url)
         url = redact_url(raw_url, self.options)  # for messages
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -305,7 +316,7 @@ class PageFetcher:
             return
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(width, thread_name_prefix="rest-fetch")
+                self._pool = ThreadPoolExecutor(self.pool_width, thread_name_prefix="rest-fetch")
         pending: deque[tuple[str, Future[httpx.Response]]] = deque()
 
         def opened(spec: RequestSpec) -> httpx.Response:
@@ -338,7 +349,7 @@ class PageFetcher:
             return
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(width, thread_name_prefix="rest-fetch")
+                self._pool = ThreadPoolExecutor(self.pool_width, thread_name_prefix="rest-fetch")
         pending: deque[Future[httpx.Response]] = deque()
         try:
             for spec in specs:
@@ -381,7 +392,7 @@ class StreamedBody:
     fetcher's decoder can), so the whole body is never held. Close it (or use `with`)."""
 
     def __init__(self, fetcher: PageFetcher, response: httpx.Response, method: str) -> None:
-        fetcher.requests += 1
+        fetcher.count_request()
         self.fetcher = fetcher
         self.response = response
         self.method = method

@@ -216,9 +216,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "requestConcurrency", "integer", REQUEST,
         "Requests in flight at once inside one task where requests are independent (input "
         "rows, `page` numbers), and probes per round of the driver's end search. The driver "
-        "polls its streams (probes, chain walks) `numPartitions` × this many at once, as many "
-        "as one batch's tasks read together. On a slow API a backfill's rate grows with it: at "
-        "20 ms per request, 8 reads about 1.6× as fast as 4 ([performance](performance.md)).",
+        "polls its streams (probes, end searches, chain walks) with `numPartitions` × this many "
+        "requests at once (at most 64), as many as one batch's tasks read together. On a slow "
+        "API a backfill's rate grows with it: at 20 ms per request, 8 reads about 1.6× as "
+        "fast as 4 ([performance](performance.md)).",
         "`8`", default=4, minimum=1, maximum=MAX_INT,
     ),
     # -- connection --------------------------------------------------------------------------
@@ -663,7 +664,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "maxBytesPerBatch", "integer", STREAM,
-        "Most bytes of pages the driver walks for one micro-batch, across all streams.",
+        "Most bytes of pages the driver walks for one micro-batch, across all streams. It is "
+        "checked before each page, so a batch can pass it by the pages of the streams walked "
+        "at once (a newest-first descent: by its pages down to the position, at most "
+        "`maxPagesPerBatch`).",
         "`67108864`", default=256 * 1024 * 1024, default_doc="`268435456` (256 MiB)",
         minimum=1, maximum=2**63 - 1,
         stream_only=True, when=(_OFFSET,),

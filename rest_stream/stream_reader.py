@@ -269,6 +269,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         def walked_pages(key: str) -> list[CarriedPage] | None:
             return self.batch_pages.pages(kind, key, *bounds[key], taken.get(key))
 
+        walked: dict[str, Any]
         if isinstance(kind, RangeKind):  # cached walks only: nothing to fetch
             walked = {key: walked_pages(key) for key in changed}
         else:

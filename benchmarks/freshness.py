@@ -46,9 +46,9 @@ Printed per rate (`--rates` runs several, one after the other, each on a fresh A
   cores the run used, and Spark's own time per micro-batch (`triggerExecution` −
   `addBatch`): together, what limits the rate.
 
-With `streamingInterval` equal to the trigger's interval (both 0.5 s), a stream that caught
-up at one trigger is a little short of 0.5 s from it at the next, so it is polled at every
-other trigger (about one micro-batch a second); `--interval 0.25` polls at every trigger.
+With `streamingInterval` equal to the trigger's interval (both 0.5 s), the stream is polled
+at every trigger: the interval runs from the start of one poll to the start of the next, less
+a tenth of it (`PollSchedule`).
 
 JSON: `benchmarks/results/freshness.json` (`--output`).
 """

@@ -155,6 +155,7 @@ class RestStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         """Each stream's end for the next batch, within `limit` and `streamingInterval`."""
         kind, fetcher, width = self.kind, self.fetcher, self.driver_width
+        self.schedule.begin()
         requests_before, unchanged_before = fetcher.requests, fetcher.session.kept.served
         streams = self.streams.current(fetcher)
         positions = dict(start.get(STREAMS, {}))

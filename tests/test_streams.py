@@ -85,6 +85,25 @@ def test_poll_schedule() -> None:
     assert schedule.target("a") == 9
 
 
+@pytest.mark.parametrize(
+    ("interval", "waited", "due"),
+    [(0.5, 0.46, True), (0.5, 0.44, False), (10.0, 9.91, True), (10.0, 9.8, False)],
+)
+def test_the_interval_runs_from_poll_start_to_poll_start_less_its_slack(
+    interval: float, waited: float, due: bool
+) -> None:
+    """A stream that caught up in a poll is due again `streamingInterval` after that poll
+    began, less a tenth (at most 0.1 s): a trigger of the same interval polls every time."""
+    now = [100.0]
+    schedule = PollSchedule(interval, clock=lambda: now[0])
+    schedule.begin()
+    now[0] += 0.3  # the poll's requests took 0.3 s
+    schedule.caught_up("a")
+    now[0] = 100.0 + waited  # the next poll begins
+    schedule.begin()
+    assert schedule.due("a") is due
+
+
 def test_walk_cache_and_byte_budget() -> None:
     cache = WalkCache()
     page = CarriedPage(b"[1]", "u", 200, 0, 1)

@@ -4,34 +4,59 @@ and the fixed ends of a `Trigger.AvailableNow` run."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+#: A poll may start this share of `streamingInterval` early (at most `MAX_SLACK` s), so a
+#: trigger of the same interval, whose polls start a few milliseconds apart from one trigger
+#: to the next, polls at every trigger rather than every other one.
+SLACK = 0.1
+MAX_SLACK = 0.1
 
 
 class PollSchedule:
-    """Per-stream poll times and availableNow targets (driver state, never pickled)."""
+    """Per-stream poll times and availableNow targets (driver state, never pickled).
 
-    def __init__(self, interval: float) -> None:
+    `streamingInterval` runs from the start of the poll in which a stream caught up to the
+    start of its next poll.
+
+    >>> now = [0.0]
+    >>> schedule = PollSchedule(0.5, clock=lambda: now[0])
+    >>> schedule.begin(); schedule.caught_up("a"); now[0] = 0.47
+    >>> schedule.due("a")
+    True
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self.available_now = False
         self.targets: dict[str, Any] | None = None
+        self._clock = clock
+        self._began: float | None = None
         self._caught_up_at: dict[str, float] = {}
         self._polled_at: dict[str, float] = {}
 
+    def begin(self) -> None:
+        """A poll (`latestOffset`) starts now."""
+        self._began = self._clock()
+
     def due(self, key: str) -> bool:
         """Whether `key` may be polled now: always in availableNow, else when it has a
-        backlog or `streamingInterval` has passed since it caught up."""
+        backlog or `streamingInterval` (less its slack) has passed since the start of the poll
+        in which it caught up."""
         if self.available_now:
             return True
         last = self._caught_up_at.get(key)
-        return last is None or time.monotonic() - last >= self.interval
+        slack = min(self.interval * SLACK, MAX_SLACK)
+        return last is None or self._clock() - last >= self.interval - slack
 
     def polled(self, key: str) -> None:
         """`key` was read from this poll (it got pages or a range)."""
-        self._polled_at[key] = time.monotonic()
+        self._polled_at[key] = self._clock()
 
     def caught_up(self, key: str) -> None:
         """`key` has read all the API had: wait `streamingInterval` before the next poll."""
-        self._caught_up_at[key] = time.monotonic()
+        self._caught_up_at[key] = self._clock() if self._began is None else self._began
 
     def oldest_first(self, keys: list[str]) -> list[str]:
         """`keys` with the streams read longest ago first, so under a byte budget the streams

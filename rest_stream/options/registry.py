@@ -674,8 +674,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "streamingInterval", "number", STREAM,
-        "Least seconds between two polls of a stream that has caught up. A stream with a "
-        "backlog is polled at once.",
+        "Least seconds between the starts of two polls of a stream that has caught up, less "
+        "a tenth of it (at most 0.1 s), so a trigger of the same interval polls at every "
+        "trigger. A stream with a backlog is polled at once.",
         "`1`", default=10.0, minimum=0.0, maximum=MAX_SECONDS, stream_only=True,
         when=(_OFFSET,),
     ),

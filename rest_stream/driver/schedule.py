@@ -14,6 +14,11 @@ SLACK = 0.1
 MAX_SLACK = 0.1
 
 
+def _monotonic() -> float:
+    """The module's clock, looked up at each call (a benchmark can swap `time`)."""
+    return time.monotonic()
+
+
 class PollSchedule:
     """Per-stream poll times and availableNow targets (driver state, never pickled).
 
@@ -27,11 +32,11 @@ class PollSchedule:
     True
     """
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float, clock: Callable[[], float] | None = None) -> None:
         self.interval = interval
         self.available_now = False
         self.targets: dict[str, Any] | None = None
-        self._clock = clock
+        self._clock = clock or _monotonic
         self._began: float | None = None
         self._caught_up_at: dict[str, float] = {}
         self._polled_at: dict[str, float] = {}

@@ -218,8 +218,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rows, `page` numbers), and probes per round of the driver's end search. The driver "
         "polls its streams (probes, end searches, chain walks) with `numPartitions` × this many "
         "requests at once (at most 64), as many as one batch's tasks read together. On a slow "
-        "API a backfill's rate grows with it: at 20 ms per request, 8 reads about 1.6× as "
-        "fast as 4 ([performance](performance.md)).",
+        "API a backfill's rate grows with the requests in flight: at 20 ms per request, 8 "
+        "read about 1.5× as fast as 4 "
+        "([performance](performance.md#throughput-against-numpartitions)).",
         "`8`", default=4, minimum=1, maximum=MAX_INT,
     ),
     # -- connection --------------------------------------------------------------------------

@@ -129,6 +129,21 @@ def summarize(p: Planning) -> dict[str, Any]:
     }
 
 
+def streams_api(streams: int, records: int) -> Any:
+    """The API of `streams` streams × `records` nested records, incremental ids with a
+    `/latest?region=` probe each (a `BenchServer`, not started)."""
+    from benchmarks.harness.server import BenchServer
+
+    return BenchServer(
+        streams * records,
+        PAGE_SIZE,
+        offset_kind="incremental",
+        streams=streams,
+        probe=True,
+        shape="nested",
+    )
+
+
 def plan_polls(
     streams: int,
     records: int,
@@ -141,18 +156,10 @@ def plan_polls(
     """`initialOffset`, then `polls` polls of `latestOffset` + `partitions` + `commit`."""
     from pyspark.sql.streaming.datasource import ReadAllAvailable
 
-    from benchmarks.harness.server import BenchServer
     from rest_stream.options.parse import parse_options
     from rest_stream.stream_reader import RestStreamReader
 
-    server = BenchServer(
-        streams * records,
-        PAGE_SIZE,
-        offset_kind="incremental",
-        streams=streams,
-        probe=True,
-        shape="nested",
-    )
+    server = streams_api(streams, records)
     clock = SimulatedClock()
     seen: Counter[int] = Counter()
     results: list[PollResult] = []
@@ -260,16 +267,7 @@ def spark_run(spark: Any, streams: int, records: int, partitions: int | None = N
     """Every record of `streams` streams × `records` through `readStream` availableNow into
     a `foreachBatch` sink that collects the ids, on `spark` (with the `rest` format
     registered); wall time from `start()` to the end."""
-    from benchmarks.harness.server import BenchServer
-
-    server = BenchServer(
-        streams * records,
-        PAGE_SIZE,
-        offset_kind="incremental",
-        streams=streams,
-        probe=True,
-        shape="nested",
-    )
+    server = streams_api(streams, records)
     ids: list[int] = []
     batches = 0
 

@@ -488,3 +488,55 @@ def test_max_requests_per_second_is_shared_by_the_tasks(spark, demo_api):
     window = 0.5  # at 8 requests/s at most ~4 start in any half second (+1 per task burst)
     most = max(sum(1 for t in starts if s <= t < s + window) for s in starts)
     assert most <= 6
+
+
+def test_many_streams_are_probed_numpartitions_times_request_concurrency_at_once(
+    spark, demo_api, tmp_path
+):
+    """On Spark, the driver probes its streams `numPartitions × requestConcurrency` at a
+    time (2 × 4 here), and every record of every stream arrives once."""
+    regions = tuple(f"r{i}" for i in range(24))
+    api = demo_api(24 * 5, regions=regions, latency_ms=60)
+    options = {
+        "url": f"{api.url}/items?region={{region}}&since_id={{since_id}}&limit=50",
+        "inputData": json.dumps([{"region": r} for r in regions]),
+        "offsetType": "incremental",
+        "offsetField": "since_id",
+        "latestOffsetUrl": f"{api.url}/latest?region={{region}}",
+        "latestOffsetPath": "$.max_id",
+        "numPartitions": "2",
+        "requestConcurrency": "4",
+    }
+    run_once(spark, options, tmp_path)
+    assert sink_ids(spark, tmp_path) == list(range(1, 24 * 5 + 1))
+    assert api.max_concurrency("/latest") == 2 * 4
+
+
+def test_a_trigger_as_long_as_the_streaming_interval_polls_at_every_trigger(
+    spark, demo_api, tmp_path
+):
+    """`streamingInterval` runs from the start of one poll to the start of the next, less a
+    tenth: a caught-up stream under `processingTime` of the same interval is probed at every
+    trigger, not at every other one."""
+    api = demo_api(20)
+    options = {
+        "url": f"{api.url}/items?since_id={{since_id}}&limit=50",
+        "offsetType": "incremental",
+        "offsetField": "since_id",
+        "latestOffsetUrl": f"{api.url}/latest",
+        "latestOffsetPath": "$.max_id",
+        "streamingInterval": "1",
+    }
+    query = start_stream(spark, options, tmp_path, trigger={"processingTime": "1 second"})
+    try:
+        deadline = time.monotonic() + 60
+        while len([r for r in api.requests if r.path == "/latest"]) < 6:
+            assert query.exception() is None, query.exception()
+            assert time.monotonic() < deadline, "fewer than 6 probes in 60 s"
+            time.sleep(0.2)
+    finally:
+        query.stop()
+    probes = sorted(r.start for r in api.requests if r.path == "/latest")
+    gaps = sorted(b - a for a, b in zip(probes[1:], probes[2:]))  # after the first batch
+    assert gaps[len(gaps) // 2] < 1.5, gaps  # every other trigger would be about 2 s
+    assert sink_ids(spark, tmp_path) == list(range(1, 21))
